@@ -19,8 +19,8 @@ def is_traced(*xs) -> bool:
 
 
 def check_features(features, name: str = "features", dim: int | None = None):
-  if not hasattr(features, "shape"):
-    features = jnp.asarray(features)
+  if not isinstance(features, jax.Array):
+    features = jnp.asarray(features)  # float64 NumPy -> float32 unless x64 is on
   if features.ndim != 2:
     raise ValueError(f"{name} must be a 2-D array [N, p]; got shape {features.shape}")
   if not jnp.issubdtype(features.dtype, jnp.floating):

@@ -206,13 +206,16 @@ def _per_class_scatter(centred, labels, num_classes):
   cs = centred.reshape(-1, chunk, p)
   ls = labels.reshape(-1, chunk)
 
-  def body(acc, xs):
-    c, l = xs
-    return acc + jax.ops.segment_sum(c[:, :, None] * c[:, None, :], l,
-                                     num_segments=num_classes), None
+  def outer_sum(c, l):
+    return jax.ops.segment_sum(c[:, :, None] * c[:, None, :], l, num_segments=num_classes)
 
-  init = jnp.zeros((num_classes, p, p), centred.dtype)
-  return jax.lax.scan(body, init, (cs, ls))[0]
+  # The first chunk seeds the carry (so it has the same type as the body's
+  # output, also inside shard_map where values are device-varying).
+  init = outer_sum(cs[0], ls[0])
+  if cs.shape[0] == 1:
+    return init
+  body = lambda acc, xs: (acc + outer_sum(*xs), None)
+  return jax.lax.scan(body, init, (cs[1:], ls[1:]))[0]
 
 
 def _batch_stats(features, labels, like: FeatureStats) -> FeatureStats:
