@@ -129,7 +129,8 @@ def within_vb(m: ClassMoments, *, rank=None, rtol=None) -> jax.Array:
 
 def within_vb_perp(m: ClassMoments, *, rank=None, rtol=None) -> jax.Array:
   """Tr((I - P_B) Sigma_W), within-class variation orthogonal to span(M) (SPEC.md; 000 sec 4.1)."""
-  return jnp.trace(m.sigma_w) - within_vb(m, rank=rank, rtol=rtol)
+  # A PSD trace: a negative difference is rounding (P_B covering Sigma_W's support).
+  return jnp.maximum(jnp.trace(m.sigma_w) - within_vb(m, rank=rank, rtol=rtol), 0)
 
 
 def trace_st_pinv_sb(m: ClassMoments, *, rtol=None) -> jax.Array:

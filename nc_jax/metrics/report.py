@@ -54,7 +54,7 @@ def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> di
       "gnc2_log_mean": log_mean,
       "gnc2_log_var": log_var,
       "within_vb": vb,
-      "within_vb_perp": jnp.trace(m.sigma_w) - vb,
+      "within_vb_perp": jnp.maximum(jnp.trace(m.sigma_w) - vb, 0),
   }
   if w is not None:
     out["nc3_self_duality"] = core.nc3_self_duality(m, w)
@@ -76,7 +76,7 @@ def top_sq_singular_values(features: jax.Array, labels: jax.Array, m: ClassMomen
 
   def matvec(v):
     proj = jnp.sum(features * v[labels], axis=1)
-    return jax.ops.segment_sum(features * proj[:, None], labels, num_segments=c)
+    return stats_lib.segment_sum(features * proj[:, None], labels, c)
 
   return jax.lax.stop_gradient(
       core.linalg.top_eigenvalue(matvec, m.means, max_iters=max_iters))

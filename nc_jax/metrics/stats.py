@@ -103,17 +103,53 @@ def _safe_div(x, n):
   return jnp.where(n > 0, x / jnp.where(n > 0, n, 1), 0)
 
 
-def _segment_means(features, labels, counts, num_classes):
-  """Class means with one refinement step.
+# Up to this many classes, segment sums are one-hot matrix products: XLA:CPU
+# scatter-adds are slow, and the [N, C] one-hot is no bigger than the features.
+_ONE_HOT_MAX_CLASSES = 128
 
-  The first estimate sum/n loses about eps * |offset| * sqrt(n); averaging the
-  residuals against it recovers the digits lost to a large common offset.
+
+def segment_sum(x: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
+  """sum_{i: labels_i = k} x_i for every k; [N, ...] -> [C, ...]."""
+  if num_classes <= _ONE_HOT_MAX_CLASSES:
+    onehot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
+    return jnp.tensordot(onehot, x, axes=(0, 0), precision=jax.lax.Precision.HIGHEST)
+  return jax.ops.segment_sum(x, labels, num_segments=num_classes)
+
+
+class _ClassSums(NamedTuple):
+  counts: jax.Array  # [C] float
+  means: jax.Array  # [C, p]
+  centred: jax.Array  # [N, p], h_i - mu_{y_i}
+  sq_dev: jax.Array  # [C] sum ||h_i - mu_k||^2
+  unit_means: jax.Array  # [C, p]
+  unit_sq_dev: jax.Array  # [C] sum ||u_i - mean u||^2
+
+
+def _class_sums(features, labels, num_classes) -> _ClassSums:
+  """Per-class counts, means and centred sums of squares of a batch.
+
+  The means are taken of features shifted by one sample (the pivot): a large
+  common offset then costs no precision in float32, where plain sum/n loses
+  about eps * |offset| * sqrt(n). The features and their unit vectors go
+  through one segment-sum together.
   """
-  seg = lambda x: jax.ops.segment_sum(x, labels, num_segments=num_classes)
-  n = counts[:, None]
-  means = _safe_div(seg(features), n)
-  means = means + _safe_div(seg(features - means[labels]), n)
-  return means
+  dtype = features.dtype
+  p = features.shape[1]
+  pivot = jax.lax.stop_gradient(features[0])
+  units = _unit(features)
+  both = jnp.concatenate([features - pivot, units, jnp.ones_like(features[:, :1])], axis=1)
+  sums = segment_sum(both, labels, num_classes)
+  counts = sums[:, -1]
+  inv = _safe_div(jnp.ones((), dtype), counts)[:, None]
+  means = sums[:, :p] * inv + pivot
+  unit_means = sums[:, p:2 * p] * inv
+  centred = features - means[labels]
+  du = units - unit_means[labels]
+  sq = segment_sum(jnp.stack([jnp.sum(centred * centred, -1), jnp.sum(du * du, -1)], 1),
+                   labels, num_classes)
+  # Absent classes: means of exactly zero, not the pivot.
+  means = jnp.where(counts[:, None] > 0, means, 0)
+  return _ClassSums(counts, means, centred, sq[:, 0], unit_means, sq[:, 1])
 
 
 @jax.jit(static_argnames=("num_classes",))
@@ -121,8 +157,9 @@ def class_moments(features: jax.Array, labels: jax.Array, *,
                   num_classes: int) -> ClassMoments:
   """Class statistics of features held in memory (SPEC.md, Notation).
 
-  One segment-sum for the means, one weighted GEMM (N x p by N x p) for
-  Sigma_W; no N x N, N x C or C x p x p intermediate.
+  Two segment-sums (means, sums of squares) and one weighted GEMM (N x p by
+  N x p) for Sigma_W; no N x N or C x p x p intermediate (an N x C one-hot
+  only for C <= 128, where it replaces a slow scatter-add).
 
   Args:
     features: [N, p] floating features h_i.
@@ -132,21 +169,17 @@ def class_moments(features: jax.Array, labels: jax.Array, *,
   Returns:
     `ClassMoments`.
   """
-  dtype = features.dtype
-  seg = lambda x: jax.ops.segment_sum(x, labels, num_segments=num_classes)
-  counts = seg(jnp.ones(labels.shape, dtype))
+  s = _class_sums(features, labels, num_classes)
+  counts = s.counts
   present = counts > 0
-  k = jnp.sum(present).astype(dtype)
-  means = _segment_means(features, labels, counts, num_classes)
-  centred = features - means[labels]
+  k = jnp.sum(present).astype(features.dtype)
   # Class-balanced weights 1/(K n_k), one per sample: Sigma_W is one GEMM.
   w = _safe_div(1.0, k * counts)[labels]
-  sigma_w = (centred * w[:, None]).T @ centred
-  variances = _safe_div(seg(jnp.sum(centred * centred, axis=-1)), counts)
-  units = _unit(features)
-  unit_means = _safe_div(seg(units), counts[:, None])
-  du = units - unit_means[labels]
-  unit_variances = _safe_div(seg(jnp.sum(du * du, axis=-1)), counts)
+  sigma_w = (s.centred * w[:, None]).T @ s.centred
+  means = s.means
+  variances = _safe_div(s.sq_dev, counts)
+  unit_means = s.unit_means
+  unit_variances = _safe_div(s.unit_sq_dev, counts)
   return ClassMoments(counts, present, means, sigma_w, variances, unit_means,
                       unit_variances)
 
@@ -223,25 +256,20 @@ def _batch_stats(features, labels, like: FeatureStats) -> FeatureStats:
   c = like.num_classes
   dtype = like.means.dtype
   features = features.astype(dtype)
-  seg = lambda x: jax.ops.segment_sum(x, labels, num_segments=c)
-  counts_f = seg(jnp.ones(labels.shape, dtype))
-  means = _segment_means(features, labels, counts_f, c)
-  centred = features - means[labels]
+  s = _class_sums(features, labels, c)
+  centred = s.centred
   if like.pooled:
     w = like.class_weights[labels]
     scatter = (centred * w[:, None]).T @ centred
   else:
     scatter = _per_class_scatter(centred, labels, c)
-  units = _unit(features)
-  unit_means = _safe_div(seg(units), counts_f[:, None])
-  du = units - unit_means[labels]
   return FeatureStats(
-      counts=seg(jnp.ones(labels.shape, jnp.int32)),
-      means=means,
+      counts=jnp.rint(s.counts).astype(jnp.int32),
+      means=s.means,
       scatter=scatter,
-      sq_dev=seg(jnp.sum(centred * centred, axis=-1)),
-      unit_means=unit_means,
-      unit_sq_dev=seg(jnp.sum(du * du, axis=-1)),
+      sq_dev=s.sq_dev,
+      unit_means=s.unit_means,
+      unit_sq_dev=s.unit_sq_dev,
       class_weights=like.class_weights)
 
 
