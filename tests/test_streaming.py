@@ -130,14 +130,16 @@ def test_sharded_over_8_devices_equals_one_device(pooled):
     metrics.accumulate_sharded(h[:12], y[:12], num_classes=c, mesh=mesh)
 
 
-def test_per_class_scatter_in_chunks_equals_one_block(monkeypatch):
+@pytest.mark.parametrize("c", [3, 130])  # one-hot product / scatter-add paths
+def test_per_class_scatter_in_chunks_equals_one_block(monkeypatch, c):
   from nc_jax.metrics import stats as stats_lib
   rng = np.random.default_rng(5)
-  c, p, n = 3, 4, 37  # 37 rows in chunks of 4: several chunks and padding
+  p, n = 4, 37  # 37 rows in chunks of 4: several chunks and padding
   h = rng.normal(size=(n, p)).astype(np.float32)
   y = rng.integers(0, c, n)
   whole = stats_lib._per_class_scatter(jnp.asarray(h), jnp.asarray(y), c)
-  monkeypatch.setattr(stats_lib, "_OUTER_BLOCK_ELEMS", 4 * p * p)
+  row = c * p if c <= stats_lib._ONE_HOT_MAX_CLASSES else p * p
+  monkeypatch.setattr(stats_lib, "_OUTER_BLOCK_ELEMS", 4 * row)  # chunks of 4 rows
   chunked = stats_lib._per_class_scatter(jnp.asarray(h), jnp.asarray(y), c)
   ref = np.stack([h[y == k].T @ h[y == k] for k in range(c)])
   np.testing.assert_allclose(np.asarray(chunked), ref, rtol=1e-5, atol=1e-5)

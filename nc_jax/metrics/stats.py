@@ -225,13 +225,17 @@ _OUTER_BLOCK_ELEMS = 1 << 24
 
 
 def _per_class_scatter(centred, labels, num_classes):
-  """S_k = sum_{i in k} c_i c_i^T for all k, in N p^2 flops and bounded memory.
+  """S_k = sum_{i in k} c_i c_i^T for all k, with bounded memory.
 
-  A one-hot contraction would cost C N p^2; instead outer products of chunks of
-  samples are segment-summed into the [C, p, p] result.
+  For C <= 128 a one-hot-weighted matrix product ([chunk, C p]^T [chunk, p]):
+  C times the flops of one p x p GEMM, but GEMM-speed. Beyond that, outer
+  products of chunks of samples segment-summed into [C, p, p] (N p^2 flops,
+  scatter-speed). Either way in chunks of rows, so no [N, C, p] or [N, p, p].
   """
   n, p = centred.shape
-  chunk = max(1, min(n, _OUTER_BLOCK_ELEMS // (p * p)))
+  dense = num_classes <= _ONE_HOT_MAX_CLASSES
+  row_elems = num_classes * p if dense else p * p
+  chunk = max(1, min(n, _OUTER_BLOCK_ELEMS // row_elems))
   pad = (-n) % chunk
   # Zero rows add nothing to any class.
   centred = jnp.pad(centred, ((0, pad), (0, 0)))
@@ -240,6 +244,10 @@ def _per_class_scatter(centred, labels, num_classes):
   ls = labels.reshape(-1, chunk)
 
   def outer_sum(c, l):
+    if dense:
+      onehot = jax.nn.one_hot(l, num_classes, dtype=c.dtype)
+      a = (onehot[:, :, None] * c[:, None, :]).reshape(c.shape[0], -1)
+      return (a.T @ c).reshape(num_classes, p, p)
     return jax.ops.segment_sum(c[:, :, None] * c[:, None, :], l, num_segments=num_classes)
 
   # The first chunk seeds the carry (so it has the same type as the body's
