@@ -269,6 +269,9 @@ def test_checked_wrapper_raises_inside_jit():
   np.testing.assert_allclose(float(report(h, y, num_classes=4)["nc1"]),
                              float(metrics.collapse_report(h, y, num_classes=4)["nc1"]),
                              rtol=1e-6)
+  np.testing.assert_allclose(float(report(h, y, num_classes=4, rank=2)["vci"]),
+                             float(metrics.collapse_report(h, y, num_classes=4, rank=2)["vci"]),
+                             rtol=1e-6)
   h[3, 1] = np.nan
   with pytest.raises(ValueError, match="NaN"):
     report(h, y, num_classes=4)

@@ -121,7 +121,7 @@ def checked(fn):
     return fn(features, labels, *args, num_classes=num_classes, **kwargs)
 
   checked_fn = jax.jit(checkify.checkify(with_checks),
-                       static_argnames=("num_classes",))
+                       static_argnames=("num_classes", "rank", "rtol"))
 
   def run(features, labels, *args, num_classes, **kwargs):
     err, out = checked_fn(features, labels, *args, num_classes=num_classes, **kwargs)
