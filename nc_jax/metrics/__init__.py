@@ -23,6 +23,11 @@ from nc_jax.metrics.core import (
     nc2_etf, nc3_self_duality, nc3_uniform_duality, nc5_ood_orthogonality,
     sigma_b, sigma_b_eig, sigma_b_spectrum, sigma_t, sigma_t_spectrum,
     squared_distance, trace_st_pinv_sb, vci, within_vb, within_vb_perp)
+from nc_jax.metrics.generalization import (
+    KMEANS_INITS, KMeansResult, collapse_beyond_train, kmeans,
+    memorization_layers, memorization_ratio, memorization_ratios,
+    strong_test_variance, train_variance, weak_test_variance,
+    weak_test_variance_of)
 from nc_jax.metrics.linalg import default_rtol
 from nc_jax.metrics.report import (
     BASE_KEYS, CLASSIFIER_KEYS, OOD_KEYS, accumulate_sharded, collapse_report,
