@@ -1,0 +1,434 @@
+"""Tests of the trainer (`nc_jax.train`) and its entry point experiments/train.py.
+
+Runs use a tiny MLP on slices of scikit-learn digits (built in, no files) or
+on mock TFDS data, one or two epochs each. tests/conftest.py gives 8 fake CPU
+devices; runs that do not test sharding use a 1-device mesh (faster). The
+README main-job command runs as a subprocess started when the module starts,
+so it overlaps the in-process tests.
+"""
+
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from absl import flags
+from jax.experimental.compilation_cache import compilation_cache
+from ml_collections import config_flags
+
+from nc_jax import train
+from nc_jax.train import losses
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMING_KEYS = ('epoch_time_s', 'eval_time_s', 'train_time_s', 'wall_time_s')
+
+
+def tiny_config(**overrides) -> ml_collections.ConfigDict:
+  """An MLP (2 x 16) on 256 / 128 digits, 2 epochs of 4 steps each."""
+  c = train.default_config()
+  c.dataset = 'digits'
+  c.train_split = 'train[:256]'
+  c.test_split = 'test[:128]'
+  c.model = 'mlp'
+  c.model_kwargs = ml_collections.ConfigDict({'width': 16, 'depth': 2})
+  c.batch_size = 64
+  c.eval_batch_size = 128  # Divides both splits: no ragged last batch.
+  c.learning_rate = 0.05
+  # A constant rate keeps the compiled step independent of num_epochs, so
+  # runs of different lengths share executables (see the cache fixture).
+  c.schedule = 'constant'
+  c.num_epochs = 2
+  c.progress_bar = False
+  c.plots = False
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+def one_device_mesh():
+  return train.make_mesh(jax.devices()[:1])
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def without_timings(records):
+  return [{k: v for k, v in r.items() if k not in TIMING_KEYS}
+          for r in records]
+
+
+def assert_records_close(a, b, rtol=1e-6, atol=0.0):
+  assert len(a) == len(b)
+  for ra, rb in zip(without_timings(a), without_timings(b)):
+    assert ra.keys() == rb.keys()
+    for k in ra:
+      if isinstance(ra[k], float):
+        np.testing.assert_allclose(ra[k], rb[k], rtol=rtol, atol=atol,
+                                   err_msg=f'{k} in {ra}')
+      else:
+        assert ra[k] == rb[k], (k, ra, rb)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def persistent_compilation_cache(tmp_path_factory):
+  """Compiles identical programs once across this module's runs.
+
+  Every `train_and_evaluate` builds fresh jitted closures, so JAX's in-memory
+  cache cannot reuse the previous run's executables; the persistent cache
+  (keyed on the program) can, which cuts the resume and sharding tests from
+  ~5 s to ~1 s per extra run. Restored afterwards.
+  """
+  names = ('jax_compilation_cache_dir',
+           'jax_persistent_cache_min_compile_time_secs',
+           'jax_persistent_cache_min_entry_size_bytes')
+  saved = {n: getattr(jax.config, n) for n in names}
+  jax.config.update(names[0], str(tmp_path_factory.mktemp('jax_cache')))
+  jax.config.update(names[1], 0.0)
+  jax.config.update(names[2], 0)
+  compilation_cache.reset_cache()
+  yield
+  for n, v in saved.items():
+    jax.config.update(n, v)
+  compilation_cache.reset_cache()
+
+
+# --------------------------------------------------------------- main job
+
+
+def main_job_command() -> list[str]:
+  """The training command of scripts/main.sh (the README's first command)."""
+  with open(os.path.join(ROOT, 'scripts', 'main.sh')) as f:
+    lines = [l for l in f if 'experiments/train.py' in l]
+  assert len(lines) == 1, lines
+  cmd = shlex.split(lines[0].replace('"$@"', ''))
+  assert cmd[0] == '.venv/bin/python', cmd
+  return [sys.executable] + cmd[1:]
+
+
+@pytest.fixture(scope='module', autouse=True)
+def main_job(tmp_path_factory):
+  """Starts the main-job command (2 epochs) in the background."""
+  workdir = str(tmp_path_factory.mktemp('main'))
+  cmd = [re.sub(r'^--workdir=.*', f'--workdir={workdir}', a)
+         for a in main_job_command()]
+  cmd += ['--config.num_epochs=2', '--config.eval_every=1',
+          '--config.progress_bar=False']
+  # As on a fresh machine: one CPU device, not the tests' 8 fake ones.
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+  yield proc, workdir
+  if proc.poll() is None:
+    proc.kill()
+    proc.communicate()
+
+
+# ------------------------------------------------------------------ runs
+
+
+def test_two_steps_on_mock_tfds_data(tmp_path):
+  """2 steps on tfds.testing.mock_data (works without TensorFlow)."""
+  tfds = pytest.importorskip('tensorflow_datasets')
+  config = tiny_config(dataset='tfds:mnist', train_split='train',
+                       test_split='test', batch_size=32, eval_batch_size=64,
+                       num_epochs=1, plots=True)
+  with tfds.testing.mock_data(num_examples=64):
+    summary = train.train_and_evaluate(config, str(tmp_path),
+                                       mesh=one_device_mesh())
+  assert summary['step'] == 2
+  for name in ('config.json', 'metrics.jsonl', 'summary.json',
+               'collapse.png', 'accuracy.png', 'loss.png',
+               'collapse_penultimate.png', 'nc1_layers_test.png'):
+    assert os.path.isfile(tmp_path / name), name
+  records = read_metrics(tmp_path)
+  evals = [r for r in records if 'split' in r]
+  # Epochs 0 and 1 x {train, test} x {layer1, penultimate}.
+  assert {(r['epoch'], r['split'], r['layer']) for r in evals} == {
+      (e, s, l) for e in (0, 1) for s in ('train', 'test')
+      for l in ('layer1', 'penultimate')}
+  pen = [r for r in evals if r['layer'] == 'penultimate']
+  for r in pen:
+    for k in ('accuracy', 'loss', 'nc1', 'vci', 'cdnv', 'nc2_etf',
+              'nc3_self_duality', 'nc4_ncc_mismatch'):
+      assert np.isfinite(r[k]), (k, r)
+  assert 'nc3_self_duality' not in [r for r in evals if r['layer'] == 'layer1'][0]
+  fits = [r for r in records if 'split' not in r]
+  assert [r['epoch'] for r in fits] == [1] and fits[0]['step'] == 2
+  assert summary['test_nc1'] == pen[-1]['nc1']
+
+
+def test_train_step_compiles_once():
+  config = tiny_config()
+  train_ds, _ = train.load_data(config)
+  run = train.setup(config, train_ds, one_device_mesh())
+  state = run.state
+  for i in range(3):
+    running = {k: jnp.zeros(()) for k in
+               ('loss', 'correct', 'count', 'nonfinite', 'l2_grads',
+                'l2_params')}
+    idx = np.arange(64 * i, 64 * (i + 1))
+    state, running = run.train_step(state, running, train_ds.images[idx],
+                                    train_ds.labels[idx])
+  assert int(state['step']) == 3
+  assert run.train_step._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
+  config = tiny_config(num_epochs=4, checkpoint_every=2)
+  mesh = one_device_mesh()
+  full = train.train_and_evaluate(config, str(tmp_path / 'full'), mesh=mesh)
+
+  killed = str(tmp_path / 'killed')
+  config.stop_after_epochs = 3  # Killed after epoch 3; checkpoint at 2.
+  assert train.train_and_evaluate(config, killed, mesh=mesh) == {}
+  assert not os.path.exists(os.path.join(killed, 'summary.json'))
+  assert max(r['epoch'] for r in read_metrics(killed)) == 3
+  config.stop_after_epochs = 0
+  resumed = train.train_and_evaluate(config, killed, mesh=mesh)
+
+  assert_records_close(read_metrics(killed),
+                       read_metrics(tmp_path / 'full'), rtol=0)
+  for k, v in full.items():
+    if k not in TIMING_KEYS:
+      assert resumed[k] == v, k
+
+
+def sharding_config() -> ml_collections.ConfigDict:
+  """BatchNorm (statistics over the global batch), on-device augmentation
+  (the same crops and flips however the batch is split) and a ragged last
+  evaluation batch (100 test images in batches of 64)."""
+  config = tiny_config(crop_padding=1, flip=True, eval_batch_size=64)
+  config.model_kwargs.norm = 'batch'
+  config.test_split = 'test[:100]'
+  return config
+
+
+@pytest.fixture(scope='module')
+def one_device_records(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('one_device')
+  summary = train.train_and_evaluate(sharding_config(), str(workdir),
+                                     mesh=one_device_mesh())
+  assert summary['num_devices'] == 1
+  return read_metrics(workdir)
+
+
+def test_eight_devices_equal_one_device(tmp_path, one_device_records):
+  eight = train.train_and_evaluate(sharding_config(), str(tmp_path),
+                                   mesh=train.make_mesh(jax.devices()[:8]))
+  assert eight['num_devices'] == 8
+  assert_records_close(one_device_records, read_metrics(tmp_path),
+                       rtol=2e-4, atol=1e-5)
+
+
+_WORKER = """
+import sys
+import jax
+jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+jax.distributed.initialize(coordinator_address=sys.argv[1], num_processes=2,
+                           process_id=int(sys.argv[2]))
+assert jax.process_count() == 2 and jax.device_count() == 4
+sys.path.insert(0, sys.argv[4])
+import test_train
+from nc_jax import train
+train.train_and_evaluate(test_train.sharding_config(), sys.argv[3])
+"""
+
+
+def test_two_hosts_equal_one_device(tmp_path, one_device_records):
+  """Multi-host: 2 processes x 2 CPU devices via jax.distributed (gloo)."""
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    address = f'127.0.0.1:{s.getsockname()[1]}'
+  env = {**os.environ,
+         'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
+  procs = [subprocess.Popen(
+      [sys.executable, '-c', _WORKER, address, str(i), str(tmp_path),
+       os.path.join(ROOT, 'tests')], cwd=ROOT, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for i in range(2)]
+  for proc in procs:
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  assert summary['num_devices'] == 4
+  assert_records_close(one_device_records, read_metrics(tmp_path),
+                       rtol=2e-4, atol=1e-5)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  # The learning rate jumps by 1e30 after epoch 1: the loss diverges in
+  # epoch 2.
+  config = tiny_config(num_epochs=3, schedule='step', step_epochs=(1,),
+                       step_factor=1e30, checkpoint_every=1)
+  with pytest.raises(FloatingPointError,
+                     match=r'NaN/Inf in epoch 2.*last good checkpoint '
+                     r'\(epoch 1\)'):
+    train.train_and_evaluate(config, str(tmp_path), mesh=one_device_mesh())
+  mngr = ocp.CheckpointManager(str(tmp_path / 'checkpoints'))
+  assert mngr.all_steps() == [1]
+  restored = mngr.restore(1)
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored['params']))
+  assert max(r['epoch'] for r in read_metrics(tmp_path)) == 1
+  assert not os.path.exists(tmp_path / 'summary.json')
+
+
+@pytest.mark.parametrize('overrides', [
+    dict(loss='mse', label_smoothing=0.1, nesterov=True, schedule='step',
+         step_epochs=(1,), warmup_epochs=0.5),
+    dict(loss='ce', temperature=0.5, label_smoothing=0.1, cosine_reg=1.0,
+         optimizer='adamw', weight_decay=0.05, weight_decay_on='kernels',
+         grad_clip_norm=1.0, schedule='cosine'),
+    dict(loss='supcon', crop_padding=1, flip=True, momentum=0.0),
+], ids=['mse_nesterov_step', 'ce_tau_cosreg_adamw', 'supcon_augment'])
+def test_objectives_and_optimizers_take_steps(overrides):
+  config = tiny_config(**overrides)
+  if config.loss == 'supcon':
+    config.model_kwargs.projection = 'mlp'
+  train_ds, _ = train.load_data(config)
+  run = train.setup(config, train_ds, one_device_mesh())
+  running = {k: jnp.zeros(()) for k in
+             ('loss', 'correct', 'count', 'nonfinite', 'l2_grads',
+              'l2_params')}
+  state = run.state
+  params0 = jax.device_get(state['params'])
+  for i in range(2):
+    idx = np.arange(64 * i, 64 * (i + 1))
+    state, running = run.train_step(state, running, train_ds.images[idx],
+                                    train_ds.labels[idx])
+  r = jax.device_get(running)
+  views = 2 if config.loss == 'supcon' else 1
+  assert r['count'] == 128 * views and r['nonfinite'] == 0
+  assert np.isfinite(r['loss'])
+  moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), params0,
+                       jax.device_get(state['params']))
+  assert max(jax.tree.leaves(moved)) > 0
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_config_typos_and_bad_values_are_errors(tmp_path):
+  config = train.default_config()
+  config.unlock()
+  config.lerning_rate = 0.1
+  with pytest.raises(ValueError, match="did you mean 'learning_rate'"):
+    train.check_config(config)
+  with pytest.raises(ValueError, match='loss'):
+    train.check_config(tiny_config(loss='mae'))
+  with pytest.raises(ValueError, match='projection head'):
+    train.check_config(tiny_config(loss='supcon'))
+  with pytest.raises(ValueError, match='not divisible'):
+    train.train_and_evaluate(tiny_config(batch_size=60), str(tmp_path))
+  with pytest.raises(ValueError, match='not layers of the model'):
+    train.train_and_evaluate(tiny_config(tracked_layers=('layer9',)),
+                             str(tmp_path), mesh=one_device_mesh())
+  assert not os.listdir(tmp_path)  # Nothing written before the checks.
+
+
+@pytest.mark.parametrize('name', sorted(
+    f for f in os.listdir(os.path.join(ROOT, 'configs'))
+    if f.startswith(('mlp_', 'resnet', 'deit'))))
+def test_study_configs_parse_and_reject_typos(name):
+  """Every trainer config loads (and its :runlocal), is valid, and a
+  misspelt override on the command line is an error (lock_config)."""
+  path = os.path.join(ROOT, 'configs', name)
+
+  def parse(*argv):
+    argv = ['prog', *argv]
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file('config', flag_values=fv,
+                                    lock_config=True, sys_argv=argv)
+    fv(argv)
+    return fv.config
+
+  for arg in ('', ':runlocal'):
+    config = parse(f'--config={path}{arg}', '--config.num_epochs=3')
+    train.check_config(config)
+    assert config.num_epochs == 3
+  with pytest.raises(AttributeError, match='Did you mean "num_epochs"'):
+    parse(f'--config={path}', '--config.num_epoch=3')
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def test_losses_against_references():
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(12, 4)).astype(np.float32)
+  y = rng.integers(0, 4, 12).astype(np.int32)
+  # Temperature: CE of z / tau; smoothing: mixture with uniform targets.
+  logp = jax.nn.log_softmax(z / 0.5)
+  t = 0.9 * np.eye(4)[y] + 0.1 / 4
+  np.testing.assert_allclose(
+      losses.cross_entropy(z, y, temperature=0.5, label_smoothing=0.1),
+      -(t * logp).sum(1), rtol=1e-5)
+  np.testing.assert_allclose(losses.mse(np.eye(4)[y], y), 0.0, atol=1e-7)
+  # Within-class cosine: the mean over classes of the mean pairwise cosine.
+  u = z / np.linalg.norm(z, axis=1, keepdims=True)
+  want = np.mean([(u[y == k] @ u[y == k].T).mean() for k in np.unique(y)])
+  np.testing.assert_allclose(losses.within_class_cosine(z, y, 6), want,
+                             rtol=1e-5)
+  # SupCon (Khosla et al. eq. 2), written as loops.
+  sim = u @ u.T / 0.1
+  per = []
+  for i in range(12):
+    others = [a for a in range(12) if a != i]
+    pos = [p for p in others if y[p] == y[i]]
+    if pos:
+      lse = np.log(np.exp(sim[i, others]).sum())
+      per.append(-np.mean([sim[i, p] - lse for p in pos]))
+  np.testing.assert_allclose(losses.supcon(z, y, temperature=0.1),
+                             np.mean(per), rtol=1e-4)
+
+
+def test_augment_crops_and_flips():
+  x = jnp.arange(2 * 4 * 4, dtype=jnp.float32).reshape(2, 4, 4, 1) / 32
+  key = jax.random.key(0)
+  same = train.augment(key, x, crop_padding=0, flip=False)
+  np.testing.assert_array_equal(same, x)
+  flipped = train.augment(key, x, crop_padding=0, flip=True)
+  for a, b in zip(flipped, x):  # Each image flipped or left alone.
+    assert (np.array_equal(a, b) or np.array_equal(a, b[:, ::-1]))
+  cropped = np.asarray(train.augment(key, x, crop_padding=2, flip=False))
+  for a, b in zip(cropped, np.asarray(x)):  # A window of the padded image.
+    padded = np.pad(b, ((2, 2), (2, 2), (0, 0)))
+    assert any(np.array_equal(a, padded[i:i + 4, j:j + 4])
+               for i in range(5) for j in range(5))
+
+
+def test_schedules():
+  config = tiny_config(learning_rate=0.1, schedule='cosine', warmup_epochs=1.0,
+                       num_epochs=10)
+  _, cosine = train.make_optimizer(config, steps_per_epoch=10)
+  np.testing.assert_allclose(
+      [cosine(0), cosine(5), cosine(10), cosine(100)], [0, 0.05, 0.1, 0],
+      atol=1e-7)
+  config = tiny_config(learning_rate=0.1, schedule='step',
+                       step_epochs=(3, 6), step_factor=0.1, num_epochs=10)
+  _, step = train.make_optimizer(config, steps_per_epoch=10)
+  np.testing.assert_allclose([step(29), step(30), step(60)],
+                             [0.1, 0.01, 0.001], rtol=1e-6)
+
+
+def test_main_job_command_runs(main_job):
+  """scripts/main.sh's command (2 epochs) exits cleanly with the outputs."""
+  proc, workdir = main_job
+  out, _ = proc.communicate(timeout=600)
+  assert proc.returncode == 0, out[-4000:]
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    summary = json.load(f)
+  assert summary['epoch'] == 2 and summary['num_devices'] == 1
+  assert summary['train_accuracy'] > 0.5
+  for name in ('collapse.png', 'nc1_layers_train.png', 'metrics.jsonl'):
+    assert os.path.isfile(os.path.join(workdir, name)), name
