@@ -1,0 +1,200 @@
+"""nc_jax.sims: the UFM reaches the ETF limits, Prop. 4.1, sweeps, the mixture generator.
+
+Compile time dominates these tests on CPU: problems are tiny and share specs
+(jit caches by spec value) wherever possible.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nc_jax import metrics
+from nc_jax.sims import gaussian_mixture as gm
+from nc_jax.sims import ufm
+
+# K = 4 classes x 5 samples in p = 8: strong weight decay converges in 1,000
+# GD steps to the simplex ETF to ~1e-6.
+ETF_HP = ufm.UFMHparams(learning_rate=0.5, lambda_w=1e-2, lambda_h=1e-2)
+
+
+def _etf_spec(loss, **kwargs):
+  return ufm.UFMSpec.balanced(num_classes=4, samples_per_class=5, dim=8, loss=loss,
+                              num_steps=1000, log_every=500, **kwargs)
+
+
+@pytest.fixture(scope="module", params=["ce", "mse"])
+def trained(request):
+  spec = _etf_spec(request.param)
+  return spec, ufm.simulate(ETF_HP, 0, spec=spec)
+
+
+def test_ufm_reaches_etf_limits(trained):
+  spec, result = trained
+  final = {k: float(v[-1]) for k, v in result.history.items()}
+  initial = {k: float(v[0]) for k, v in result.history.items()}
+  # nc2_* are first-order in the distance to the ETF, the others second-order.
+  for key in ("nc1", "nc3_self_duality", "vci", "within_vb_perp", "nc4_ncc_mismatch"):
+    assert abs(final[key]) < 1e-4, (spec.loss, key, final[key])
+  for key in ("nc2_etf", "nc2_equinorm", "nc2_equiangular"):
+    assert abs(final[key]) < 1e-3, (spec.loss, key, final[key])
+  assert initial["nc1"] > 0.5 and initial["vci"] > 0.2  # random init: far from collapse
+  assert final["accuracy"] == 1.0
+  # Direct check of the geometry: centred class means form a simplex ETF and
+  # the classifier rows are proportional to them (self-duality).
+  h, w = np.asarray(result.params.h, np.float64), np.asarray(result.params.w, np.float64)
+  mu = np.stack([h[spec.labels == k].mean(0) for k in range(spec.num_classes)])
+  m = mu - mu.mean(0)
+  cos = (m @ m.T) / np.outer(np.linalg.norm(m, axis=1), np.linalg.norm(m, axis=1))
+  k = spec.num_classes
+  np.testing.assert_allclose(cos, np.where(np.eye(k) > 0, 1.0, -1.0 / (k - 1)), atol=1e-3)
+  np.testing.assert_allclose(w / np.linalg.norm(w), m / np.linalg.norm(m), atol=1e-3)
+
+
+def test_history_matches_report_on_final_params(trained):
+  spec, result = trained
+  report = metrics.collapse_report(result.params.h, spec.labels, num_classes=spec.num_classes,
+                                   classifier=(result.params.w, result.params.b))
+  for key, value in report.items():
+    np.testing.assert_allclose(result.history[key][-1], value, rtol=1e-5, atol=1e-6,
+                               err_msg=key)
+  assert result.history["nc1"].shape == (len(spec.steps),) == (3,)
+
+
+def test_null_space_perturbation_keeps_loss_raises_within_vb_perp(trained):
+  spec, result = trained
+  hp = ETF_HP._replace(lambda_h=0.0)  # Prop. 4.1: no feature decay in the objective
+  scales = np.array([0.0, 1.0, 10.0, 100.0], np.float32)
+  rec = {k: np.asarray(v) for k, v in
+         ufm.perturbed_records(result.params, hp, scales, spec=spec).items()}
+  base = float(ufm.objective(result.params, ufm._as_arrays(hp), spec=spec)[0])
+  # W h' = W h exactly up to float32 rounding of W v (~eps ||W|| scale).
+  eps = np.finfo(np.float32).eps
+  w_norm = float(np.linalg.norm(result.params.w))
+  np.testing.assert_allclose(rec["loss"], base, rtol=0,
+                             atol=20 * eps * (1 + scales.max() * w_norm) * max(base, 1.0))
+  np.testing.assert_allclose(rec["data_loss"], rec["data_loss"][0], rtol=1e-5)
+  np.testing.assert_allclose(rec["sigma_b_trace"], rec["sigma_b_trace"][0], rtol=1e-4)
+  perp = rec["within_vb_perp"]
+  assert np.all(np.diff(perp) > 0), perp
+  # Tr(Sigma_W) grows like lambda^2 (n - 1) / n^2 (App. A.1).
+  n = spec.class_sizes[0]
+  np.testing.assert_allclose(perp[-1], scales[-1] ** 2 * (n - 1) / n ** 2, rtol=0.02)
+  assert float(rec["within_vb"][-1]) < 1e-3
+
+
+def test_project_null_space_rank_deficient_w():
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(4, 9)).astype(np.float32)
+  w[3] = -w[:3].sum(0)  # rows summing to zero, as at collapse: rank K - 1
+  x = rng.normal(size=(6, 9)).astype(np.float32)
+  px = np.asarray(ufm.project_null_space(jnp.asarray(w), jnp.asarray(x)))
+  assert np.isfinite(px).all()
+  np.testing.assert_allclose(px @ w.T, 0, atol=1e-5)
+  q = np.linalg.svd(w)[2][3:]  # orthonormal basis of null(W), 6 = 9 - 3 rows
+  np.testing.assert_allclose(px, x @ q.T @ q, atol=1e-5)
+
+
+def test_vmapped_sweep_equals_one_by_one():
+  spec = _etf_spec("ce")
+  hp = ufm.broadcast_grid(ETF_HP._replace(lambda_w=np.array([1e-3, 1e-2], np.float32),
+                                          lambda_h=np.array([1e-3, 1e-2], np.float32),
+                                          learning_rate=np.array([0.2, 0.5], np.float32)))
+  seeds = [0, 3]
+  # chunk_size 3 over 4 configurations: one full chunk and one padded chunk.
+  swept = ufm.sweep(hp, seeds, spec=spec, chunk_size=3)
+  assert swept.history["nc1"].shape == (2, 2, len(spec.steps))
+  for s, seed in enumerate(seeds):
+    for g in range(2):
+      one = ufm.simulate(jax.tree.map(lambda x: x[g], hp), seed, spec=spec)
+      for key in ("loss", "nc1", "nc2_etf", "vci", "within_vb_perp", "h_norm"):
+        np.testing.assert_allclose(swept.history[key][s, g], one.history[key], rtol=1e-4,
+                                   atol=1e-6, err_msg=f"{key} seed={seed} g={g}")
+      np.testing.assert_allclose(swept.params.h[s, g], one.params.h, rtol=1e-4, atol=1e-5)
+
+
+def test_imbalanced_p_less_than_k_no_bias_adam_label_smoothing():
+  spec = ufm.UFMSpec(class_sizes=(8, 8, 8, 2, 2, 2), dim=3, loss="ce", bias=False,
+                     optimizer="adam", num_steps=300, log_every=300)
+  hp = ufm.UFMHparams(learning_rate=0.05, lambda_w=1e-3, lambda_h=1e-3, label_smoothing=0.1)
+  result = ufm.simulate(hp, 1, spec=spec)
+  for key, value in result.history.items():
+    assert np.isfinite(np.asarray(value)).all(), key
+  np.testing.assert_array_equal(result.params.b, 0.0)
+  assert float(result.history["loss"][-1]) < float(result.history["loss"][0])
+  assert float(result.history["nc1"][-1]) < float(result.history["nc1"][0])
+
+
+def test_spec_validation():
+  with pytest.raises(ValueError, match="multiple"):
+    ufm.UFMSpec(class_sizes=(3, 3), dim=4, num_steps=10, log_every=3)
+  with pytest.raises(ValueError, match="loss"):
+    ufm.UFMSpec(class_sizes=(3, 3), dim=4, loss="hinge")
+  with pytest.raises(ValueError, match="dim > K"):
+    ufm.UFMSpec(class_sizes=(3, 3, 3), dim=3, null_space_noise=True)
+  with pytest.raises(ValueError, match="shape"):
+    ufm.broadcast_grid(ufm.UFMHparams(lambda_w=np.ones(2), lambda_h=np.ones(3)))
+
+
+def test_grid_is_cartesian_last_name_fastest():
+  g = ufm.grid(a=[1, 2], b=[10, 20, 30])
+  np.testing.assert_array_equal(g["a"], [1, 1, 1, 2, 2, 2])
+  np.testing.assert_array_equal(g["b"], [10, 20, 30, 10, 20, 30])
+
+
+# ----------------------------------------------------------------------------
+# Gaussian mixture.
+# ----------------------------------------------------------------------------
+
+
+def test_mixture_generator_statistics():
+  spec = gm.MixtureSpec(num_clusters=8, samples_per_cluster=2000, num_superclasses=4,
+                        input_dim=64, hidden_dim=4, num_similar=2)
+  hp = gm.MixtureHparams(sigma2=4.0, tau2=0.25)
+  sample = jax.jit(gm.sample_mixture, static_argnames="spec")
+  data = jax.tree.map(np.asarray, sample(hp, ufm.prng_key(0), spec=spec))
+  x, fine, coarse, mu = data
+  assert x.shape == (16000, 64)
+  np.testing.assert_array_equal(coarse, fine % 4)
+  np.testing.assert_array_equal(np.bincount(fine), [2000] * 8)
+  # x | c ~ N(mu_c, I): sample means within 4 standard errors, unit covariance.
+  centred = x - mu[fine]
+  assert np.abs(centred.reshape(8, 2000, 64).mean(1)).max() < 4 / np.sqrt(2000)
+  cov = centred.T @ centred / len(x)
+  np.testing.assert_allclose(np.diag(cov), 1.0, atol=0.06)
+  assert np.abs(cov - np.diag(np.diag(cov))).max() < 0.06
+  # Dissimilar clusters (super-classes 2, 3): mu_c ~ N(0, sigma^2 I) independently.
+  dis = mu[spec.dissimilar_clusters]
+  np.testing.assert_allclose(dis.var(), 4.0, rtol=0.15)
+  assert abs(dis.mean()) < 4 * np.sqrt(4.0 / dis.size)
+  # Similar pairs (c, c + 4) in super-classes 0, 1: difference ~ N(0, 2 tau^2 I),
+  # shared mean ~ N(0, sigma^2 I).
+  sim = spec.similar_clusters
+  np.testing.assert_array_equal(sim, [0, 1, 4, 5])
+  diff = mu[[0, 1]] - mu[[4, 5]]
+  np.testing.assert_allclose(diff.var(), 2 * 0.25, rtol=0.25)
+  np.testing.assert_allclose(((mu[[0, 1]] + mu[[4, 5]]) / 2).var(), 4.0 + 0.25 / 2, rtol=0.25)
+
+
+def test_mixture_sweep_equals_one_by_one_and_msdr_grows_with_sigma2():
+  spec = gm.MixtureSpec(num_clusters=4, samples_per_cluster=20, num_superclasses=2,
+                        input_dim=8, hidden_dim=16, num_similar=1, num_steps=100,
+                        log_every=50)
+  hp = ufm.broadcast_grid(gm.MixtureHparams(
+      sigma2=np.array([0.1, 16.0], np.float32), tau2=1.0, learning_rate=0.05,
+      weight_decay=np.array([0.0, 1e-3], np.float32)))
+  swept = gm.sweep(hp, [0, 1], spec=spec, chunk_size=4)
+  assert swept["class_distance"].shape == (2, 2, 3, 4, 4)
+  for g in range(2):
+    one = gm.simulate(jax.tree.map(lambda x: x[g], hp), 1, spec=spec)
+    for key in ("msdr", "msdr_similar", "msdr_dissimilar", "nc1", "train_accuracy", "loss"):
+      np.testing.assert_allclose(swept[key][1, g], one[key], rtol=1e-4, atol=1e-6,
+                                 err_msg=f"{key} g={g}")
+  # Class distance D_ij = V_i + V_j + ||mu_i - mu_j||^2, MSDR from it.
+  d = swept["class_distance"][0, 1, -1]
+  np.testing.assert_allclose(d, d.T, rtol=1e-5)
+  np.testing.assert_allclose(float(swept["msdr"][0, 1, -1]),
+                             float(metrics.msdr(d, spec.superclass)), rtol=1e-5)
+  assert (swept["msdr"][:, 1, -1] > swept["msdr"][:, 0, -1]).all()
+  assert (swept["msdr"][:, 1, -1] > 1.5).all()
+  assert (swept["train_accuracy"][:, 1, -1] == 1.0).all()
