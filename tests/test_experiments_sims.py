@@ -78,9 +78,7 @@ def test_ufm_experiment_outputs(runs):
   assert null["perturbation"]["within_vb_perp"][1] > 10 * null["perturbation"]["within_vb_perp"][0]
   assert null["noise"]["within_vb_perp_final"] > 2 * null["plain"]["within_vb_perp_final"]
   phase = [r for r in records if r["part"] == "phase"]
-  assert len(phase) == 2
-  # lambda = 3e-1 on both W and H... only on W here; the trivial flag is a bool.
-  assert all(isinstance(r["trivial"], bool) for r in phase)
+  assert len(phase) == 2 and all(isinstance(r["trivial"], bool) for r in phase)
   assert len(summary["phase"]["nc1"]) == 2
 
 
