@@ -105,7 +105,8 @@ def tracking_times(run, state, train_ds, test_ds, batch_size, mesh):
   feats = {k: jnp.asarray(rng.normal(size=(batch_size, ev.dims[k])),
                           jnp.float32) for k in ev.layers}
   # Pooled statistics declare their final class counts: those of `labels`.
-  stats = ev._empty_stats(np.asarray(labels), ev.layers)  # pylint: disable=protected-access
+  stats = ev._empty_stats(  # pylint: disable=protected-access
+      np.asarray(labels), ev.layers)
 
   @jax.jit
   def update(stats, feats, labels):
@@ -190,6 +191,7 @@ def main():
                                                      'results_train.md'))
   args = parser.parse_args()
   mesh = train.make_mesh(jax.devices()[:1])
+  load_start = os.getloadavg()[0]
 
   mlp = load_config('mlp_mnist')
   mlp.train_examples_per_class = 0  # All 60,000 images: a real epoch.
@@ -209,17 +211,20 @@ def main():
     f, _ = flops_per_example(load_config(cfg, arg), shape, classes)
     gpu_rows.append((label, f))
     print(label, f, flush=True)
-  write(args.out, rows, gpu_rows)
+  write(args.out, rows, gpu_rows, (load_start, os.getloadavg()[0]))
 
 
-def write(path, rows, gpu_rows):
+def write(path, rows, gpu_rows, load):
   cpu = platform.processor() or platform.machine()
   lines = [
       '# Trainer benchmark (benchmarks/bench_train.py)', '',
       f'Machine: {os.cpu_count()} CPU cores ({cpu}) shared with other '
       f"engineers' jobs; JAX {jax.__version__}, backend "
       f'{jax.default_backend()}, one device. Timings after compilation, '
-      'medians of repeats; expect +-30% from the shared machine.', '',
+      'medians of repeats. 1-minute load average '
+      f'{load[0]:.1f} at the start, {load[1]:.1f} at the end: runs under '
+      'load from other jobs (load 4-6) measured up to 3x lower throughput.',
+      '',
       '## Training throughput and the cost of collapse tracking', '',
       '| case | batch | timed steps | train examples/s | epoch (s) | '
       'eval forward, train + test (s) | tracking: streaming stats (s) | '
@@ -232,8 +237,8 @@ def write(path, rows, gpu_rows):
         f"{r['examples_per_s']:,.0f} | {r['epoch_s']:,.1f} | "
         f"{r['eval_plain_s']:,.1f} | {r['stream_s']:,.2f} | "
         f"{r['report_s']:,.2f} | "
-        f"{100 * r['tracking_frac_every_epoch']:.1f}% | "
-        f"{100 * r['tracking_frac_config']:.2f}% (every "
+        f"{100 * r['tracking_frac_every_epoch']:.2g}% | "
+        f"{100 * r['tracking_frac_config']:.2g}% (every "
         f"{r['eval_every']}) |")
   lines += [
       '', 'Columns: *epoch* = training images / throughput. *Eval forward*: '

@@ -1,4 +1,4 @@
-"""Tests of the trainer (`nc_jax.train`) and its entry point experiments/train.py.
+"""Tests of the trainer (`nc_jax.train`) and experiments/train.py.
 
 Runs use a tiny MLP on slices of scikit-learn digits (built in, no files) or
 on mock TFDS data, one or two epochs each. tests/conftest.py gives 8 fake CPU
@@ -117,8 +117,12 @@ def main_job_command() -> list[str]:
 
 
 @pytest.fixture(scope='module', autouse=True)
-def main_job(tmp_path_factory):
-  """Starts the main-job command (2 epochs) in the background."""
+def main_job(request, tmp_path_factory):
+  """Starts the main-job command (2 epochs) in the background, if selected."""
+  if not any(item.name == 'test_main_job_command_runs'
+             for item in request.session.items):
+    yield None
+    return
   workdir = str(tmp_path_factory.mktemp('main'))
   cmd = [re.sub(r'^--workdir=.*', f'--workdir={workdir}', a)
          for a in main_job_command()]
@@ -162,7 +166,8 @@ def test_two_steps_on_mock_tfds_data(tmp_path):
     for k in ('accuracy', 'loss', 'nc1', 'vci', 'cdnv', 'nc2_etf',
               'nc3_self_duality', 'nc4_ncc_mismatch'):
       assert np.isfinite(r[k]), (k, r)
-  assert 'nc3_self_duality' not in [r for r in evals if r['layer'] == 'layer1'][0]
+  layer1 = [r for r in evals if r['layer'] == 'layer1']
+  assert all('nc3_self_duality' not in r for r in layer1)
   fits = [r for r in records if 'split' not in r]
   assert [r['epoch'] for r in fits] == [1] and fits[0]['step'] == 2
   assert summary['test_nc1'] == pen[-1]['nc1']

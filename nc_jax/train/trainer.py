@@ -302,9 +302,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if start_epoch:
     state = _restore(mngr, start_epoch, state)
     logging.info('Resuming from the checkpoint of epoch %d.', start_epoch)
-  if wd:  # Records after the checkpoint are logged again below.
-    wd.truncate_metrics(lambda r: r.get('epoch', 0) <= start_epoch
-                        and start_epoch > 0)
+  if wd:  # A fresh run starts a fresh file; a resumed one drops the records
+    # logged after its checkpoint, which the loop logs again.
+    wd.truncate_metrics(
+        lambda r: start_epoch > 0 and r.get('epoch', 0) <= start_epoch)
 
   # ---- Loop.
   bar = tqdm.tqdm(total=total_steps, initial=start_epoch * steps_per_epoch,
