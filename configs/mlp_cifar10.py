@@ -14,9 +14,9 @@ every 10 epochs (pooled Sigma_W: 3,072^2 per layer).
 needs the original CIFAR-10 pickles (``--config.dataset=cifar10_jpeg`` for
 the JPEG copy). Run time: one GPU, about 10 minutes (an estimate, not
 measured: ~0.68 GFLOP per training example (113M weights x 6) x 50,000 x 200
-epochs at an assumed 30 TFLOP/s sustained); a 2-core CPU, about 17 hours
-(the measured 3 x 1024 MLP throughput, ~120 GFLOP/s, scaled by FLOPs, plus
-20 evaluations with 12 tracked layers of width 3,072).
+epochs at an assumed 30 TFLOP/s sustained); a 2-core CPU, about 12-17
+hours (the measured 3 x 1024 MLP throughput, 120-165 GFLOP/s, scaled by
+FLOPs, plus 20 evaluations with 12 tracked layers of width 3,072).
 
 Quick local variant (2,000 images of the JPEG copy, 4 x 512, 3 epochs; about
 a minute on a 2-core CPU):

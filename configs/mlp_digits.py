@@ -1,16 +1,16 @@
-r"""The main job: an MLP on scikit-learn digits, trained into the terminal phase.
+r"""The main job: an MLP on scikit-learn digits, into the terminal phase.
 
 Needs no download (the 1,797 8x8 digits ship with scikit-learn; a stratified
 1,347 / 450 train / test split). A 4 x 256 ReLU MLP with BatchNorm, SGD
 (momentum 0.9, learning rate 0.1, 5-epoch warm-up, cosine decay, weight decay
-1e-3), cross-entropy, batch 128, 300 epochs. (Twice the weight decay
-collapses ten times further, to NC1 ~ 3e-4, but with a loss spike near epoch
-110: BatchNorm networks at a large learning rate x weight decay.) It reaches 100% train accuracy
-within the first 100 epochs and then keeps collapsing: every 10 epochs the
-full collapse report is taken on the train and test features of all four
-hidden layers (numerical_rank included at the penultimate layer), showing
-train vs test collapse and collapse that cascades from the last layer
-backwards (paper 002 sec. 5, paper 001 Fig. 9).
+1e-3), cross-entropy, batch 128, 300 epochs. It reaches 100% train accuracy
+within 10 epochs and then keeps collapsing: every 10 epochs the full
+collapse report is taken on the train and test features of all four hidden
+layers (numerical_rank included at the penultimate layer), showing train vs
+test collapse and collapse that cascades from the last layer backwards
+(paper 002 sec. 5, paper 001 Fig. 9). Twice the weight decay collapses ten
+times further (train NC1 ~ 3e-4) but with a loss spike near epoch 110
+(BatchNorm networks at a large learning rate x weight decay).
 
   scripts/main.sh     # = python3 -m venv .venv; pip install ...; then:
   .venv/bin/python experiments/train.py --config=configs/mlp_digits.py \

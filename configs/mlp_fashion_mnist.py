@@ -11,10 +11,10 @@ batch 128, 100 epochs; collapse at all six layers every 5 epochs.
   python experiments/train.py --config=configs/mlp_fashion_mnist.py \
       --workdir=workdir/mlp_fashion_mnist
 
-Run time: about 35 minutes on a 2-core CPU (scaled from the measured 3 x 1024
-MLP throughput by FLOPs, plus evaluation); a few minutes on one GPU
-(estimate: ~36 MFLOP per training example x 6M examples is 0.2 PFLOP; the
-run is bound by per-step overhead).
+Run time: about 30-40 minutes on a 2-core CPU (scaled from the measured
+3 x 1024 MLP throughput by FLOPs, plus evaluation); a few minutes on one GPU
+(an estimate: ~36 MFLOP per training example x 6M examples is 0.2 PFLOP;
+the run is bound by per-step overhead).
 
 Quick local variant (5,000 images, 5 epochs; under a minute on a 2-core CPU):
 

@@ -15,8 +15,9 @@ needs the original CIFAR-10 ("python version" pickles) under the data root;
 (report its numbers as "CIFAR-10 (JPEG copy)"). Run time: one GPU, about 20
 minutes (an estimate, not measured: 2.9 GFLOP per training example from
 XLA's cost analysis x 50,000 x 200 epochs at an assumed 30 TFLOP/s
-sustained, plus evaluation); a 2-core CPU, about 5 days (measured ~22
-training examples/s and ~18 min per train + test evaluation, see
+sustained, plus evaluation); a 2-core CPU, about 4 days (measured 31
+training examples/s, 27 min per epoch, and 17 min per train + test
+evaluation on an idle machine; up to 2x longer under load; see
 benchmarks/results_train.md).
 
 Quick local variant (2,000 training images of the JPEG copy, width-16

@@ -1,4 +1,4 @@
-r"""ResNet-18 on Fashion-MNIST: the terminal phase of training (Papyan et al. 2020).
+r"""ResNet-18 on Fashion-MNIST: the terminal phase (Papyan et al. 2020).
 
 The recipe of Papyan, Han & Donoho (2020), the reference setting of the
 neural-collapse papers (001 and 003 build on it): ResNet-18 (CIFAR stem, one
@@ -13,8 +13,9 @@ on train and test every 10 epochs, well past 100% train accuracy.
 Run time: one GPU, about 30 minutes (an estimate, not measured: ~2.2 GFLOP
 per training example at 28 x 28 x 1 (XLA's cost analysis of the 32 x 32 x 3
 step, scaled by pixels) x 60,000 x 350 epochs at an assumed 30 TFLOP/s
-sustained, plus evaluation); a 2-core CPU, about 9 days (the measured CPU
-ResNet-18 throughput scaled by pixels, see benchmarks/results_train.md).
+sustained, plus evaluation); a 2-core CPU, about 6-9 days (the measured
+CPU ResNet-18 throughput, 23-31 examples/s at 32 x 32 x 3 depending on the
+load, scaled by pixels; see benchmarks/results_train.md).
 
 Quick local variant (2,000 training images, width-16 ResNet-18, 3 epochs;
 about 2 minutes on a 2-core CPU):

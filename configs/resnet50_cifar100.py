@@ -20,8 +20,8 @@ loss), ``runlocal``; e.g. ``--config=configs/resnet50_cifar100.py:supcon``.
 needs CIFAR-100 ("python version" pickles, cifar-100-python/) under the data
 root. Run time: one GPU, about 45 minutes (an estimate, not measured: 7.4
 GFLOP per training example from XLA's cost analysis x 50,000 x 200 epochs at
-an assumed 30 TFLOP/s sustained, plus evaluation); a 2-core CPU, about 14
-days (the measured ResNet-18 CPU throughput scaled by FLOPs).
+an assumed 30 TFLOP/s sustained, plus evaluation); a 2-core CPU, about
+10-14 days (the measured ResNet-18 CPU throughput scaled by FLOPs).
 
 Quick local variant (1,000 images of the CIFAR-10 JPEG copy, width-8
 ResNet-50, 2 epochs; about 2 minutes on a 2-core CPU):
