@@ -80,7 +80,10 @@ class NCModel(nnx.Module):
     self.feature_keys = tuple(encoder_keys) + extra
 
   def encode(self, x: jax.Array) -> Features:
-    """Pooled encoder features, ``name -> [B, d]`` (no head, no projection)."""
+    """Pooled encoder features, ``name -> [B, d]`` (no head, no projection).
+
+    Abstract: each model (MLP, ResNet, VGG, ViT) defines its own encoder.
+    """
     raise NotImplementedError
 
   def __call__(self, x: jax.Array) -> tuple[jax.Array, Features]:
