@@ -36,11 +36,13 @@ the CIFAR-10 JPEG copy, 2 epochs; about a minute on a 2-core CPU):
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   config = train.default_config()
   config.dataset = 'image_folder:imagenet'
   config.train_split = 'train'
@@ -71,7 +73,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every = 5
   config.log_every_steps = 100
 
-  if arg == 'runlocal':
+  if v.runlocal:
     config.dataset = 'cifar10_jpeg'
     config.test_split = 'test'
     config.train_examples_per_class = 100
@@ -86,7 +88,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = 2
     config.eval_every = 1
     config.checkpoint_every = 1
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r}; use runlocal or '
-                     'nothing')
-  return config
+  return common.apply(config, v)

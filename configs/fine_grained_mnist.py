@@ -26,13 +26,17 @@ Needs the MNIST IDX files under the data root (``../shared/data/mnist``).
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   t = train.default_config()
   t.dataset = "mnist"
+  t.label_map = "mod:5"  # coarse labels y mod 5 (SPEC.md line 57)
+  t.checkpoint_init = True  # epoch 0 (the initialisation) is analysed too
   t.model = "mlp"
   t.model_kwargs = ml_collections.ConfigDict(dict(width=256, depth=3))
   t.batch_size = 128
@@ -51,7 +55,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config = ml_collections.ConfigDict()
   config.train = t
-  config.num_coarse = 5  # coarse labels y mod 5 (SPEC.md line 57)
   config.analysis_epochs = (0, 1, 3, 10)  # 0 = initialisation
   config.analysis_train_examples = 5000  # random train images for D, t-SNE, probes
 
@@ -72,7 +75,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.probe.val_fraction = 0.2
   config.probe.max_iters = 500
 
-  if arg == "runlocal":
+  if v.runlocal:
     t.train_examples_per_class = 500
     t.model_kwargs.width = 128
     t.num_epochs = 3
@@ -81,6 +84,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.analysis_train_examples = 2000
     config.probe.l2_grid_size = 13
     config.probe.max_iters = 300
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use 'runlocal' or nothing")
-  return config
+  return common.apply(config, v)

@@ -29,9 +29,11 @@ and tau^2 grids; the values below are this project's choice (PyTorch's default
 
 import ml_collections
 
+from configs import common
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   config = ml_collections.ConfigDict()
   config.parts = ("input_dim", "hidden_dim", "weight_decay", "similarity")
 
@@ -61,7 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.similarity.tau2 = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 4.0, 8.0)
   config.similarity.num_similar = 2
 
-  if arg == "runlocal":
+  if v.runlocal:
     config.samples_per_cluster = 50
     config.input_dim = 32
     config.hidden_dim = 32
@@ -72,6 +74,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.hidden_dims = (16, 32, 64)
     config.weight_decays = (0.0, 1e-3, 1e-2)
     config.similarity.tau2 = (0.01, 0.1, 1.0, 4.0)
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use 'runlocal' or nothing")
-  return config
+  return common.apply(config, v)

@@ -27,11 +27,13 @@ a minute on a 2-core CPU):
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   config = train.default_config()
   config.dataset = 'cifar10'
   config.model = 'mlp'
@@ -51,7 +53,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval_batch_size = 500
   config.checkpoint_every = 10
 
-  if arg == 'runlocal':
+  if v.runlocal:
     config.dataset = 'cifar10_jpeg'
     config.train_examples_per_class = 200
     config.eval_test_examples = 1000
@@ -60,7 +62,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = 3
     config.eval_every = 1
     config.checkpoint_every = 1
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r}; use runlocal or '
-                     'nothing')
-  return config
+  return common.apply(config, v)

@@ -36,11 +36,13 @@ Quick local variant (30 epochs, about 20 s):
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   config = train.default_config()
   config.dataset = 'digits'
   config.model = 'mlp'
@@ -63,11 +65,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every = 50
   config.log_every_steps = 10
 
-  if arg == 'runlocal':
+  if v.runlocal:
     config.num_epochs = 30
     config.eval_every = 5
     config.checkpoint_every = 10
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r}; use runlocal or '
-                     'nothing')
-  return config
+  return common.apply(config, v)

@@ -24,11 +24,13 @@ Quick local variant (5,000 images, 5 epochs; under a minute on a 2-core CPU):
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   config = train.default_config()
   config.dataset = 'fashion_mnist'
   config.model = 'mlp'
@@ -49,7 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval_batch_size = 1000
   config.checkpoint_every = 5
 
-  if arg == 'runlocal':
+  if v.runlocal:
     config.train_split = 'train[:5000]'
     config.test_split = 'test[:2000]'
     config.model_kwargs.width = 256
@@ -57,7 +59,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.warmup_epochs = 0.0
     config.eval_every = 1
     config.checkpoint_every = 1
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r}; use runlocal or '
-                     'nothing')
-  return config
+  return common.apply(config, v)

@@ -27,11 +27,13 @@ Quick local variant (300 epochs at learning rate 0.01, about a minute on a
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   config = train.default_config()
   config.dataset = 'mnist'
   config.train_examples_per_class = 100
@@ -54,12 +56,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every = 1000
   config.log_every_steps = 100
 
-  if arg == 'runlocal':
+  if v.runlocal:
     config.learning_rate = 0.01
     config.num_epochs = 300
     config.eval_every = 30
     config.checkpoint_every = 100
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r}; use runlocal or '
-                     'nothing')
-  return config
+  return common.apply(config, v)

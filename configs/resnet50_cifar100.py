@@ -32,15 +32,14 @@ ResNet-50, 2 epochs; about 2 minutes on a 2-core CPU):
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg`` is a comma-separated list of variants (docstring)."""
-  args = set(arg.split(',')) if arg else set()
-  if args - {'runlocal', 'supcon', 'mse'}:
-    raise ValueError(f'unknown config arguments {args}; use any of '
-                     'runlocal, supcon, mse')
+  v = common.parse(arg, flags=('runlocal', 'supcon', 'mse'))
+  args = v.flags
   config = train.default_config()
   config.dataset = 'cifar100'
   config.model = 'resnet50'
@@ -79,4 +78,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = 2
     config.eval_every = 1
     config.checkpoint_every = 1
-  return config
+  return common.apply(config, v)

@@ -28,11 +28,13 @@ Fashion-MNIST IDX files under the data root (``../shared/data``).
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   p = train.default_config()
   p.dataset = "mnist"
   p.model = "mlp"
@@ -70,7 +72,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.probe.val_fraction = 0.2
   config.probe.max_iters = 500
 
-  if arg == "runlocal":
+  if v.runlocal:
     p.train_examples_per_class = 1000
     p.num_epochs = 2
     p.eval_train_examples = 2000
@@ -80,6 +82,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.blocks = ("layer1",)
     config.probe.l2_grid_size = 13
     config.probe.max_iters = 300
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use 'runlocal' or nothing")
-  return config
+  return common.apply(config, v)

@@ -22,9 +22,11 @@ Parts (``config.parts``):
 
 import ml_collections
 
+from configs import common
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config; ``arg='runlocal'`` gives the quick variant."""
+  v = common.parse(arg)
   config = ml_collections.ConfigDict()
   config.parts = ("collapse", "null_space", "phase")
 
@@ -74,7 +76,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.phase.lambda_h = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
   config.phase.num_seeds = 3
 
-  if arg == "runlocal":
+  if v.runlocal:
     config.num_classes = 5
     config.samples_per_class = 10
     config.dim = 12
@@ -88,6 +90,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.phase.lambda_w = (1e-4, 1e-3, 1e-2, 1e-1)
     config.phase.lambda_h = (1e-4, 1e-3, 1e-2, 1e-1)
     config.phase.num_seeds = 1
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use 'runlocal' or nothing")
-  return config
+  return common.apply(config, v)

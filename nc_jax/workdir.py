@@ -6,7 +6,8 @@ An experiment writes into its ``--workdir``:
 - ``metrics.jsonl``: one JSON object per logged step or sweep point, metric
   names as in SPEC.md (``{"step": 100, "split": "train", "nc1": 0.3, ...}``);
 - ``summary.json``: the final numbers;
-- ``*.png``: plots of the curves, next to the machine-readable files.
+- ``*.png``: plots (drawn by `nc_jax.plots`), next to the machine-readable
+  files.
 
 ``metrics.jsonl`` is appended to and flushed line by line, so a crash never
 loses logged results, and a resumed run can read back what it already logged.
@@ -113,34 +114,3 @@ class Workdir:
       for r in records:
         f.write(json.dumps(r, sort_keys=True) + "\n")
     os.replace(tmp, path)
-
-
-def plot_curves(path: str, x: Any, curves: Mapping[str, Any], *, xlabel: str = "step",
-                title: str | None = None, logy: bool = False) -> str:
-  """Plots named curves against ``x`` into the PNG file ``path``.
-
-  Each value of ``curves`` is a 1-D array of the same length as ``x``.
-  Non-positive values are dropped on a log axis.
-  """
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
-  x = np.asarray(x, dtype=float)
-  for name, y in curves.items():
-    y = np.asarray(y, dtype=float)
-    if logy:
-      y = np.where(y > 0, y, np.nan)
-    ax.plot(x, y, label=name, marker="o" if len(x) < 30 else None, ms=3)
-  if logy:
-    ax.set_yscale("log")
-  ax.set_xlabel(xlabel)
-  if title:
-    ax.set_title(title)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path

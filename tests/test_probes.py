@@ -1,23 +1,16 @@
-"""nc_jax.probes against scikit-learn, closed forms and brute force; nc_jax.finetune."""
+"""nc_jax.probes against scikit-learn, closed forms and brute force."""
 
 import itertools
-import json
-import os
 
 import jax
 import numpy as np
 import pytest
 import scipy.stats
-from flax import nnx
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from nc_jax import finetune
 from nc_jax import metrics
-from nc_jax import models
 from nc_jax import probes
-from nc_jax import train
-from nc_jax.train import input as input_lib
 
 
 @pytest.fixture(scope="module")
@@ -199,150 +192,3 @@ def test_mlog_and_correlations():
   # Traceable.
   np.testing.assert_allclose(float(jax.jit(probes.spearman)(x, y)),
                              float(probes.spearman(x, y)), rtol=1e-6)
-
-
-# ---------------------------------------------------------------------------
-# Fine-tuning variants (paper 001 sec 3.3): exactly the right parameters train.
-#
-# A tiny MLP with BatchNorm is pretrained for one epoch on scikit-learn digits
-# by the real trainer, restored from its checkpoint, and fine-tuned one epoch
-# per variant; frozen parameters and frozen BatchNorm statistics must come out
-# bit-identical, trained ones must move.
-# ---------------------------------------------------------------------------
-
-
-def _config(**overrides):
-  c = train.default_config()
-  c.dataset = 'digits'
-  c.model = 'mlp'
-  c.model_kwargs.width = 16
-  c.model_kwargs.depth = 3
-  c.model_kwargs.norm = 'batch'
-  c.batch_size = 64
-  c.eval_batch_size = 400
-  c.num_epochs = 1
-  c.learning_rate = 0.05
-  c.track_collapse = False
-  c.progress_bar = False
-  c.plots = False
-  c.keep_checkpoints = 3
-  c.update(overrides)
-  return c
-
-
-def _flat(model):
-  """{path: array} of every variable (params and BatchNorm statistics)."""
-  out = {}
-  for kind in (nnx.Param, nnx.BatchStat):
-    for p, v in jax.tree_util.tree_leaves_with_path(nnx.state(model, kind)):
-      out[jax.tree_util.keystr(p)] = np.asarray(v)
-  return out
-
-
-@pytest.fixture(scope='module')
-def pretrained(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('pretrain'))
-  train.train_and_evaluate(_config(), workdir)
-  return workdir
-
-
-@pytest.mark.parametrize('variant,block', [('layer', 'layer2'), ('scl', 'layer1')])
-def test_variant_trains_only_its_parameters(pretrained, tmp_path, variant, block):
-  config = _config(seed=1)
-  mesh = input_lib.make_mesh()
-  model, pcfg, ds = finetune.load_pretrained(pretrained, mesh=mesh)
-  before = _flat(model)
-  model = finetune.build_model(model, variant=variant, block=block,
-                               num_classes=ds.num_classes,
-                               input_shape=ds.images.shape[1:], rngs=nnx.Rngs(3))
-  paths = finetune.trainable_paths(model, variant=variant, block=block)
-  test_ds = input_lib.load_data(pcfg)[1]
-  run = finetune.setup(config, model, ds, mesh, paths=paths)
-  summary = finetune.fit(config, run, ds, test_ds, str(tmp_path), mesh)
-  tuned, _ = finetune.restore(str(tmp_path), run)
-  after = _flat(tuned.base if variant == 'scl' else tuned)
-  # The block is hidden layer l-1 of the MLP ('layer2' -> layers[1]).
-  tuned_prefix = {'layer': "['layers'][1]", 'scl': "['layers'][0]"}.get(variant)
-  for key, old in before.items():
-    if key.startswith("['head']"):
-      continue  # replaced by a fresh downstream head
-    if tuned_prefix and key.startswith(tuned_prefix):
-      assert not np.array_equal(after[key], old), f'{key} did not train'
-    else:
-      assert np.array_equal(after[key], old), f'{key} changed but is frozen'
-  assert summary['test_accuracy'] > 0.3
-  trained = {'layer': 16 * 16 + 16 + 2 * 16 + 16 * 10 + 10,
-             'scl': 64 * 16 + 16 + 2 * 16 + 16 * 16 + 2 * 16 + 16 * 10 + 10}[variant]
-  assert summary['num_params'] == trained
-  if variant == 'scl':
-    skip = np.asarray(tuned.skip.kernel[...])
-    assert skip.shape == (16, 16) and np.isfinite(skip).all()
-
-
-def test_full_variant_and_errors(pretrained):
-  model, _, ds = finetune.load_pretrained(pretrained)
-  assert finetune.trainable_paths(model, variant='full') is None
-  labels = finetune.param_labels(nnx.state(model, nnx.Param), None)
-  assert set(jax.tree.leaves(labels)) == {'train'}
-  with pytest.raises(ValueError, match='variant'):
-    finetune.build_model(model, variant='bitfit', block=None, num_classes=10,
-                         input_shape=ds.images.shape[1:], rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match='not a layer'):
-    finetune.build_model(model, variant='layer', block='layer9', num_classes=10,
-                         input_shape=ds.images.shape[1:], rngs=nnx.Rngs(0))
-  resnet = nnx.eval_shape(lambda: models.create_model(  # abstract: no init cost
-      'resnet18', num_classes=10, rngs=nnx.Rngs(0), width=4))
-  assert finetune.block_module(resnet, 'layer3.0') is resnet.blocks[4]
-  assert finetune.block_module(resnet, 'stem') is resnet.stem
-
-
-# ---------------------------------------------------------------------------
-# The studies behind experiments/fine_grained.py and experiments/transfer.py,
-# end to end on digits at toy size (the real configs are exercised by running
-# the experiments; these keep the wiring from rotting).
-# ---------------------------------------------------------------------------
-
-
-def _probe_cfg():
-  import ml_collections
-  return ml_collections.ConfigDict(dict(l2_grid_size=1, l2_min=1e-2, l2_max=1e-2,
-                                        val_fraction=0.2, max_iters=200))
-
-
-def test_fine_grained_study_smoke(tmp_path):
-  import ml_collections
-  from nc_jax.probes import studies
-  config = ml_collections.ConfigDict(dict(
-      train=_config(),
-      num_coarse=5, analysis_epochs=(0, 1), analysis_train_examples=600,
-      clp=ml_collections.ConfigDict(dict(embedding='pca', max_per_superclass=0,
-                                         perplexity=30.0, kmeans_restarts=2,
-                                         num_threads=1)),
-      probe=_probe_cfg()))
-  summary = studies.fine_grained_study(config, str(tmp_path))
-  for name in ('class_distances.png', 'tsne_superclasses.png', 'clp.png',
-               'summary.json', 'metrics.jsonl', 'coarse/summary.json'):
-    assert os.path.exists(tmp_path / name), name
-  assert set(summary['msdr_by_epoch']) == {'0', '1'}
-  assert 0.1 < summary['clp_accuracy'] <= 1 and 0.5 < summary['lpo_accuracy'] <= 1
-  with open(tmp_path / 'metrics.jsonl') as f:
-    rec = json.loads(f.readline())
-  assert np.asarray(rec['class_distances']).shape == (10, 10)
-
-
-def test_transfer_study_smoke(pretrained, tmp_path):
-  import ml_collections
-  from nc_jax.probes import studies
-  config = ml_collections.ConfigDict(dict(
-      pretrain=_config(), pretrain_workdir=pretrained,  # reuses the trainer run
-      downstream=_config(train_examples_per_class=60, seed=2),
-      variants=('linear_probe',), blocks=('layer1',), probe=_probe_cfg()))
-  summary = studies.transfer_study(config, str(tmp_path))
-  assert set(summary['finetune_test_accuracy']) == {'L-BFGS probe', 'linear_probe'}
-  assert set(summary['probe_top1_by_layer']) == {'layer1', 'layer2', 'penultimate'}
-  assert -1 <= summary['spearman_nc1_vs_probe'] <= 1
-  for name in ('layerwise.png', 'finetune.png', 'finetune/linear_probe/summary.json'):
-    assert os.path.exists(tmp_path / name), name
-  with open(tmp_path / 'metrics.jsonl') as f:
-    tuned = [r for r in map(json.loads, f) if r.get('part') == 'finetune']
-  assert tuned[0]['trained_params'] == 16 * 10 + 10  # the new head only

@@ -11,6 +11,7 @@ import pytest
 
 from nc_jax import metrics
 from nc_jax.sims import gaussian_mixture as gm
+from nc_jax.sims import engine
 from nc_jax.sims import ufm
 
 # K = 4 classes x 5 samples in p = 8: strong weight decay converges in 1,000
@@ -26,7 +27,7 @@ def _etf_spec(loss, **kwargs):
 @pytest.fixture(scope="module", params=["ce", "mse"])
 def trained(request):
   spec = _etf_spec(request.param)
-  return spec, ufm.simulate(ETF_HP, 0, spec=spec)
+  return spec, engine.simulate(ETF_HP, 0, spec=spec)
 
 
 def test_ufm_reaches_etf_limits(trained):
@@ -97,16 +98,16 @@ def test_project_null_space_rank_deficient_w():
 
 def test_vmapped_sweep_equals_one_by_one():
   spec = _etf_spec("ce")
-  hp = ufm.broadcast_grid(ETF_HP._replace(lambda_w=np.array([1e-3, 1e-2], np.float32),
+  hp = engine.broadcast_grid(ETF_HP._replace(lambda_w=np.array([1e-3, 1e-2], np.float32),
                                           lambda_h=np.array([1e-3, 1e-2], np.float32),
                                           learning_rate=np.array([0.2, 0.5], np.float32)))
   seeds = [0, 3]
   # chunk_size 3 over 4 configurations: one full chunk and one padded chunk.
-  swept = ufm.sweep(hp, seeds, spec=spec, chunk_size=3)
+  swept = engine.sweep(hp, seeds, spec=spec, chunk_size=3)
   assert swept.history["nc1"].shape == (2, 2, len(spec.steps))
   for s, seed in enumerate(seeds):
     for g in range(2):
-      one = ufm.simulate(jax.tree.map(lambda x: x[g], hp), seed, spec=spec)
+      one = engine.simulate(jax.tree.map(lambda x: x[g], hp), seed, spec=spec)
       for key in ("loss", "nc1", "nc2_etf", "vci", "within_vb_perp", "h_norm"):
         np.testing.assert_allclose(swept.history[key][s, g], one.history[key], rtol=1e-4,
                                    atol=1e-6, err_msg=f"{key} seed={seed} g={g}")
@@ -117,7 +118,7 @@ def test_imbalanced_p_less_than_k_no_bias_adam_label_smoothing():
   spec = ufm.UFMSpec(class_sizes=(8, 8, 8, 2, 2, 2), dim=3, loss="ce", bias=False,
                      optimizer="adam", num_steps=300, log_every=300)
   hp = ufm.UFMHparams(learning_rate=0.05, lambda_w=1e-3, lambda_h=1e-3, label_smoothing=0.1)
-  result = ufm.simulate(hp, 1, spec=spec)
+  result = engine.simulate(hp, 1, spec=spec)
   for key, value in result.history.items():
     assert np.isfinite(np.asarray(value)).all(), key
   np.testing.assert_array_equal(result.params.b, 0.0)
@@ -133,11 +134,11 @@ def test_spec_validation():
   with pytest.raises(ValueError, match="dim > K"):
     ufm.UFMSpec(class_sizes=(3, 3, 3), dim=3, null_space_noise=True)
   with pytest.raises(ValueError, match="shape"):
-    ufm.broadcast_grid(ufm.UFMHparams(lambda_w=np.ones(2), lambda_h=np.ones(3)))
+    engine.broadcast_grid(ufm.UFMHparams(lambda_w=np.ones(2), lambda_h=np.ones(3)))
 
 
 def test_grid_is_cartesian_last_name_fastest():
-  g = ufm.grid(a=[1, 2], b=[10, 20, 30])
+  g = engine.grid(a=[1, 2], b=[10, 20, 30])
   np.testing.assert_array_equal(g["a"], [1, 1, 1, 2, 2, 2])
   np.testing.assert_array_equal(g["b"], [10, 20, 30, 10, 20, 30])
 
@@ -152,7 +153,7 @@ def test_mixture_generator_statistics():
                         input_dim=64, hidden_dim=4, num_similar=2)
   hp = gm.MixtureHparams(sigma2=4.0, tau2=0.25)
   sample = jax.jit(gm.sample_mixture, static_argnames="spec")
-  data = jax.tree.map(np.asarray, sample(hp, ufm.prng_key(0), spec=spec))
+  data = jax.tree.map(np.asarray, sample(hp, engine.prng_key(0), spec=spec))
   x, fine, coarse, mu = data
   assert x.shape == (16000, 64)
   np.testing.assert_array_equal(coarse, fine % 4)
@@ -180,13 +181,13 @@ def test_mixture_sweep_equals_one_by_one_and_msdr_grows_with_sigma2():
   spec = gm.MixtureSpec(num_clusters=4, samples_per_cluster=20, num_superclasses=2,
                         input_dim=8, hidden_dim=16, num_similar=1, num_steps=100,
                         log_every=50)
-  hp = ufm.broadcast_grid(gm.MixtureHparams(
+  hp = engine.broadcast_grid(gm.MixtureHparams(
       sigma2=np.array([0.1, 16.0], np.float32), tau2=1.0, learning_rate=0.05,
       weight_decay=np.array([0.0, 1e-3], np.float32)))
-  swept = gm.sweep(hp, [0, 1], spec=spec, chunk_size=4)
+  swept = engine.sweep(hp, [0, 1], spec=spec, chunk_size=4).history
   assert swept["class_distance"].shape == (2, 2, 3, 4, 4)
   for g in range(2):
-    one = gm.simulate(jax.tree.map(lambda x: x[g], hp), 1, spec=spec)
+    one = engine.simulate(jax.tree.map(lambda x: x[g], hp), 1, spec=spec).history
     for key in ("msdr", "msdr_similar", "msdr_dissimilar", "nc1", "train_accuracy", "loss"):
       np.testing.assert_allclose(swept[key][1, g], one[key], rtol=1e-4, atol=1e-6,
                                  err_msg=f"{key} g={g}")

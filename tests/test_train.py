@@ -437,3 +437,16 @@ def test_main_job_command_runs(main_job):
   assert summary['train_accuracy'] > 0.5
   for name in ('collapse.png', 'nc1_layers_train.png', 'metrics.jsonl'):
     assert os.path.isfile(os.path.join(workdir, name)), name
+
+
+def test_config_variants_parse_flags_choices_and_overrides():
+  from configs import common
+  v = common.parse('fashion_mnist,runlocal,num_epochs=3,model_kwargs.width=8',
+                   choices={'dataset': ('mnist', 'fashion_mnist')})
+  assert v.runlocal and not v.gpu and v.choice('dataset', 'mnist') == 'fashion_mnist'
+  config = common.apply(train.default_config(), v)
+  assert config.num_epochs == 3 and config.model_kwargs.width == 8
+  with pytest.raises(ValueError, match="unknown config argument 'cifar'"):
+    common.parse('cifar', choices={'dataset': ('mnist',)})
+  with pytest.raises(ValueError, match="no key 'num_epoch'"):
+    common.apply(train.default_config(), common.parse('num_epoch=3'))

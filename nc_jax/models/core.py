@@ -79,6 +79,24 @@ class NCModel(nnx.Module):
     extra = ('projection',) if self.projection is not None else ()
     self.feature_keys = tuple(encoder_keys) + extra
 
+  def block(self, name: str) -> nnx.Module:
+    """The module whose output is the feature ``name`` (a fine-tuning unit).
+
+    Args:
+      name: a key of `feature_names` other than ``'projection'``.
+
+    Raises:
+      ValueError: ``name`` is not a feature of the model.
+    """
+    keys = tuple(k for k in self.feature_keys if k != 'projection')
+    if name not in keys:
+      raise ValueError(f'block {name!r} is not a layer of the model: {keys}')
+    return self._block(keys.index(name), name)
+
+  def _block(self, index: int, name: str) -> nnx.Module:
+    """`block` of the ``index``-th encoder feature (each model defines it)."""
+    raise NotImplementedError
+
   def encode(self, x: jax.Array) -> Features:
     """Pooled encoder features, ``name -> [B, d]`` (no head, no projection).
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flax import nnx
@@ -39,6 +40,7 @@ MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 
 def create_model(name: str, *, num_classes: int, rngs: nnx.Rngs,
+                 input_shape: Sequence[int] | None = None,
                  **kwargs: Any) -> NCModel:
   """Builds a model by name.
 
@@ -49,6 +51,9 @@ def create_model(name: str, *, num_classes: int, rngs: nnx.Rngs,
       patch 4, dim 192, depth 12, 3 heads), ``'deit_tiny'`` (224 px, patch 16,
       dim 192, depth 12, 3 heads, drop path 0.1).
     num_classes: C, the classifier's output width.
+    input_shape: one input's shape (``(40,)``, ``(28, 28, 1)``, ...); fills
+      ``in_features`` (MLP: the flattened size), ``in_channels`` and
+      ``image_size`` (ViT) unless given in ``kwargs``.
     rngs: initialisation keys (dropout keys are drawn from the same
       ``nnx.Rngs``: its ``'dropout'`` stream, else ``'default'``).
     **kwargs: keyword arguments of the model class (`MLP`, `ResNet`, `VGG`,
@@ -63,4 +68,12 @@ def create_model(name: str, *, num_classes: int, rngs: nnx.Rngs,
   """
   if name not in _BUILDERS:
     raise ValueError(f'unknown model {name!r}; choose one of {MODEL_NAMES}')
+  if input_shape is not None:
+    shape = tuple(input_shape)
+    if name == 'mlp':
+      kwargs.setdefault('in_features', math.prod(shape))
+    elif len(shape) == 3:
+      kwargs.setdefault('in_channels', shape[-1])
+      if name in ('vit', 'deit_tiny'):
+        kwargs.setdefault('image_size', shape[0])
   return _BUILDERS[name](num_classes=num_classes, rngs=rngs, **kwargs)

@@ -114,6 +114,9 @@ class MLP(NCModel):
         projection=projection, projection_dim=projection_dim, dtype=dtype,
         rngs=rngs)
 
+  def _block(self, index: int, name: str) -> nnx.Module:
+    return self.layers[index]  # 'layer{l}' / 'penultimate': hidden layer l.
+
   def encode(self, x: jax.Array) -> Features:
     """Hidden-layer features of ``x [B, ...]`` (flattened), ``[B, width]``."""
     x = x.reshape(x.shape[0], -1)

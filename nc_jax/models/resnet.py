@@ -201,6 +201,10 @@ class ResNet(NCModel):
         projection=projection, projection_dim=projection_dim, dtype=dtype,
         rngs=rngs)
 
+  def _block(self, index: int, name: str) -> nnx.Module:
+    # 'stem', then 'layerS.B' -> residual block; 'penultimate' -> the last.
+    return self.stem if index == 0 else self.blocks[index - 1]
+
   def encode(self, x: jax.Array) -> Features:
     """Pooled stem and block outputs of ``x [B, H, W, C]``, each ``[B, d]``."""
     names = self.feature_keys

@@ -100,6 +100,9 @@ class VGG(NCModel):
         projection=projection, projection_dim=projection_dim, dtype=dtype,
         rngs=rngs)
 
+  def _block(self, index: int, name: str) -> nnx.Module:
+    return self.convs[min(index, len(self.convs) - 1)]  # conv+BN+ReLU unit.
+
   def encode(self, x: jax.Array) -> Features:
     """Pooled conv outputs of ``x [B, H, W, C]``, each ``[B, d]``."""
     names = self.feature_keys

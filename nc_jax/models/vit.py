@@ -171,6 +171,10 @@ class VisionTransformer(NCModel):
     """``[B, N, dim] -> [B, dim]``: the class token or the mean token."""
     return x[:, 0] if self.pool == 'cls' else jnp.mean(x, axis=1)
 
+  def _block(self, index: int, name: str) -> nnx.Module:
+    # 'block{l}' -> encoder block l; 'penultimate' -> the final LayerNorm.
+    return self.norm if name == 'penultimate' else self.blocks[index]
+
   def encode(self, x: jax.Array) -> Features:
     """Per-block readouts of ``x [B, H, W, C]``, each ``[B, dim]``."""
     if x.shape[1:3] != (self.image_size, self.image_size):

@@ -27,8 +27,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -37,7 +35,7 @@ import numpy as np
 import optax
 
 from nc_jax import metrics
-from nc_jax.sims import ufm
+from nc_jax.sims import engine
 
 
 class MixtureHparams(NamedTuple):
@@ -216,7 +214,7 @@ def record(params: dict[str, jax.Array], data: MixtureData, hp: MixtureHparams, 
 
 
 def _init(spec: MixtureSpec, hp: MixtureHparams, seed: jax.Array):
-  data_key, init_key = jax.random.split(ufm.prng_key(seed))
+  data_key, init_key = jax.random.split(engine.prng_key(seed))
   return init_mlp(init_key, spec=spec), sample_mixture(hp, data_key, spec=spec)
 
 
@@ -235,38 +233,6 @@ def _as_arrays(hp: MixtureHparams) -> MixtureHparams:
   return MixtureHparams(*(jnp.asarray(v, jnp.float32) for v in hp))
 
 
-@partial(jax.jit, static_argnames=("spec",))
-def simulate(hp: MixtureHparams, seed: jax.Array, *, spec: MixtureSpec) -> dict[str, jax.Array]:
-  """Samples the data, trains the MLP by full-batch GD, records the metrics.
-
-  Args:
-    hp: hyper-parameters (scalars; traced).
-    seed: integer scalar; data and initialisation derive from it.
-    spec: static sizes.
-
-  Returns:
-    Dict of `record`'s keys, each with a leading [T] axis,
-    T = len(spec.steps).
-  """
-  hp = _as_arrays(hp)
-  return ufm.scan_blocks(partial(_train_block, spec, hp),
-                         lambda s: record(s[0], s[1], hp, spec=spec), _init(spec, hp, seed),
-                         num_blocks=spec.num_steps // spec.log_every)[1]
-
-
-@partial(jax.jit, static_argnames=("spec", "record_batch_size"))
-def simulate_batch(hp: MixtureHparams, seeds: jax.Array, *, spec: MixtureSpec,
-                   record_batch_size: int | None = 0) -> dict[str, jax.Array]:
-  """`simulate` for B configurations at once (see `ufm.simulate_batch`); leaves [B, T, ...]."""
-  hp = _as_arrays(hp)
-  state = jax.vmap(partial(_init, spec))(hp, seeds)
-  train = lambda s: jax.vmap(partial(_train_block, spec))(hp, s)
-  rec = lambda s: jax.lax.map(lambda a: record(a[0][0], a[0][1], a[1], spec=spec), (s, hp),
-                              batch_size=record_batch_size)
-  history = ufm.scan_blocks(train, rec, state, num_blocks=spec.num_steps // spec.log_every)[1]
-  return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), history)
-
-
 def config_bytes(spec: MixtureSpec) -> int:
   """Rough working-set bytes of one run under vmap (float32).
 
@@ -279,26 +245,12 @@ def config_bytes(spec: MixtureSpec) -> int:
   return 2 * 4 * floats
 
 
-def sweep(hparams: MixtureHparams, seeds: Sequence[int], *, spec: MixtureSpec,
-          chunk_size: int | None = None, memory_budget_bytes: int = 1 << 30,
-          progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
-  """Runs `simulate` for every (seed, grid point) as chunks of one vmap.
+def _record(spec: MixtureSpec, hp: MixtureHparams, state) -> dict[str, jax.Array]:
+  params, data = state
+  return record(params, data, hp, spec=spec)
 
-  Args:
-    hparams: `MixtureHparams` of scalars or [G] arrays (see `ufm.grid`).
-    seeds: S integer seeds.
-    spec: static sizes shared by all configurations (sweeps over d_input or
-      d_hidden need one call per size).
-    chunk_size: configurations per vmapped call; default from
-      ``memory_budget_bytes`` and `config_bytes`.
-    memory_budget_bytes: budget for the automatic chunk size.
-    progress: called with a message after every chunk.
 
-  Returns:
-    `simulate`'s dict with leading axes [S, G, T].
-  """
-  hparams = ufm.broadcast_grid(hparams)
-  if chunk_size is None:
-    chunk_size = ufm.chunk_size_for(config_bytes(spec), memory_budget_bytes=memory_budget_bytes)
-  batched = partial(simulate_batch, spec=spec, record_batch_size=ufm.default_record_batch_size())
-  return ufm.map_configs(batched, hparams, seeds, chunk_size=chunk_size, progress=progress)
+MODEL = engine.SimModel(init=_init, train_block=_train_block, record=_record,
+                        params=lambda state: state[0],
+                        config_bytes=config_bytes, as_arrays=_as_arrays)
+engine.register(MixtureSpec, MODEL)

@@ -13,7 +13,19 @@ import ml_collections
 
 LOSSES = ('ce', 'mse', 'supcon')
 OPTIMIZERS = ('sgd', 'adamw')
-SCHEDULES = ('cosine', 'step', 'constant')
+SCHEDULES = ('cosine', 'step', 'constant', 'exponential')
+FINETUNE = ('', 'linear_probe', 'layer', 'scl', 'full')
+ON_CONFIG_CHANGE = ('error', 'restart', 'continue')
+# Keys that may differ when a run is resumed: they change how long or how
+# verbosely it runs, not what it computes up to the checkpoint.
+RESUME_SAFE_KEYS = ('num_epochs', 'stop_after_epochs', 'progress_bar',
+                    'log_every_steps', 'plots', 'keep_checkpoints',
+                    'checkpoint_every', 'eval_batch_size', 'on_config_change')
+
+
+LABEL_SETS = ('clean', 'fine', 'coarse')
+EVAL_SET_KEYS = ('dataset', 'split', 'label_map', 'corruption', 'severity',
+                 'examples')
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -32,12 +44,39 @@ def default_config() -> ml_collections.ConfigDict:
   c.train_split = 'train'
   c.test_split = 'test'
   c.train_examples_per_class = 0  # > 0: a class-balanced subset.
-  c.label_noise = 0.0  # Symmetric label noise on the training labels.
+  # The task's labels, on every split (the originals are kept for
+  # `eval_label_sets`): '' | 'mod:<C~>' (y mod C~, originals -> 'fine') |
+  # 'superclass:<map>' (data.SUPERCLASS_MAPS) | 'split:<b>' (each class split
+  # at random into b, seeded by `seed`; originals -> 'coarse').
+  c.label_map = ''
+  c.label_noise = 0.0  # Symmetric noise on the TRAINING labels only.
+  # Collapse is also measured against these label sets of the same features
+  # ('clean', 'fine', 'coarse': data.Dataset fields), logged with
+  # "labels": <name>; the default records have "labels": "task".
+  c.eval_label_sets = ()
+  # Extra evaluation sets tracked like train and test: name -> ConfigDict(
+  # dataset='' (= config.dataset), split='test', label_map=None (= config's),
+  # corruption='' | 'gaussian_noise' | 'gaussian_blur', severity=0,
+  # examples=0 (> 0: a fixed random subset)).
+  c.eval_sets = ml_collections.ConfigDict()
 
   # Model (`nc_jax.models.create_model`; in_features / in_channels /
   # image_size are filled from the data unless given).
   c.model = 'mlp'
   c.model_kwargs = ml_collections.ConfigDict()
+  # Initialise the parameters from another run (a workdir of this trainer):
+  # parameters and batch statistics only, no optimiser state. 0 = its latest
+  # checkpoint. Inputs are then normalised with that run's statistics.
+  c.init_from = ''
+  c.init_epoch = 0
+  # Fine-tuning (`train.finetune`, paper 001 sec 3.3), with init_from: ''
+  # (train every parameter of the model as built) | 'linear_probe' | 'layer'
+  # | 'scl' | 'full'; 'layer' and 'scl' tune `finetune_block` (a feature
+  # name). A new head for this data set's classes replaces the old one
+  # unless the class counts match and finetune_new_head is False.
+  c.finetune = ''
+  c.finetune_block = ''
+  c.finetune_new_head = True
   c.tracked_layers = ()  # () = every layer of models.feature_names(model);
   # 'penultimate' is always added (summary.json and NC3/NC4 read it).
 
@@ -58,12 +97,16 @@ def default_config() -> ml_collections.ConfigDict:
   c.weight_decay = 5e-4
   c.weight_decay_on = 'all'  # 'all' | 'kernels' (parameters with ndim >= 2).
   c.grad_clip_norm = 0.0  # > 0: clip the global gradient norm.
-  c.schedule = 'cosine'  # 'cosine' (to 0) | 'step' | 'constant'.
-  c.warmup_epochs = 0.0  # Linear warm-up from 0, then the schedule.
+  c.schedule = 'cosine'  # 'cosine' (to 0) | 'step' | 'constant' | 'exponential'.
+  c.warmup_epochs = 0.0  # Linear warm-up from warmup_init, then the schedule.
+  c.warmup_init = 0.0  # Learning rate at the start of the warm-up.
+  c.decay_rate = 0.975  # 'exponential': x decay_rate per epoch (000 Fig 3).
   c.step_epochs = ()  # 'step': epochs at which the rate is multiplied by
   c.step_factor = 0.1  # step_factor.
   c.batch_size = 128  # Global batch (divisible by the number of devices).
   c.num_epochs = 100
+  c.stop_at_train_loss = 0.0  # > 0: stop after the first epoch whose mean
+  # training loss is below this (paper 002 Fig 4); the run then counts as done.
 
   # On-device augmentation of uint8 images (train only).
   c.crop_padding = 0  # > 0: random crop after zero-padding by this many px.
@@ -82,12 +125,19 @@ def default_config() -> ml_collections.ConfigDict:
 
   # Checkpoints, logging.
   c.checkpoint_every = 1  # Epochs; the last epoch is always saved.
+  c.checkpoint_init = False  # Also save the initialisation (epoch 0).
+  c.checkpoint_epochs = ()  # Also save these epochs (analyses read them back;
+  # raise keep_checkpoints so that they are kept).
   c.keep_checkpoints = 2
   c.log_every_steps = 50  # Progress-bar refresh (a host sync).
   c.progress_bar = True
   c.plots = True
   c.stop_after_epochs = 0  # > 0: return after this many epochs of this call,
   # as if killed (no extra checkpoint, no summary): tests resume with it.
+  # Rerunning into a workdir whose config.json differs (other than
+  # RESUME_SAFE_KEYS): 'error' (refuse, naming the keys), 'restart' (delete
+  # the old run's outputs and start afresh), 'continue' (resume anyway).
+  c.on_config_change = 'error'
   return c
 
 
@@ -105,7 +155,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'config lacks keys {missing}; start configs from '
                      'nc_jax.train.default_config()')
   for key, choices in (('loss', LOSSES), ('optimizer', OPTIMIZERS),
-                       ('schedule', SCHEDULES),
+                       ('schedule', SCHEDULES), ('finetune', FINETUNE),
+                       ('on_config_change', ON_CONFIG_CHANGE),
                        ('weight_decay_on', ('all', 'kernels'))):
     if config[key] not in choices:
       raise ValueError(f'config.{key}={config[key]!r}; choose from {choices}')
@@ -118,6 +169,29 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f'config.{key} must be > 0, got {config[key]}')
   if not 0 <= config.label_smoothing < 1:
     raise ValueError('config.label_smoothing must be in [0, 1)')
+  if config.finetune and not config.init_from:
+    raise ValueError(f'config.finetune={config.finetune!r} needs '
+                     'config.init_from (the pretrained run\'s workdir)')
+  if config.finetune in ('layer', 'scl') and not config.finetune_block:
+    raise ValueError(f'config.finetune={config.finetune!r} needs '
+                     'config.finetune_block (a feature name, e.g. layer2)')
+  unknown = sorted(set(config.eval_label_sets) - set(LABEL_SETS))
+  if unknown:
+    raise ValueError(f'config.eval_label_sets {unknown}: choose from '
+                     f'{LABEL_SETS}')
+  for name, spec in config.eval_sets.items():
+    extra = sorted(set(spec.keys()) - set(EVAL_SET_KEYS))
+    if extra:
+      raise ValueError(f'config.eval_sets.{name}: unknown keys {extra}; '
+                       f'known: {EVAL_SET_KEYS}')
+    if name in ('train', 'test'):
+      raise ValueError(f'config.eval_sets.{name}: train and test are always '
+                       'evaluated; choose another name')
+  if config.label_map:
+    kind, _, arg = config.label_map.partition(':')
+    if kind not in ('mod', 'superclass', 'split') or not arg:
+      raise ValueError(f'config.label_map={config.label_map!r}; use '
+                       "'mod:<C>', 'superclass:<map>' or 'split:<b>'")
   if config.loss == 'supcon' and not config.model_kwargs.get('projection'):
     raise ValueError("loss='supcon' needs a projection head: set "
                      "config.model_kwargs.projection = 'mlp' or 'linear'")

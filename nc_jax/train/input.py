@@ -19,17 +19,73 @@ from jax.sharding import PartitionSpec as P
 from nc_jax import data
 
 
+def apply_label_map(ds: data.Dataset, label_map: str, seed: int) -> data.Dataset:
+  """The task's labels (`config.label_map`); the originals stay on ``ds``."""
+  if not label_map:
+    return ds
+  kind, _, arg = label_map.partition(':')
+  if kind == 'mod':
+    return data.to_coarse(ds, num_coarse=int(arg))
+  if kind == 'superclass':
+    return data.superclass(ds, arg)
+  if kind == 'split':
+    return data.split_classes(ds, seed, int(arg))
+  raise ValueError(f'unknown label_map {label_map!r}')
+
+
+def _subset(ds: data.Dataset, n: int, seed: int, salt: int) -> data.Dataset:
+  """A fixed random subset of ``n`` examples in stored order (n <= 0: all)."""
+  if not 0 < n < len(ds):
+    return ds
+  rng = np.random.default_rng([seed, salt])
+  return ds.subset(np.sort(rng.choice(len(ds), n, replace=False)))
+
+
 def load_data(config) -> tuple[data.Dataset, data.Dataset]:
-  """The training set (subset, label noise applied) and the test set."""
+  """The training set and the test set of a config.
+
+  ``label_map`` relabels both splits (it defines the task); the training
+  subset and ``label_noise`` touch the training split only, so test labels
+  stay as loaded (mapped) and test accuracy is measured against them.
+  """
   kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
   train = data.load(config.dataset, config.train_split, **kw)
   test = data.load(config.dataset, config.test_split, **kw)
+  # 'split:<b>' draws b per sample: the same seed on both splits is fine, the
+  # splits are different samples.
+  train = apply_label_map(train, config.label_map, config.seed)
+  test = apply_label_map(test, config.label_map, config.seed + 1)
   if config.train_examples_per_class:
     train = data.balanced_subset(train, config.train_examples_per_class,
                                  config.seed)
   if config.label_noise:
     train = data.add_label_noise(train, config.label_noise, config.seed)
   return train, test
+
+
+def eval_sets(config, train: data.Dataset,
+              test: data.Dataset) -> dict[str, data.Dataset]:
+  """{name: data set} evaluated every ``eval_every`` epochs.
+
+  'train' and 'test' (fixed random subsets when ``eval_train_examples`` /
+  ``eval_test_examples`` are set), then every ``config.eval_sets`` entry.
+  """
+  out = {'train': _subset(train, config.eval_train_examples, config.seed, 1),
+         'test': _subset(test, config.eval_test_examples, config.seed, 2)}
+  kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
+  for i, (name, spec) in enumerate(sorted(config.eval_sets.items())):
+    spec = spec.to_dict()
+    ds = data.load(spec.get('dataset') or config.dataset,
+                   spec.get('split', 'test'), **kw)
+    label_map = spec.get('label_map')
+    ds = apply_label_map(ds, config.label_map if label_map is None
+                         else label_map, config.seed + 1)
+    ds = _subset(ds, spec.get('examples', 0), config.seed, 3 + i)
+    if spec.get('corruption'):
+      ds = data.corrupt(ds, spec['corruption'], spec.get('severity', 1),
+                        config.seed)
+    out[name] = ds
+  return out
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:

@@ -6,8 +6,9 @@ See the package docstring (`nc_jax.train`) for the outputs and guarantees.
 from __future__ import annotations
 
 import functools
-import math
+import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -27,11 +28,14 @@ from jax.sharding import PartitionSpec as P
 
 from nc_jax import data
 from nc_jax import models
+from nc_jax.train import checkpoints
+from nc_jax.train import finetune
 from nc_jax.train import input as input_lib
 from nc_jax.train import losses
 from nc_jax.train import tracking
-from nc_jax.train.config import check_config
-from nc_jax.workdir import Workdir
+from nc_jax import plots
+from nc_jax.train.config import RESUME_SAFE_KEYS, check_config
+from nc_jax.workdir import Workdir, to_python
 
 # ---------------------------------------------------------------------------
 # Model, optimiser, objective.
@@ -39,17 +43,9 @@ from nc_jax.workdir import Workdir
 
 
 def create_model(config, train_ds: data.Dataset) -> models.NCModel:
-  """`models.create_model` with input sizes filled in from the data."""
-  shape = train_ds.images.shape[1:]
-  kw = config.model_kwargs.to_dict()
-  if config.model == 'mlp':
-    kw.setdefault('in_features', math.prod(shape))
-  elif len(shape) == 3:
-    kw.setdefault('in_channels', shape[-1])
-    if config.model in ('vit', 'deit_tiny'):
-      kw.setdefault('image_size', shape[0])
-  return models.create_model(config.model, num_classes=train_ds.num_classes,
-                             rngs=nnx.Rngs(config.seed), **kw)
+  """The model ``config`` trains on ``train_ds`` (`finetune.build`)."""
+  return finetune.build(config, train_ds.images.shape[1:],
+                        train_ds.num_classes)
 
 
 def make_optimizer(config, steps_per_epoch: int):
@@ -59,6 +55,9 @@ def make_optimizer(config, steps_per_epoch: int):
   lr = config.learning_rate
   if config.schedule == 'cosine':
     main = optax.cosine_decay_schedule(lr, max(total - warmup, 1))
+  elif config.schedule == 'exponential':  # x decay_rate once per epoch.
+    main = optax.exponential_decay(lr, steps_per_epoch, config.decay_rate,
+                                   staircase=True)
   elif config.schedule == 'step':
     main = optax.piecewise_constant_schedule(
         lr, {e * steps_per_epoch - warmup: config.step_factor
@@ -68,7 +67,8 @@ def make_optimizer(config, steps_per_epoch: int):
   schedule = main
   if warmup:
     schedule = optax.join_schedules(
-        [optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+        [optax.linear_schedule(config.warmup_init, lr, warmup), main],
+        [warmup])
   mask = None
   if config.weight_decay_on == 'kernels':
     mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
@@ -164,18 +164,6 @@ def train_step(state, running, images, labels, *, config, graphdef, tx,
 # ---------------------------------------------------------------------------
 
 
-def _checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
-  return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
-
-
-def _restore(mngr: ocp.CheckpointManager, epoch: int, like):
-  """The state saved at `epoch`, placed with the shardings of `like`."""
-  target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-  return mngr.restore(epoch, args=ocp.args.StandardRestore(target))
-
-
 def _nonfinite_error(epoch: int, step: int,
                      mngr: ocp.CheckpointManager) -> FloatingPointError:
   last = mngr.latest_step()
@@ -201,12 +189,26 @@ class Setup(NamedTuple):
   evaluate: tracking.Evaluator
   schedule: optax.Schedule
   layers: tuple[str, ...]
-  num_params: int
+  num_params: int  # Trained scalars (frozen ones excluded).
   steps_per_epoch: int
+  model_info: dict[str, Any]  # model.json: input_shape, num_classes, mean, std.
 
 
-def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh) -> Setup:
-  """Builds the model, optimiser state and the jitted train/eval steps."""
+ModelFn = Callable[[ml_collections.ConfigDict, data.Dataset], models.NCModel]
+
+
+def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
+          model_fn: ModelFn | None = None) -> Setup:
+  """Builds the model, optimiser state and the jitted train/eval steps.
+
+  Args:
+    config: a trainer config.
+    train_ds: the training data.
+    mesh: a ``'data'`` mesh.
+    model_fn: ``(config, train_ds) -> model`` instead of `create_model`
+      (e.g. model surgery); it must be deterministic in ``config.seed`` for
+      resume to be exact.
+  """
   if (config.crop_padding or config.flip) and train_ds.images.ndim != 4:
     raise ValueError('crop_padding / flip need NHWC images; '
                      f'{config.dataset} has shape {train_ds.images.shape}')
@@ -215,10 +217,10 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh) -> Setup:
     raise ValueError(f'batch_size {config.batch_size} > {len(train_ds)} '
                      'training examples')
   num_classes = train_ds.num_classes
-  mean, std = (jnp.asarray(s) for s in data.dataset_stats(train_ds))
-  normalize = lambda x: (x - mean) / std
+  mean, std = finetune.normalization(config, train_ds)
+  normalize = finetune.normalizer(mean, std)
 
-  model = create_model(config, train_ds)
+  model = (model_fn or create_model)(config, train_ds)
   names = models.feature_names(model)
   # 'penultimate' is always tracked: summary.json and NC3/NC4 read it.
   layers = tuple(config.tracked_layers) or names
@@ -226,13 +228,19 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh) -> Setup:
   if set(layers) - set(names):
     raise ValueError(f'tracked_layers {sorted(set(layers) - set(names))} are '
                      f'not layers of the model: {names}')
+  paths = (finetune.trainable_paths(model, config.finetune,
+                                    config.finetune_block)
+           if config.init_from else None)
+  finetune.set_modes(model, paths)
   train_def, params, rest = nnx.split(model, nnx.Param, ...)
   model.eval()
   eval_def, _, _ = nnx.split(model, nnx.Param, ...)
-  x0 = jnp.zeros((1,) + train_ds.images.shape[1:], jnp.float32)
-  dims = {k: v.shape[-1] for k, v in jax.eval_shape(
-      lambda p, r: nnx.merge(eval_def, p, r)(x0)[1], params, rest).items()}
+  input_shape = tuple(train_ds.images.shape[1:])
+  dims = finetune.feature_dims(model, input_shape)
   tx, schedule = make_optimizer(config, steps_per_epoch)
+  labels = finetune.param_labels(params, paths)
+  if paths is not None:
+    tx = finetune.freeze(tx, labels)
   replicated = NamedSharding(mesh, P())
   state = jax.device_put(
       dict(step=jnp.zeros((), jnp.int32), params=params, rest=rest,
@@ -244,19 +252,61 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh) -> Setup:
       donate_argnums=(0, 1), out_shardings=replicated)
   evaluate = tracking.Evaluator(config, eval_def, normalize, mesh, layers,
                                 dims, num_classes)
-  return Setup(state, step_fn, evaluate, schedule, layers,
-               models.count_params(model), steps_per_epoch)
+  trained = sum(int(np.prod(x.shape)) for x, l in zip(
+      jax.tree.leaves(params), jax.tree.leaves(labels)) if l == 'train')
+  info = dict(model=type(model).__name__, input_shape=list(input_shape),
+              num_classes=num_classes, feature_dims=dims, mean=mean, std=std,
+              dataset=train_ds.name, class_names=list(train_ds.class_names))
+  return Setup(state, step_fn, evaluate, schedule, layers, trained,
+               steps_per_epoch, info)
+
+
+def check_resume(config, workdir: str) -> None:
+  """Refuses to resume a run in ``workdir`` under a different config.
+
+  Keys in `RESUME_SAFE_KEYS` may differ. ``on_config_change='restart'``
+  deletes the old run's outputs first; ``'continue'`` resumes anyway.
+
+  Raises:
+    ValueError: the configs differ; the message names the keys.
+  """
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = json.loads(json.dumps(to_python(config)))
+  diff = sorted(k for k in set(old) | set(new)
+                if k not in RESUME_SAFE_KEYS and old.get(k) != new.get(k))
+  if not diff or config.on_config_change == 'continue':
+    return
+  if config.on_config_change == 'restart':
+    logging.warning('config changed (%s): deleting the old run in %s', diff,
+                    workdir)
+    for name in os.listdir(workdir):
+      target = os.path.join(workdir, name)
+      shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+    return
+  shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:8])
+  raise ValueError(
+      f'{workdir} holds a run with a different config ({shown}'
+      f'{", ..." if len(diff) > 8 else ""}). Use another --workdir, or set '
+      "--config.on_config_change=restart (delete it and start afresh) or "
+      "=continue (resume under the new config).")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
+                       mesh: jax.sharding.Mesh | None = None,
+                       model_fn: ModelFn | None = None) -> dict[str, Any]:
   """Trains, evaluates collapse every ``eval_every`` epochs, checkpoints.
 
   Args:
     config: a config built from `default_config` (see there for the keys).
-    workdir: output folder; a run with checkpoints there is resumed.
+    workdir: output folder; a run with checkpoints there is resumed (under
+      the same config: see `check_resume`).
     mesh: a 1-D mesh with axis ``'data'`` (default `input.make_mesh()`:
       every device of every host).
+    model_fn: ``(config, train_ds) -> model`` instead of the config's model.
 
   Returns:
     The summary (also written to ``summary.json``); empty when the run stopped
@@ -265,9 +315,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     of the checkpoints).
 
   Raises:
-    ValueError: invalid config.
+    ValueError: invalid config, or a workdir holding another config's run.
     FloatingPointError: the training loss became NaN/Inf (the last good
       checkpoint is kept).
+    checkpoints.CheckpointError: checkpoints exist but none restores.
   """
   t_start = time.perf_counter()
   check_config(config)
@@ -277,35 +328,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if config[key] % mesh.size:
       raise ValueError(f'config.{key}={config[key]} is not divisible by the '
                        f'{mesh.size} devices of the mesh')
+  is_main = jax.process_index() == 0
+  if is_main:
+    check_resume(config, workdir)
 
   # ---- Input, model, optimiser, steps.
   train_ds, test_ds = input_lib.load_data(config)
-  run = setup(config, train_ds, mesh)
-  is_main = jax.process_index() == 0
+  run = setup(config, train_ds, mesh, model_fn=model_fn)
   wd = Workdir(workdir) if is_main else None
   if wd:
     wd.write_config(config)
+    wd.write_json(finetune.MODEL_INFO, run.model_info)
   state, steps_per_epoch = run.state, run.steps_per_epoch
   total_steps = steps_per_epoch * config.num_epochs
-  eval_sets = {'train': train_ds, 'test': test_ds}
-  for i, (split, n) in enumerate((('train', config.eval_train_examples),
-                                  ('test', config.eval_test_examples))):
-    ds = eval_sets[split]
-    if 0 < n < len(ds):
-      rng = np.random.default_rng([config.seed, i + 1])
-      eval_sets[split] = ds.subset(np.sort(rng.choice(len(ds), n,
-                                                      replace=False)))
+  eval_sets = input_lib.eval_sets(config, train_ds, test_ds)
 
   # ---- Checkpoints and resume.
-  mngr = _checkpoint_manager(workdir, config.keep_checkpoints)
-  start_epoch = mngr.latest_step() or 0
+  mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints)
+  try:
+    start_epoch, restored = checkpoints.restore_state(mngr, state)
+  except checkpoints.CheckpointError as err:
+    mngr.close()
+    raise checkpoints.CheckpointError(str(err)) from None
   if start_epoch:
-    state = _restore(mngr, start_epoch, state)
+    state = restored
     logging.info('Resuming from the checkpoint of epoch %d.', start_epoch)
   if wd:  # A fresh run starts a fresh file; a resumed one drops the records
     # logged after its checkpoint, which the loop logs again.
     wd.truncate_metrics(
         lambda r: start_epoch > 0 and r.get('epoch', 0) <= start_epoch)
+  stopped = start_epoch > 0 and _reached_loss(config, wd, start_epoch)
 
   # ---- Loop.
   bar = tqdm.tqdm(total=total_steps, initial=start_epoch * steps_per_epoch,
@@ -318,12 +370,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   def run_eval(epoch: int) -> float:
     t = time.perf_counter()
     for split, ds in eval_sets.items():
-      records = run.evaluate(state, ds)
+      by_set = run.evaluate(state, ds)
       if wd:
-        for layer, record in records.items():
-          wd.log(dict(epoch=epoch, step=int(state['step']), split=split,
-                      layer=layer, **record))
-      pen = records['penultimate']
+        for label_set, records in by_set.items():
+          extra = {} if label_set == 'task' else {'labels': label_set}
+          for layer, record in records.items():
+            wd.log(dict(epoch=epoch, step=int(state['step']), split=split,
+                        layer=layer, **extra, **record))
+      pen = by_set['task']['penultimate']
       say(f"epoch {epoch:4d} {split:5s}: accuracy {pen['accuracy']:.4f} "
           f"loss {pen['loss']:.4g}" +
           ''.join(f' {k} {pen[k]:.3g}' for k in ('nc1', 'vci', 'nc2_etf')
@@ -333,7 +387,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   try:
     if start_epoch == 0:
       run_eval(0)
-    for epoch in range(start_epoch, config.num_epochs):
+      if config.checkpoint_init and 0 not in mngr.all_steps():
+        mngr.save(0, args=ocp.args.StandardSave(state))
+    for epoch in range(start_epoch, 0 if stopped else config.num_epochs):
       t_epoch = time.perf_counter()
       running = jax.device_put(_zero_running(), replicated)
       for i, idx in enumerate(input_lib.train_indices(
@@ -354,20 +410,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       bar.update(steps_per_epoch % config.log_every_steps)
       epoch_time = time.perf_counter() - t_epoch
       done = epoch + 1
-      last = done == config.num_epochs
+      loss = r['loss'] / r['count']
+      stopped = bool(config.stop_at_train_loss and
+                     loss < config.stop_at_train_loss)
+      last = done == config.num_epochs or stopped
       evaluate_now = last or done % config.eval_every == 0
       eval_time = run_eval(done) if evaluate_now else 0.0
       step = int(state['step'])
       if wd:
-        wd.log(dict(epoch=done, step=step,
-                    training_loss=r['loss'] / r['count'],
+        wd.log(dict(epoch=done, step=step, training_loss=loss,
                     training_accuracy=r['correct'] / r['count'],
                     learning_rate=float(run.schedule(step - 1)),
                     l2_params=r['l2_params'], l2_grads=r['l2_grads'],
                     epoch_time_s=epoch_time, eval_time_s=eval_time))
-      if last or (config.checkpoint_every and
-                  done % config.checkpoint_every == 0):
+      if last or done in config.checkpoint_epochs or (
+          config.checkpoint_every and done % config.checkpoint_every == 0):
         mngr.save(done, args=ocp.args.StandardSave(state))
+      if stopped:
+        say(f'training loss {loss:.3g} < stop_at_train_loss '
+            f'{config.stop_at_train_loss:g} at epoch {done}: stopping')
+        break
       if (config.stop_after_epochs and not last and
           done - start_epoch >= config.stop_after_epochs):
         return {}  # A simulated kill: no summary.
@@ -382,10 +444,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   records = wd.read_metrics()
   summary = tracking.summarize(records)
   summary.update(num_params=run.num_params, num_devices=mesh.size,
-                 wall_time_s=time.perf_counter() - t_start)
+                 wall_time_s=time.perf_counter() - t_start,
+                 stopped_at_train_loss=bool(stopped))
   wd.write_summary(summary)
   if config.plots:
-    tracking.write_plots(wd, records, run.layers)
+    plots.training_plots(wd, records, run.layers)
   return summary
 
 
+def _reached_loss(config, wd: Workdir | None, epoch: int) -> bool:
+  """Whether the run stopped at ``epoch`` through ``stop_at_train_loss``."""
+  if not config.stop_at_train_loss or wd is None:
+    return False
+  fits = [r for r in wd.read_metrics()
+          if 'training_loss' in r and r['epoch'] == epoch]
+  return bool(fits) and fits[-1]['training_loss'] < config.stop_at_train_loss

@@ -1,4 +1,4 @@
-"""Studies behind ``experiments/ufm.py`` and ``experiments/gaussian_mixture.py``.
+"""Simulator studies: ``experiments/ufm.py`` and ``experiments/gaussian_mixture.py``.
 
 Each study reads an ml_collections config (``configs/ufm.py``,
 ``configs/gaussian_mixture.py``), runs its grids as vmapped sweeps and writes
@@ -16,18 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from nc_jax import plots
+from nc_jax.sims import engine
 from nc_jax.sims import gaussian_mixture as gm
 from nc_jax.sims import ufm
-from nc_jax.workdir import Workdir, plot_curves
-
-
-def _say(msg: str) -> None:
-  print(msg, flush=True)
+from nc_jax.studies.common import say
+from nc_jax.workdir import Workdir
 
 
 def _sweep_options(config) -> dict[str, Any]:
   return dict(chunk_size=config.chunk_size or None,
-              memory_budget_bytes=int(config.memory_budget_mb) << 20, progress=_say)
+              memory_budget_bytes=int(config.memory_budget_mb) << 20, progress=say)
 
 
 def _scalars(record: Mapping[str, Any], index: tuple[int, ...]) -> dict[str, float]:
@@ -47,36 +46,6 @@ def _seed_mean(history: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # NaN in every seed stays NaN
     return {k: np.nanmean(v, axis=0) for k, v in history.items()}
-
-
-def _heatmap(path: str, z: np.ndarray, *, rows: Sequence[float], cols: Sequence[float],
-             row_label: str, col_label: str, title: str, hatch: np.ndarray | None = None) -> str:
-  """Log10 heatmap of z [R, C]; cells where ``hatch`` is true are greyed out."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(5.5, 4.4), dpi=110)
-  with np.errstate(divide="ignore", invalid="ignore"):
-    shown = np.log10(np.where(z > 0, z, np.nan))
-  im = ax.imshow(shown, origin="lower", cmap="viridis", aspect="auto")
-  fig.colorbar(im, ax=ax, label="log10")
-  ax.set_xticks(range(len(cols)), [f"{c:g}" for c in cols], rotation=45, fontsize=7)
-  ax.set_yticks(range(len(rows)), [f"{r:g}" for r in rows], fontsize=7)
-  ax.set_xlabel(col_label)
-  ax.set_ylabel(row_label)
-  for (i, j), value in np.ndenumerate(z):
-    if hatch is not None and hatch[i, j]:
-      ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.85", hatch="xx",
-                                 edgecolor="0.5", lw=0))
-      ax.text(j, i, "H=0", ha="center", va="center", fontsize=6, color="k")
-    else:
-      ax.text(j, i, f"{value:.0e}", ha="center", va="center", fontsize=5, color="w")
-  ax.set_title(title)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
 
 
 # ----------------------------------------------------------------------------
@@ -113,12 +82,12 @@ def ufm_collapse(config, wd: Workdir) -> dict[str, Any]:
     spec = ufm_spec(config, loss=loss)
     hp = ufm_hparams(config, lambda_w=config.collapse.lambda_w,
                      lambda_h=config.collapse.lambda_h)
-    _say(f"[ufm collapse] loss={loss}: {len(seeds)} seeds x {spec.num_steps} steps")
-    history = {k: v[:, 0] for k, v in ufm.sweep(hp, seeds, spec=spec,
+    say(f"[ufm collapse] loss={loss}: {len(seeds)} seeds x {spec.num_steps} steps")
+    history = {k: v[:, 0] for k, v in engine.sweep(hp, seeds, spec=spec,
                                                  **_sweep_options(config)).history.items()}
     _log_history(wd, history, spec.steps, part="collapse", loss_type=loss)
     mean = _seed_mean(history)
-    plot_curves(wd.file(f"collapse_{loss}.png"), spec.steps,
+    plots.curves(wd.file(f"collapse_{loss}.png"), spec.steps,
                 {k: mean[k] for k in _COLLAPSE_KEYS}, logy=True,
                 title=f"UFM {loss.upper()}, lambda_W = {config.collapse.lambda_w:g}, "
                 f"lambda_H = {config.collapse.lambda_h:g}")
@@ -141,8 +110,8 @@ def ufm_null_space(config, wd: Workdir) -> dict[str, Any]:
     for noise in (False, True):
       spec = ufm_spec(config, loss=loss, null_space_noise=noise)
       hp = ufm_hparams(config, lambda_w=ns.lambda_w, lambda_h=0.0, null_space_noise=ns.noise)
-      _say(f"[ufm null_space] loss={loss}, null-space noise={noise}: {len(seeds)} seeds")
-      result = ufm.sweep(hp, seeds, spec=spec, **_sweep_options(config))
+      say(f"[ufm null_space] loss={loss}, null-space noise={noise}: {len(seeds)} seeds")
+      result = engine.sweep(hp, seeds, spec=spec, **_sweep_options(config))
       history = {k: v[:, 0] for k, v in result.history.items()}
       _log_history(wd, history, spec.steps, part="null_space", loss_type=loss,
                    null_space_noise=ns.noise if noise else 0.0)
@@ -157,13 +126,13 @@ def ufm_null_space(config, wd: Workdir) -> dict[str, Any]:
           **{f"{k}_{when}": float(mean[k][i]) for k in ("within_vb", "within_vb_perp", "loss")
              for when, i in (("initial", 0), ("final", -1))}}
       if not noise:
-        plot_curves(wd.file(f"null_space_settle_{loss}.png"), spec.steps,
+        plots.curves(wd.file(f"null_space_settle_{loss}.png"), spec.steps,
                     {k: mean[k] for k in ("loss", "sigma_b_trace", "within_vb",
                                           "within_vb_perp")},
                     logy=True, title=f"UFM {loss.upper()}, lambda_H = 0")
         final = ufm.UFMParams(*(np.asarray(x[0, 0]) for x in result.params))
         out["perturbation"] = _perturbation(spec, final, hp, ns.perturbation_scales, wd)
-    plot_curves(wd.file(f"null_space_fig1_{loss}.png"), spec.steps, curves, logy=True,
+    plots.curves(wd.file(f"null_space_fig1_{loss}.png"), spec.steps, curves, logy=True,
                 title=f"UFM {loss.upper()}, lambda_H = 0 (000 Fig. 1)")
     summary[loss] = out
   return summary
@@ -180,7 +149,7 @@ def _perturbation(spec: ufm.UFMSpec, params: ufm.UFMParams, hp: ufm.UFMHparams,
   wd.log_many({"part": "null_space_perturbation", "loss_type": spec.loss, "scale": float(s),
                "loss_change": float(change[i]), **_scalars(rec, (i,))}
               for i, s in enumerate(scales))
-  plot_curves(wd.file(f"null_space_perturbation_{spec.loss}.png"), scales,
+  plots.curves(wd.file(f"null_space_perturbation_{spec.loss}.png"), scales,
               {"within_vb_perp": rec["within_vb_perp"], "sigma_b_trace": rec["sigma_b_trace"],
                "|loss change|": change}, xlabel="lambda (h_k1 += lambda v, v in null(W))",
               logy=True, title="Prop. 4.1 perturbation of the trained UFM")
@@ -193,10 +162,10 @@ def ufm_phase(config, wd: Workdir) -> dict[str, Any]:
   """(c) Final nc1 over a (lambda_W, lambda_H) grid."""
   ph = config.phase
   spec = ufm_spec(config, loss=ph.loss)
-  g = ufm.grid(lambda_w=ph.lambda_w, lambda_h=ph.lambda_h)
+  g = engine.grid(lambda_w=ph.lambda_w, lambda_h=ph.lambda_h)
   seeds = range(ph.num_seeds)
-  _say(f"[ufm phase] {len(g['lambda_w'])} (lambda_W, lambda_H) x {len(seeds)} seeds")
-  history = ufm.sweep(ufm_hparams(config, **g), seeds, spec=spec,
+  say(f"[ufm phase] {len(g['lambda_w'])} (lambda_W, lambda_H) x {len(seeds)} seeds")
+  history = engine.sweep(ufm_hparams(config, **g), seeds, spec=spec,
                       **_sweep_options(config)).history
   final = {k: v[..., -1] for k, v in history.items() if v.ndim == 3}  # [S, G]
   # Strong decay drives W, H to the origin (the trivial minimiser).
@@ -210,7 +179,7 @@ def ufm_phase(config, wd: Workdir) -> dict[str, Any]:
     warnings.simplefilter("ignore", RuntimeWarning)  # all-trivial cells: mean of nothing
     nc1 = np.nanmean(np.where(trivial, np.nan, final["nc1"]), 0).reshape(shape)
   all_trivial = trivial.all(0).reshape(shape)
-  _heatmap(wd.file("phase_nc1.png"), nc1, rows=ph.lambda_w, cols=ph.lambda_h,
+  plots.heatmap(wd.file("phase_nc1.png"), nc1, rows=ph.lambda_w, cols=ph.lambda_h,
            row_label="lambda_W", col_label="lambda_H", hatch=all_trivial,
            title=f"final nc1, UFM {ph.loss.upper()}, {spec.num_steps} steps")
   return {"lambda_w": list(ph.lambda_w), "lambda_h": list(ph.lambda_h),
@@ -279,13 +248,13 @@ def _mixture_runs(config, lines, wd: Workdir) -> dict[tuple, dict[str, np.ndarra
   results = {}
   for n, (spec, points) in enumerate(groups.items()):
     points = list(points)
-    _say(f"[gaussian mixture] group {n + 1}/{len(groups)}: d_input={spec.input_dim}, "
+    say(f"[gaussian mixture] group {n + 1}/{len(groups)}: d_input={spec.input_dim}, "
          f"d_hidden={spec.hidden_dim}, similar={spec.num_similar}: {len(points)} points "
          f"x {len(seeds)} seeds")
     sigma2, tau2, wdecay = (np.asarray(c, np.float32) for c in zip(*points))
     hp = gm.MixtureHparams(sigma2=sigma2, tau2=tau2, learning_rate=config.learning_rate,
                            weight_decay=wdecay)
-    out = gm.sweep(hp, seeds, spec=spec, **_sweep_options(config))  # [S, G, T, ...]
+    out = engine.sweep(hp, seeds, spec=spec, **_sweep_options(config)).history  # [S, G, T, ...]
     for i, point in enumerate(points):
       final = {k: v[:, i, -1] for k, v in out.items()}
       final["msdr_init"] = out["msdr"][:, i, 0]
@@ -296,38 +265,6 @@ def _mixture_runs(config, lines, wd: Workdir) -> dict[tuple, dict[str, np.ndarra
                    "fit": bool(final["train_accuracy"][s] >= 1.0), **_scalars(final, (s,))}
                   for s in seeds)
   return results
-
-
-def _plot_vs_sigma2(path: str, x: np.ndarray, lines: Mapping[str, tuple], title: str) -> str:
-  """MSDR vs sigma^2 in two panels (sigma^2 <= 2 linear, >= 2 log), as in 004 Figs. 18-20.
-
-  ``lines`` maps a label to (mean [P], std [P], fit [P] bool); points not
-  fitted (training accuracy < 100% for some seed) are drawn in red.
-  """
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6), dpi=110, sharey=True)
-  for ax, part in zip(axes, (x <= 2, x >= 2)):
-    for label, (mean, std, fit) in lines.items():
-      (line,) = ax.plot(x[part], mean[part], marker="o", ms=3, label=label)
-      ax.fill_between(x[part], (mean - std)[part], (mean + std)[part], alpha=0.15,
-                      color=line.get_color())
-      bad = part & ~fit
-      ax.plot(x[bad], mean[bad], "o", color="red", ms=5)
-    ax.grid(alpha=0.3)
-    ax.set_xlabel("sigma^2")
-  axes[1].set_xscale("log")
-  axes[1].minorticks_off()
-  axes[1].set_xticks(x[x >= 2], [f"{v:g}" for v in x[x >= 2]])
-  axes[0].set_ylabel("MSDR")
-  axes[1].legend(fontsize=7, title="red: train acc < 100%", title_fontsize=7)
-  fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
 
 
 def mixture_study(config, workdir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -351,43 +288,21 @@ def mixture_study(config, workdir: str | os.PathLike[str]) -> dict[str, Any]:
         x = np.asarray([p[0] for p in points])
     summary[fig] = {"x": x.tolist(), **{k: {"msdr_mean": v[0].tolist(),
                                             "msdr_std": v[1].tolist(),
-                                            "all_fit": v[2].tolist()}
+                                            "all_fit": v[2].tolist(),
+                                            "msdr_init_mean": v[3].tolist()}
                                         for k, v in drawn.items()}}
     if fig == "similarity":
-      _plot_vs_tau2(wd.file("msdr_vs_tau2.png"), x, drawn)
+      plots.msdr_vs_tau2(wd.file("msdr_vs_tau2.png"), x, drawn)
     else:
-      _plot_vs_sigma2(wd.file(f"msdr_vs_sigma2_{fig}.png"), x, drawn,
+      plots.msdr_vs_sigma2(wd.file(f"msdr_vs_sigma2_{fig}.png"), x, drawn,
                       f"MSDR vs sigma^2 by {fig} (004 App. B)")
   wd.write_summary(summary)
   return summary
 
 
 def _line(finals: Sequence[Mapping[str, np.ndarray]], key: str) -> tuple[np.ndarray, ...]:
-  """(mean [P], std [P], all seeds fitted [P]) of ``key`` along a plotted line."""
+  """(mean [P], std [P], all seeds fitted [P], mean at initialisation [P]) of ``key``."""
   values = np.stack([f[key] for f in finals])  # [P, S]
   fit = np.stack([f["train_accuracy"] >= 1.0 for f in finals]).all(1)
-  return values.mean(1), values.std(1), fit
-
-
-def _plot_vs_tau2(path: str, x: np.ndarray, lines: Mapping[str, tuple]) -> str:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
-  for label, (mean, std, fit) in lines.items():
-    (line,) = ax.plot(x, mean, marker="o", ms=3, label=label)
-    ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=line.get_color())
-    ax.plot(x[~fit], mean[~fit], "o", color="red", ms=5)
-  ax.set_xscale("log")
-  ax.minorticks_off()
-  ax.set_xticks(x, [f"{v:g}" for v in x])
-  ax.set_xlabel("tau^2")
-  ax.set_ylabel("MSDR")
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8, title="red: train acc < 100%", title_fontsize=7)
-  ax.set_title("Similar vs dissimilar sub-classes (004 Fig. 21)", fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  init = np.stack([f["msdr_init"] for f in finals]).mean(1)
+  return values.mean(1), values.std(1), fit, init

@@ -1,4 +1,4 @@
-r"""ResNet-18 on Fashion-MNIST: the terminal phase (Papyan et al. 2020).
+r"""ResNet-18 on MNIST or Fashion-MNIST: the terminal phase (Papyan et al. 2020).
 
 The recipe of Papyan, Han & Donoho (2020), the reference setting of the
 neural-collapse papers (001 and 003 build on it): ResNet-18 (CIFAR stem, one
@@ -7,7 +7,9 @@ input channel), cross-entropy, SGD (momentum 0.9, weight decay 5e-4), batch
 augmentation; collapse of the penultimate layer and of every residual block
 on train and test every 10 epochs, well past 100% train accuracy.
 
-  python experiments/train.py --config=configs/resnet18_fashion_mnist.py \
+  python experiments/train.py --config=configs/resnet18_papyan.py \
+      --workdir=workdir/resnet18_mnist
+  python experiments/train.py --config=configs/resnet18_papyan.py:fashion_mnist \
       --workdir=workdir/resnet18_fashion_mnist
 
 Run time: one GPU, about 30 minutes (an estimate, not measured: ~2.2 GFLOP
@@ -20,19 +22,24 @@ load, scaled by pixels; see benchmarks/results_train.md).
 Quick local variant (2,000 training images, width-16 ResNet-18, 3 epochs;
 about 2 minutes on a 2-core CPU):
 
-  python experiments/train.py --config=configs/resnet18_fashion_mnist.py:runlocal \
-      --workdir=workdir/resnet18_fashion_mnist_local
+  python experiments/train.py --config=configs/resnet18_papyan.py:runlocal \
+      --workdir=workdir/resnet18_mnist_local
+
+Variants (``:ARG``, comma-separated): ``mnist`` (default) or
+``fashion_mnist``; ``runlocal``; ``key=value`` overrides.
 """
 
 import ml_collections
 
+from configs import common
 from nc_jax import train
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """The config; ``arg='runlocal'`` gives the quick variant."""
+  """The config; ``arg`` as in the module docstring."""
+  v = common.parse(arg, choices={'dataset': ('mnist', 'fashion_mnist')})
   config = train.default_config()
-  config.dataset = 'fashion_mnist'
+  config.dataset = v.choice('dataset', 'mnist')
   config.model = 'resnet18'
   config.model_kwargs = ml_collections.ConfigDict({'stem': 'cifar'})
 
@@ -51,7 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval_batch_size = 1000
   config.checkpoint_every = 10
 
-  if arg == 'runlocal':
+  if v.runlocal:
     config.train_split = 'train[:2000]'
     config.test_split = 'test[:1000]'
     config.model_kwargs.width = 16
@@ -61,7 +68,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval_every = 1
     config.eval_batch_size = 500
     config.checkpoint_every = 1
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r}; use runlocal or '
-                     'nothing')
-  return config
+  return common.apply(config, v)

@@ -1,0 +1,268 @@
+"""Fine-tuning, initialisation from checkpoints and resume safety, on the one trainer.
+
+A tiny MLP with BatchNorm is pretrained for one epoch on scikit-learn digits by
+the real trainer; fine-tuning runs are trainer runs with ``init_from``.
+Frozen parameters and frozen BatchNorm statistics must come out bit-identical,
+trained ones must move; resume must be exact, refuse other configs and
+survive a damaged checkpoint.
+"""
+
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from nc_jax import models
+from nc_jax import train
+from nc_jax.train import checkpoints
+from nc_jax.train import finetune
+
+
+def _config(**overrides):
+  c = train.default_config()
+  c.dataset = 'digits'
+  c.model = 'mlp'
+  c.model_kwargs.width = 16
+  c.model_kwargs.depth = 3
+  c.model_kwargs.norm = 'batch'
+  c.batch_size = 64
+  c.eval_batch_size = 400
+  c.num_epochs = 1
+  c.learning_rate = 0.05
+  c.track_collapse = False
+  c.progress_bar = False
+  c.plots = False
+  c.keep_checkpoints = 5
+  c.update(overrides)
+  return c
+
+
+def _flat(model):
+  """{path: array} of every variable (params and BatchNorm statistics)."""
+  out = {}
+  for kind in (nnx.Param, nnx.BatchStat):
+    for p, v in jax.tree_util.tree_leaves_with_path(nnx.state(model, kind)):
+      out[jax.tree_util.keystr(p)] = np.asarray(v)
+  return out
+
+
+def _records(workdir):
+  """metrics.jsonl without the timing fields (they differ between runs)."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  return [{k: v for k, v in r.items() if not k.endswith('_time_s')} for r in rows]
+
+
+@pytest.fixture(scope='module')
+def pretrained(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('pretrain'))
+  train.train_and_evaluate(_config(), workdir)
+  return workdir
+
+
+def _ft(pretrained, variant, block='', **kw):
+  return _config(seed=1, init_from=pretrained, finetune=variant,
+                 finetune_block=block, **kw)
+
+
+@pytest.mark.parametrize('variant,block', [('layer', 'layer2'), ('scl', 'layer1'),
+                                           ('linear_probe', '')])
+def test_variant_trains_only_its_parameters(pretrained, tmp_path, variant, block):
+  before = _flat(train.restore_model(pretrained))
+  summary = train.train_and_evaluate(_ft(pretrained, variant, block), str(tmp_path))
+  tuned = train.restore_model(str(tmp_path))
+  after = _flat(tuned.base if variant == 'scl' else tuned)
+  # The block is hidden layer l-1 of the MLP ('layer2' -> layers[1]).
+  tuned_prefix = {'layer': "['layers'][1]", 'scl': "['layers'][0]"}.get(variant)
+  for key, old in before.items():
+    if key.startswith("['head']"):
+      continue  # Replaced by a fresh downstream head.
+    if tuned_prefix and key.startswith(tuned_prefix):
+      assert not np.array_equal(after[key], old), f'{key} did not train'
+    else:
+      assert np.array_equal(after[key], old), f'{key} changed but is frozen'
+  assert summary['test_accuracy'] > 0.3
+  # Equal widths (16 -> 16): SCL's skip is the identity (paper 001, ViT case).
+  trained = {'layer': 16 * 16 + 16 + 2 * 16 + 16 * 10 + 10,
+             'scl': 64 * 16 + 16 + 2 * 16 + 16 * 10 + 10,
+             'linear_probe': 16 * 10 + 10}[variant]
+  assert summary['num_params'] == trained
+  if variant == 'scl':
+    assert tuned.identity and tuned.skip is None
+
+
+def test_scl_with_different_widths_learns_a_linear_skip():
+  resnet = models.create_model('resnet18', num_classes=10, rngs=nnx.Rngs(0), width=4,
+                               input_shape=(8, 8, 3))
+  dims = finetune.feature_dims(resnet, (8, 8, 3))
+  scl = finetune.SCLModel(resnet, 'layer2.0', block_dim=dims['layer2.0'],
+                          penultimate_dim=dims['penultimate'], num_classes=10,
+                          rngs=nnx.Rngs(1))
+  assert dims['layer2.0'] != dims['penultimate']
+  assert not scl.identity
+  assert scl.skip.kernel.shape == (dims['layer2.0'], dims['penultimate'])
+  paths = finetune.trainable_paths(scl, 'scl', 'layer2.0')
+  assert ('skip',) in paths and ('skip_norm',) in paths and ('head',) in paths
+
+
+def test_init_from_restores_parameters_only_and_gives_the_same_features(pretrained):
+  ds = train.load_data(_config())[1]
+  info = finetune.read_model_info(pretrained)
+  normalize = finetune.normalizer(info['mean'], info['std'])
+  restored = train.restore_model(pretrained)
+  # The trainer's own restore of the full state (optimiser included).
+  mngr = checkpoints.manager(pretrained, create=False)
+  state = mngr.restore(1)
+  mngr.close()
+  graphdef = nnx.split(restored, nnx.Param, ...)[0]
+  reference = nnx.merge(graphdef, state['params'], state['rest'])
+  reference.eval()
+  a = train.extract_features(restored, ds, normalize=normalize, layers=('penultimate', 'logits'))
+  b = train.extract_features(reference, ds, normalize=normalize, layers=('penultimate', 'logits'))
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k])
+  # A fine-tuning model built from it starts from those features (full variant,
+  # same classes, old head kept).
+  model = finetune.build(_ft(pretrained, 'full', finetune_new_head=False), (8, 8, 1), 10)
+  c = train.extract_features(model, ds, normalize=normalize, layers=('logits',))
+  np.testing.assert_array_equal(c['logits'], a['logits'])
+
+
+def test_finetune_kill_and_resume_equals_uninterrupted(pretrained, tmp_path):
+  config = _ft(pretrained, 'layer', 'layer2', num_epochs=4, track_collapse=True,
+               eval_every=2, eval_train_examples=300, eval_test_examples=200,
+               checkpoint_every=0)
+  full = str(tmp_path / 'full')
+  train.train_and_evaluate(config, full)
+  assert checkpoints.epochs(full) == [4]  # checkpoint_every=0: the last one only.
+  killed = str(tmp_path / 'killed')
+  config_ckpt = _ft(pretrained, 'layer', 'layer2', num_epochs=4, track_collapse=True,
+                    eval_every=2, eval_train_examples=300, eval_test_examples=200,
+                    checkpoint_every=1)
+  config_ckpt.stop_after_epochs = 3
+  assert train.train_and_evaluate(config_ckpt, killed) == {}
+  config_ckpt.stop_after_epochs = 0
+  train.train_and_evaluate(config_ckpt, killed)
+  assert _records(killed) == _records(full)
+  evals = [r for r in _records(full) if 'split' in r]
+  assert {r['num_examples'] for r in evals if r['split'] == 'train'} == {300}
+  assert {r['num_examples'] for r in evals if r['split'] == 'test'} == {200}
+
+
+def test_resume_refuses_another_config_and_names_the_key(tmp_path):
+  workdir = str(tmp_path)
+  config = _config(num_epochs=2)
+  config.stop_after_epochs = 1
+  train.train_and_evaluate(config, workdir)
+  other = _config(num_epochs=2, learning_rate=0.3)
+  with pytest.raises(ValueError, match=r'learning_rate: 0\.05 -> 0\.3'):
+    train.train_and_evaluate(other, workdir)
+  # num_epochs is documented as safe to change; 'restart' starts afresh.
+  train.train_and_evaluate(_config(num_epochs=3), workdir)
+  other.on_config_change = 'restart'
+  summary = train.train_and_evaluate(other, workdir)
+  assert summary['epoch'] == 2
+  with open(os.path.join(workdir, 'config.json')) as f:
+    assert json.load(f)['learning_rate'] == 0.3
+
+
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+  config = _config(num_epochs=3, track_collapse=True)
+  config.stop_after_epochs = 2
+  damaged, direct = str(tmp_path / 'damaged'), str(tmp_path / 'direct')
+  train.train_and_evaluate(config, damaged)
+  assert checkpoints.epochs(damaged) == [1, 2]
+  shutil.copytree(damaged, direct)
+  # `direct` is resumed from epoch 1 directly: its epoch-2 checkpoint removed.
+  shutil.rmtree(os.path.join(direct, 'checkpoints', '2'))
+  # In `damaged`, epoch 2's array data is corrupted.
+  ckpt = os.path.join(damaged, 'checkpoints', '2')
+  for root, _, files in os.walk(ckpt):
+    for name in files:
+      if 'manifest' in name or name.endswith('.ocdbt') or 'd/' in root + '/':
+        with open(os.path.join(root, name), 'wb') as f:
+          f.write(b'garbage')
+  config.stop_after_epochs = 0
+  train.train_and_evaluate(config, damaged)
+  out = capsys.readouterr().out
+  assert 'cannot be restored' in out and 'checkpoints/2' in out
+  train.train_and_evaluate(config, direct)
+  assert _records(damaged) == _records(direct)
+
+
+def test_no_restorable_checkpoint_is_a_one_line_error(tmp_path):
+  config = _config(num_epochs=2)
+  config.stop_after_epochs = 1
+  train.train_and_evaluate(config, str(tmp_path))
+  for root, _, files in os.walk(tmp_path / 'checkpoints'):
+    for name in files:
+      with open(os.path.join(root, name), 'wb') as f:
+        f.write(b'garbage')
+  config.stop_after_epochs = 0
+  with pytest.raises(checkpoints.CheckpointError, match='no checkpoint restores') as err:
+    train.train_and_evaluate(config, str(tmp_path))
+  assert err.value.__cause__ is None and '\n' not in str(err.value)
+
+
+def test_label_noise_touches_the_training_split_only():
+  clean_train, clean_test = train.load_data(_config())
+  train_ds, test_ds = train.load_data(_config(label_noise=0.5))
+  np.testing.assert_array_equal(test_ds.labels, clean_test.labels)
+  assert test_ds.clean_labels is None
+  np.testing.assert_array_equal(train_ds.clean_labels, clean_train.labels)
+  assert 0.45 < np.mean(train_ds.labels != clean_train.labels) < 0.55
+
+
+def test_noisy_run_measures_test_accuracy_against_clean_test_labels(tmp_path):
+  summary = train.train_and_evaluate(
+      _config(label_noise=0.4, num_epochs=3, eval_label_sets=('clean',),
+              track_collapse=True), str(tmp_path))
+  test_ds = train.load_data(_config())[1]
+  model = train.restore_model(str(tmp_path))
+  info = finetune.read_model_info(str(tmp_path))
+  logits = train.extract_features(model, test_ds, layers=('logits',),
+                                  normalize=finetune.normalizer(info['mean'], info['std']))
+  accuracy = float(np.mean(logits['logits'].argmax(-1) == test_ds.labels))
+  assert summary['test_accuracy'] == pytest.approx(accuracy, abs=1e-9)
+  clean = [r for r in _records(str(tmp_path)) if r.get('labels') == 'clean']
+  assert {r['split'] for r in clean} == {'train', 'test'} and 'nc1' in clean[0]
+
+
+def test_label_map_and_eval_sets(tmp_path):
+  config = _config(label_map='mod:5', eval_label_sets=('fine',), track_collapse=True,
+                   num_epochs=1)
+  config.eval_sets.noisy = dict(split='test', corruption='gaussian_noise', severity=3,
+                                examples=100)
+  train.train_and_evaluate(config, str(tmp_path))
+  recs = [r for r in _records(str(tmp_path)) if 'split' in r]
+  assert {r['split'] for r in recs} == {'train', 'test', 'noisy'}
+  fine = [r for r in recs if r.get('labels') == 'fine']
+  assert fine and all('nc1' in r for r in fine)
+  with open(tmp_path / 'model.json') as f:
+    assert json.load(f)['num_classes'] == 5
+
+
+def test_config_errors_name_the_problem():
+  with pytest.raises(ValueError, match='needs config.init_from'):
+    train.check_config(_config(finetune='layer', finetune_block='layer1'))
+  with pytest.raises(ValueError, match='eval_label_sets'):
+    train.check_config(_config(eval_label_sets=('dirty',)))
+  with pytest.raises(ValueError, match='label_map'):
+    train.check_config(_config(label_map='mod'))
+
+
+def test_model_blocks():
+  resnet = nnx.eval_shape(lambda: models.create_model(  # abstract: no init cost
+      'resnet18', num_classes=10, rngs=nnx.Rngs(0), width=4, input_shape=(8, 8, 3)))
+  assert resnet.block('layer3.0') is resnet.blocks[4]
+  assert resnet.block('stem') is resnet.stem
+  mlp = models.create_model('mlp', num_classes=3, rngs=nnx.Rngs(0), input_shape=(4, 5),
+                            width=8, depth=2)
+  assert mlp(np.zeros((2, 4, 5), np.float32))[0].shape == (2, 3)  # in_features = 20
+  assert mlp.block('penultimate') is mlp.layers[1]
+  with pytest.raises(ValueError, match='not a layer'):
+    mlp.block('layer9')
