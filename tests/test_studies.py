@@ -130,3 +130,33 @@ def test_transfer_study_smoke(tmp_path):
     assert os.path.exists(study / name), name
   with open(study / 'runs/finetune_linear_probe/run.json') as f:
     assert json.load(f)['final']['num_params'] == 16 * 10 + 10  # the new head only
+
+
+def _paper_config(name, arg='runlocal'):
+  import importlib
+  return importlib.import_module(f'configs.papers.{name}').get_config(arg)
+
+
+@pytest.mark.slow
+def test_p004_runlocal_writes_the_contract_and_only_reproduces_a_run(tmp_path):
+  """REPRODUCTIONS.md: results.json structure, report.md, figures; --config.only."""
+  config = _paper_config('p004_fine_grained')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  assert set(results['claims']) == {'004a', '004b', '004c'}
+  for cid, claim in results['claims'].items():
+    assert claim['verdict'] in reproduce.VERDICTS, cid
+    for key in ('claim', 'paper', 'setting', 'criterion', 'evidence', 'figures'):
+      assert claim[key], (cid, key)
+    for fig in claim['figures']:
+      assert os.path.exists(tmp_path / fig), fig
+  with open(tmp_path / 'results.json') as f:
+    on_disk = json.load(f)
+  assert on_disk['claims'].keys() == results['claims'].keys()
+  assert (tmp_path / 'report.md').read_text().count('## 004') == 3
+  run = 'fine_mlp_seed0'
+  recorded = on_disk['runs'][run]
+  assert set(recorded) == {'seed', 'overrides', 'seconds', 'final'}
+  config.only = run
+  again = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  assert again['claims'] == {} and list(again['runs']) == [run]
+  assert again['runs'][run]['final'] == recorded['final']

@@ -450,3 +450,15 @@ def test_config_variants_parse_flags_choices_and_overrides():
     common.parse('cifar', choices={'dataset': ('mnist',)})
   with pytest.raises(ValueError, match="no key 'num_epoch'"):
     common.apply(train.default_config(), common.parse('num_epoch=3'))
+
+
+def test_trainer_and_batch_iterator_share_one_data_order():
+  from nc_jax import data
+  from nc_jax.train import input as input_lib
+  arrays = (np.zeros((1000, 1)), np.zeros(1000, np.int32))
+  ours = list(input_lib.train_indices(1000, 128, 3, 2))
+  theirs = [b['index'] for b in data.epoch_batches(arrays, 128, seed=3, epoch=2,
+                                                    with_index=True)]
+  assert len(ours) == len(theirs) == 7
+  for a, b in zip(ours, theirs):
+    np.testing.assert_array_equal(a, b)

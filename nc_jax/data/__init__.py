@@ -21,7 +21,8 @@ from nc_jax.data.core import (Dataset, DatasetNotFoundError, cache_dir,
                               default_data_root)
 from nc_jax.data.formats import read_cifar_pickle, read_idx
 from nc_jax.data.pipeline import (batch_iterator, compute_stats, dataset_stats,
-                                  epoch_batches, epoch_permutation, normalize,
+                                  epoch_batches, epoch_index_batches,
+                                  epoch_permutation, normalize,
                                   to_float)
 from nc_jax.data.sources import KNOWN_NAMES, load, load_image_folder
 from nc_jax.data.transforms import (CORRUPTION_LEVELS, SUPERCLASS_MAPS,
@@ -37,7 +38,7 @@ __all__ = [
     "FASHION_MNIST_CLASSES", "KNOWN_NAMES", "MNIST_CLASSES",
     "SUPERCLASS_MAPS", "add_label_noise", "balanced_subset", "batch_iterator",
     "cache_dir", "compute_stats", "corrupt", "corrupt_images",
-    "dataset_stats", "default_data_root", "epoch_batches",
+    "dataset_stats", "default_data_root", "epoch_batches", "epoch_index_batches",
     "epoch_permutation", "load", "load_image_folder", "mod_coarse_map",
     "normalize", "read_cifar_pickle", "read_idx", "split_classes",
     "superclass", "symmetric_noise", "to_coarse", "to_float",

@@ -94,6 +94,24 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def epoch_index_batches(n: int, batch_size: int, *, seed: int = 0, epoch: int = 0,
+                        shuffle: bool = True, drop_remainder: bool = True
+                        ) -> Iterator[np.ndarray]:
+  """Sample indices of each minibatch of one epoch: THE data order of nc_jax.
+
+  `epoch_batches` and the trainer (``train.input.train_indices``, which
+  takes each host's slice of these global batches) both read it, so a
+  notebook iterating `batch_iterator` sees the batches the trainer trains
+  on. The order depends only on (seed, epoch).
+  """
+  if batch_size < 1:
+    raise ValueError("batch_size must be >= 1")
+  order = epoch_permutation(n, seed, epoch) if shuffle else np.arange(n)
+  stop = n - n % batch_size if drop_remainder else n
+  for s in range(0, stop, batch_size):
+    yield order[s:s + batch_size]
+
+
 def epoch_batches(data: Dataset | tuple[np.ndarray, np.ndarray],
                   batch_size: int, *, seed: int = 0, epoch: int = 0,
                   shuffle: bool = True, drop_remainder: bool = True,
@@ -115,14 +133,9 @@ def epoch_batches(data: Dataset | tuple[np.ndarray, np.ndarray],
       normalize(x, mean, std)``).
     with_index: Also yield ``'index'`` (positions in `data`).
   """
-  if batch_size < 1:
-    raise ValueError("batch_size must be >= 1")
   images, labels = _arrays(data)
-  n = len(labels)
-  order = epoch_permutation(n, seed, epoch) if shuffle else np.arange(n)
-  stop = n - n % batch_size if drop_remainder else n
-  for s in range(0, stop, batch_size):
-    idx = order[s:s + batch_size]
+  for idx in epoch_index_batches(len(labels), batch_size, seed=seed, epoch=epoch,
+                                 shuffle=shuffle, drop_remainder=drop_remainder):
     x = images[idx]
     batch = {"image": preprocess(x) if preprocess else x,
              "label": labels[idx].astype(np.int32)}

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.optimize
+import sklearn.cluster
 
-from nc_jax.metrics import generalization
 from nc_jax.probes import linear
 
 EMBEDDINGS = ("tsne", "pca", "none")
@@ -203,9 +203,11 @@ def reconstruct_labels(features: Any, coarse_labels: Any, *, fine_to_coarse: Any
     if len(subs) == 1 or len(idx) < len(subs):
       recon[idx] = subs[0]
       continue
-    km = generalization.kmeans(z.astype(np.float32), num_clusters=len(subs),
-                               key=seed + int(s), num_restarts=kmeans_restarts)
-    recon[idx] = subs[np.asarray(km.assignments)]
+    # A 2-D embedding on the host: scikit-learn's k-means (k-means++,
+    # ``kmeans_restarts`` inits, the lowest inertia kept).
+    km = sklearn.cluster.KMeans(n_clusters=len(subs), n_init=kmeans_restarts,
+                                random_state=seed + int(s)).fit(z)
+    recon[idx] = subs[km.labels_]
   if (recon < 0).any():
     raise ValueError("coarse labels outside the super-classes of fine_to_coarse")
   return recon, views

@@ -12,16 +12,17 @@ Outputs in ``workdir`` (the `nc_jax.workdir` convention):
   input normalisation: what `restore_model` and fine-tuning runs read);
   ``checkpoints/<epoch>/`` (orbax);
 - ``metrics.jsonl``: one record per (epoch, split, layer) of an evaluation,
-  ``{"epoch", "step", "split": "train"|"test", "layer", "num_examples",
-  "accuracy", "loss", <SPEC.md metric names>}`` (nc3_*/nc4_* at
-  ``"penultimate"`` only: they need the classifier), and one record per
-  epoch without ``"split"``; with ``eval_label_sets``, records with
-  ``"labels": "clean" | "fine" | "coarse"`` hold the collapse report of the
-  same features against those labels; ``eval_sets`` add splits by name;
-  one record per ``{"epoch", "step", "training_loss",
-  "training_accuracy", "learning_rate", "l2_params", "l2_grads",
-  "epoch_time_s", "eval_time_s"}``. Epoch 0 is the initialisation. Load with
-  ``pandas.read_json(path, lines=True)``;
+  ``{"epoch", "step", "split": "train"|"test"|<eval_sets name>, "layer",
+  "num_examples", "accuracy", "loss", <SPEC.md metric names>}`` (nc3_*/nc4_*
+  at ``"penultimate"`` only: they need the classifier); with
+  ``eval_label_sets``, also records with ``"labels": "clean" | "fine" |
+  "coarse"``: the collapse report of the same features against those labels.
+  And one record per epoch without ``"split"``: ``{"epoch", "step",
+  "running_loss", "running_accuracy", "learning_rate", "l2_params",
+  "l2_grads", "epoch_time_s", "eval_time_s"}`` (running_*: the mean over the
+  epoch's training batches, in train mode with augmentation; the ``accuracy``
+  of ``split="train"`` is the eval-mode pass). Epoch 0 is the
+  initialisation. Load with ``pandas.read_json(path, lines=True)``;
 - ``summary.json``: the last evaluation (headline keys ``train_accuracy``,
   ``test_nc1``, ... for the penultimate layer; every layer under
   ``"layers"``) and ``terminal_phase_epoch``, the first evaluated epoch with
@@ -62,6 +63,7 @@ from nc_jax.train.config import (LOSSES, OPTIMIZERS, RESUME_SAFE_KEYS,
                                  SCHEDULES, check_config, default_config)
 from nc_jax.train.input import augment, eval_sets, load_data, make_mesh
 from nc_jax.train.tracking import HEADLINE, Evaluator, summarize
-from nc_jax.train.trainer import (Setup, check_resume, create_model,
+from nc_jax.train.resume import check_resume
+from nc_jax.train.trainer import (Setup, create_model,
                                   make_optimizer, objective, setup,
                                   train_and_evaluate, train_step)

@@ -107,12 +107,11 @@ def global_batch(mesh, *arrays: np.ndarray) -> list[jax.Array]:
 
 def train_indices(n: int, batch_size: int, seed: int,
                   epoch: int) -> Iterator[np.ndarray]:
-  """This host's rows of each global batch; order as `data.epoch_batches`."""
-  order = data.epoch_permutation(n, seed, epoch)
+  """This host's rows of each global batch of `data.epoch_index_batches`."""
   per_host = batch_size // jax.process_count()
   lo = jax.process_index() * per_host
-  for s in range(0, n - n % batch_size, batch_size):
-    yield order[s + lo:s + lo + per_host]
+  for idx in data.epoch_index_batches(n, batch_size, seed=seed, epoch=epoch):
+    yield idx[lo:lo + per_host]
 
 
 def eval_indices(n: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:

@@ -237,6 +237,6 @@ def summarize(records: list[dict]) -> dict[str, Any]:
   train_pen = table.get('train', {}).get('penultimate', [])
   out['terminal_phase_epoch'] = next(
       (r['epoch'] for r in train_pen if r['accuracy'] == 1.0), None)
-  fits = [r for r in records if 'training_loss' in r]
+  fits = [r for r in records if 'running_loss' in r]
   out['train_time_s'] = sum(r['epoch_time_s'] + r['eval_time_s'] for r in fits)
   return out

@@ -6,9 +6,6 @@ See the package docstring (`nc_jax.train`) for the outputs and guarantees.
 from __future__ import annotations
 
 import functools
-import json
-import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -32,10 +29,11 @@ from nc_jax.train import checkpoints
 from nc_jax.train import finetune
 from nc_jax.train import input as input_lib
 from nc_jax.train import losses
+from nc_jax.train import resume
 from nc_jax.train import tracking
 from nc_jax import plots
-from nc_jax.train.config import RESUME_SAFE_KEYS, check_config
-from nc_jax.workdir import Workdir, to_python
+from nc_jax.train.config import check_config
+from nc_jax.workdir import Workdir
 
 # ---------------------------------------------------------------------------
 # Model, optimiser, objective.
@@ -164,18 +162,6 @@ def train_step(state, running, images, labels, *, config, graphdef, tx,
 # ---------------------------------------------------------------------------
 
 
-def _nonfinite_error(epoch: int, step: int,
-                     mngr: ocp.CheckpointManager) -> FloatingPointError:
-  last = mngr.latest_step()
-  kept = (f'the last good checkpoint (epoch {last}) is kept in '
-          f'{mngr.directory}; rerunning resumes from it'
-          if last is not None else 'no checkpoint had been written yet')
-  return FloatingPointError(
-      f'training loss is NaN/Inf in epoch {epoch + 1} (by step {step}): run '
-      f'stopped; {kept}. Lower learning_rate, add warmup_epochs or set '
-      'grad_clip_norm before resuming.')
-
-
 # ---------------------------------------------------------------------------
 # The training loop.
 # ---------------------------------------------------------------------------
@@ -261,40 +247,6 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
                steps_per_epoch, info)
 
 
-def check_resume(config, workdir: str) -> None:
-  """Refuses to resume a run in ``workdir`` under a different config.
-
-  Keys in `RESUME_SAFE_KEYS` may differ. ``on_config_change='restart'``
-  deletes the old run's outputs first; ``'continue'`` resumes anyway.
-
-  Raises:
-    ValueError: the configs differ; the message names the keys.
-  """
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = json.load(f)
-  new = json.loads(json.dumps(to_python(config)))
-  diff = sorted(k for k in set(old) | set(new)
-                if k not in RESUME_SAFE_KEYS and old.get(k) != new.get(k))
-  if not diff or config.on_config_change == 'continue':
-    return
-  if config.on_config_change == 'restart':
-    logging.warning('config changed (%s): deleting the old run in %s', diff,
-                    workdir)
-    for name in os.listdir(workdir):
-      target = os.path.join(workdir, name)
-      shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
-    return
-  shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:8])
-  raise ValueError(
-      f'{workdir} holds a run with a different config ({shown}'
-      f'{", ..." if len(diff) > 8 else ""}). Use another --workdir, or set '
-      "--config.on_config_change=restart (delete it and start afresh) or "
-      "=continue (resume under the new config).")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        mesh: jax.sharding.Mesh | None = None,
                        model_fn: ModelFn | None = None) -> dict[str, Any]:
@@ -303,7 +255,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   Args:
     config: a config built from `default_config` (see there for the keys).
     workdir: output folder; a run with checkpoints there is resumed (under
-      the same config: see `check_resume`).
+      the same config: see `resume.check_resume`).
     mesh: a 1-D mesh with axis ``'data'`` (default `input.make_mesh()`:
       every device of every host).
     model_fn: ``(config, train_ds) -> model`` instead of the config's model.
@@ -330,7 +282,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        f'{mesh.size} devices of the mesh')
   is_main = jax.process_index() == 0
   if is_main:
-    check_resume(config, workdir)
+    resume.check_resume(config, workdir)
 
   # ---- Input, model, optimiser, steps.
   train_ds, test_ds = input_lib.load_data(config)
@@ -357,7 +309,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # logged after its checkpoint, which the loop logs again.
     wd.truncate_metrics(
         lambda r: start_epoch > 0 and r.get('epoch', 0) <= start_epoch)
-  stopped = start_epoch > 0 and _reached_loss(config, wd, start_epoch)
+  stopped = start_epoch > 0 and resume.reached_train_loss(config, wd, start_epoch)
 
   # ---- Loop.
   bar = tqdm.tqdm(total=total_steps, initial=start_epoch * steps_per_epoch,
@@ -400,13 +352,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if (i + 1) % config.log_every_steps == 0:
           r = jax.device_get(running)
           if r['nonfinite']:
-            raise _nonfinite_error(epoch, int(state['step']), mngr)
+            raise resume.nonfinite_error(epoch, int(state['step']), mngr)
           bar.set_postfix(epoch=epoch + 1, loss=f"{r['loss'] / r['count']:.4f}",
                           acc=f"{r['correct'] / r['count']:.4f}")
           bar.update(config.log_every_steps)
       r = jax.device_get(running)
       if r['nonfinite']:  # Checked before anything of this epoch is saved.
-        raise _nonfinite_error(epoch, int(state['step']), mngr)
+        raise resume.nonfinite_error(epoch, int(state['step']), mngr)
       bar.update(steps_per_epoch % config.log_every_steps)
       epoch_time = time.perf_counter() - t_epoch
       done = epoch + 1
@@ -418,8 +370,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       eval_time = run_eval(done) if evaluate_now else 0.0
       step = int(state['step'])
       if wd:
-        wd.log(dict(epoch=done, step=step, training_loss=loss,
-                    training_accuracy=r['correct'] / r['count'],
+        wd.log(dict(epoch=done, step=step, running_loss=loss,
+                    running_accuracy=r['correct'] / r['count'],
                     learning_rate=float(run.schedule(step - 1)),
                     l2_params=r['l2_params'], l2_grads=r['l2_grads'],
                     epoch_time_s=epoch_time, eval_time_s=eval_time))
@@ -450,12 +402,3 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if config.plots:
     plots.training_plots(wd, records, run.layers)
   return summary
-
-
-def _reached_loss(config, wd: Workdir | None, epoch: int) -> bool:
-  """Whether the run stopped at ``epoch`` through ``stop_at_train_loss``."""
-  if not config.stop_at_train_loss or wd is None:
-    return False
-  fits = [r for r in wd.read_metrics()
-          if 'training_loss' in r and r['epoch'] == epoch]
-  return bool(fits) and fits[-1]['training_loss'] < config.stop_at_train_loss

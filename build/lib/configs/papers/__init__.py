@@ -1,0 +1,1 @@
+"""One config per paper: ``experiments/reproduce.py --config=configs/papers/<id>.py``."""

@@ -1,0 +1,296 @@
+"""Entry points: the full collapse report, in memory, streamed and sharded.
+
+- `collapse_report(features, labels, ...)`: every metric of SPEC.md at once.
+- `report_from_stats(stats, ...)`: the same from one-pass `FeatureStats`.
+- `ncc_mismatch(features, stats=..., classifier=...)`: the second pass NC4
+  needs (it compares against the final class means).
+- `accumulate_sharded(...)`: `accumulate` over a batch sharded on a mesh axis,
+  through ``jax.shard_map`` and ``psum`` (multi-device and multi-host).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
+
+from nc_jax.metrics import checks
+from nc_jax.metrics import core
+from nc_jax.metrics import stats as stats_lib
+from nc_jax.metrics.stats import ClassMoments, FeatureStats
+
+BASE_KEYS = (
+    "nc1", "fuzziness", "vci", "linear_probe_mse", "squared_distance",
+    "cosine_within", "cosine_total", "class_separation", "cdnv", "nc2_etf",
+    "nc2_equinorm", "nc2_equiangular", "gnc2_log_mean", "gnc2_log_var",
+    "numerical_rank", "within_vb", "within_vb_perp")
+CLASSIFIER_KEYS = ("nc3_self_duality", "nc3_cos_mean", "unc3_cos_var", "nc4_ncc_mismatch")
+OOD_KEYS = ("nc5_ood_orthogonality",)
+
+
+def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> dict:
+  """Every metric that needs only the class statistics (and W, mu_ood)."""
+  fuzz, vb = core._within_on_b(m, rank, rtol)
+  k = core._k(m)
+  t = core.trace_st_pinv_sb(m, rtol=rtol)
+  r_b = core.default_rank(m) if rank is None else rank
+  log_mean, log_var = core.gnc2(m)
+  out = {
+      "nc1": fuzz / k,
+      "fuzziness": fuzz,
+      "vci": 1.0 - t / r_b,
+      "linear_probe_mse": 0.5 - 0.5 / k - t / (2 * k),
+      "squared_distance": core.squared_distance(m),
+      "cosine_within": core.cosine_within(m),
+      "cosine_total": core.cosine_total(m),
+      "class_separation": core.class_separation(m),
+      "cdnv": core.cdnv(m),
+      "nc2_etf": core.nc2_etf(m),
+      "nc2_equinorm": core.nc2_equinorm(m),
+      "nc2_equiangular": core.nc2_equiangular(m),
+      "gnc2_log_mean": log_mean,
+      "gnc2_log_var": log_var,
+      "within_vb": vb,
+      "within_vb_perp": jnp.maximum(jnp.trace(m.sigma_w) - vb, 0),
+  }
+  if w is not None:
+    out["nc3_self_duality"] = core.nc3_self_duality(m, w)
+    out["nc3_cos_mean"], out["unc3_cos_var"] = core.nc3_uniform_duality(m, w)
+  if ood_mean is not None:
+    out["nc5_ood_orthogonality"] = core.nc5_ood_orthogonality(m, ood_mean)
+  return out
+
+
+def top_sq_singular_values(features: jax.Array, labels: jax.Array, m: ClassMoments,
+                           *, max_iters: int = 500) -> jax.Array:
+  """||H_k||_2^2 for every class by power iteration on H_k^T H_k. [C].
+
+  Each step is two passes over [N, p] (one product, one segment-sum): no
+  C x p x p matrix. Starts from mu_k, which for raw features is close to the
+  top singular direction, so it typically converges in a few steps.
+  """
+  c = m.means.shape[0]
+
+  def matvec(v):
+    proj = jnp.sum(features * v[labels], axis=1)
+    return stats_lib.segment_sum(features * proj[:, None], labels, c)
+
+  return jax.lax.stop_gradient(
+      core.linalg.top_eigenvalue(matvec, m.means, max_iters=max_iters))
+
+
+@partial(jax.jit, static_argnames=("num_classes", "rank", "rtol"))
+def _report(features, labels, classifier, ood_features, *, num_classes, rank, rtol):
+  m = stats_lib.class_moments(features, labels, num_classes=num_classes)
+  w = None if classifier is None else classifier[0]
+  ood_mean = None if ood_features is None else jnp.mean(ood_features, axis=0)
+  out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean)
+  out["numerical_rank"] = core.numerical_rank_from_top(
+      m, top_sq_singular_values(features, labels, m))
+  if classifier is not None:
+    count = core.ncc_mismatch_count(m, features, classifier[0], classifier[1])
+    out["nc4_ncc_mismatch"] = count.astype(features.dtype) / features.shape[0]
+  return out
+
+
+def collapse_report(features, labels, *, num_classes: int, classifier=None,
+                    ood_features=None, rank: int | None = None,
+                    rtol: float | None = None) -> dict[str, jax.Array]:
+  """Every collapse metric of SPEC.md for features held in memory.
+
+  Cost: one [N, p] x [N, p] GEMM for Sigma_W, one p x p eigen-decomposition
+  for Sigma_T (vci, linear_probe_mse), one min(C, p)-sized one for Sigma_B,
+  and a few [N, p] passes (means, power iteration for numerical_rank). Memory
+  O(N p + C p + p^2 + C^2). Traceable (usable inside jit/vmap/scan), in which
+  case only shape checks run; see `checks.checked` for value checks there.
+
+  Args:
+    features: [N, p] features h_i (float32, or float64 with jax_enable_x64).
+    labels: [N] integer labels in [0, num_classes). Classes with no samples
+      are left out of every average; K counts the classes present.
+    num_classes: C, static.
+    classifier: optional (W [C, p], b [C] or None), the last linear layer,
+      for nc3_* and nc4_ncc_mismatch.
+    ood_features: optional [M, p] out-of-distribution features for
+      nc5_ood_orthogonality.
+    rank: r_B, number of Sigma_B eigenvalues kept (default min(p, K - 1)).
+    rtol: relative eigenvalue cut of the pseudo-inverses (default
+      `linalg.default_rtol`: 10 p eps of the dtype).
+
+  Returns:
+    Dict of scalars keyed by SPEC.md names: `BASE_KEYS`, plus
+    `CLASSIFIER_KEYS` with a classifier and `OOD_KEYS` with ood_features.
+    Under full collapse onto a simplex ETF with W = M^T: nc1 = vci = nc2_etf
+    = nc3_self_duality = cdnv = 0.
+
+  Raises:
+    ValueError: bad shapes, float labels, labels out of range, NaN/Inf
+      features, fewer than 2 classes present, classifier of the wrong shape.
+
+  References:
+    SPEC.md "Metrics"; Papyan et al. 2020; papers 000-004 as cited per key.
+  """
+  features, labels = checks.check_features_labels(features, labels, num_classes)
+  classifier = checks.check_classifier(classifier, num_classes, features.shape[1])
+  if ood_features is not None:
+    ood_features = checks.check_features(ood_features, "ood_features", features.shape[1])
+  return _report(features, labels, classifier, ood_features,
+                 num_classes=num_classes, rank=rank, rtol=rtol)
+
+
+# ----------------------------------------------------------------------------
+# From streamed statistics.
+# ----------------------------------------------------------------------------
+
+
+def top_sq_singular_values_from_stats(stats: FeatureStats, *, max_iters: int = 500):
+  """||H_k||_2^2 per class from per-class scatter: top eigenvalue of S_k + n_k mu_k mu_k^T."""
+  if stats.pooled:
+    raise ValueError("numerical_rank needs per-class scatter; these stats are pooled "
+                     "(started with class_counts)")
+  n = stats.counts.astype(stats.means.dtype)
+
+  def matvec(v):
+    return (jnp.einsum("kij,kj->ki", stats.scatter, v)
+            + (n * jnp.sum(stats.means * v, 1))[:, None] * stats.means)
+
+  return core.linalg.top_eigenvalue(matvec, stats.means, max_iters=max_iters)
+
+
+@partial(jax.jit, static_argnames=("rank", "rtol"))
+def _report_from_stats(stats, w, ood_mean, *, rank, rtol):
+  m = stats_lib._moments_from_stats(stats)
+  out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean)
+  if not stats.pooled:
+    out["numerical_rank"] = core.numerical_rank_from_top(
+        m, top_sq_singular_values_from_stats(stats))
+  return out
+
+
+def report_from_stats(stats: FeatureStats, *, classifier=None, ood_features=None,
+                      ood_mean=None, rank: int | None = None,
+                      rtol: float | None = None) -> dict[str, jax.Array]:
+  """The collapse report from one-pass statistics (equal to `collapse_report`).
+
+  Gives every key one pass allows: all `BASE_KEYS` (numerical_rank only with
+  the per-class layout), nc3_* with a classifier, nc5 with ood features or
+  their mean. nc4_ncc_mismatch compares against the final class means and
+  needs a second pass: `ncc_mismatch`.
+
+  Args:
+    stats: from `accumulate` / `merge` / `accumulate_sharded`.
+    classifier: optional (W [C, p], b [C] or None).
+    ood_features: optional [M, p]; or give their mean as ``ood_mean`` [p].
+    rank, rtol: as in `collapse_report`.
+
+  Raises:
+    ValueError: fewer than 2 classes accumulated; classifier of the wrong
+      shape; pooled stats whose counts differ from the declared ones.
+  """
+  if not checks.is_traced(stats.counts):
+    present = int(np.sum(np.asarray(stats.counts) > 0))
+    if present < 2:
+      raise ValueError(f"at least 2 classes must have samples; only {present} accumulated")
+  classifier = checks.check_classifier(classifier, stats.num_classes, stats.dim)
+  stats_lib.moments_from_stats(stats)  # runs the pooled-count check
+  if ood_features is not None:
+    ood_features = checks.check_features(ood_features, "ood_features", stats.dim)
+    ood_mean = jnp.mean(ood_features, axis=0)
+  w = None if classifier is None else classifier[0]
+  return _report_from_stats(stats, w, ood_mean, rank=rank, rtol=rtol)
+
+
+@jax.jit
+def _ncc_mismatch(stats, features, w, b):
+  m = stats_lib._moments_from_stats(stats)
+  return core.ncc_mismatch_count(m, features, w, b)
+
+
+def ncc_mismatch(features, *, stats: FeatureStats, classifier) -> jax.Array:
+  """Second pass for NC4: mismatches between classifier and nearest class mean.
+
+  After a first pass has produced ``stats``, sum this over the batches and
+  divide by N to get nc4_ncc_mismatch (SPEC.md `nc4_ncc_mismatch`):
+
+      count = sum(ncc_mismatch(f, stats=stats, classifier=(W, b)) for f in batches)
+      nc4 = count / stats.counts.sum()
+
+  Returns:
+    Integer scalar: number of rows of ``features`` that disagree.
+  """
+  features = checks.check_features(features, dim=stats.dim)
+  w, b = checks.check_classifier(classifier, stats.num_classes, stats.dim)
+  return _ncc_mismatch(stats, features, w, b)
+
+
+# ----------------------------------------------------------------------------
+# Sharded accumulation.
+# ----------------------------------------------------------------------------
+
+
+def accumulate_sharded(features, labels, *, num_classes: int, mesh: jax.sharding.Mesh,
+                       axis_name: str = "data", stats: FeatureStats | None = None,
+                       class_counts=None) -> FeatureStats:
+  """`accumulate` for a batch split over the devices (and hosts) of ``mesh``.
+
+  Each device reduces its shard to centred class statistics; ``psum`` over
+  ``axis_name`` combines them with the multi-part centred merge (global means
+  first, then each shard's scatter plus n_shard (mu_shard - mu)(mu_shard -
+  mu)^T), so the result equals one device's `accumulate` up to rounding. The
+  statistics come back replicated. Works unchanged multi-host, given global
+  arrays (e.g. from ``jax.make_array_from_process_local_data``).
+
+  Args:
+    features: [B, p], B divisible by the size of ``axis_name``.
+    labels: [B] integers.
+    num_classes: C.
+    mesh: a ``jax.sharding.Mesh``.
+    axis_name: the mesh axis the batch is split over.
+    stats, class_counts: as in `accumulate`.
+  """
+  features, labels = checks.check_features_labels(features, labels, num_classes,
+                                                   min_classes=0)
+  if stats is None:
+    stats = stats_lib.empty_stats(num_classes, features.shape[1],
+                                  dtype=features.dtype, class_counts=class_counts)
+  size = mesh.shape[axis_name]
+  if features.shape[0] % size:
+    raise ValueError(f"batch of {features.shape[0]} does not split over {size} devices "
+                     f"of mesh axis {axis_name!r}")
+  return _accumulate_sharded(stats, features, labels, mesh=mesh, axis_name=axis_name)
+
+
+@partial(jax.jit, static_argnames=("mesh", "axis_name"))
+def _accumulate_sharded(stats, features, labels, *, mesh, axis_name):
+  dtype = stats.means.dtype
+
+  def local(st, f, y):
+    b = stats_lib._batch_stats(f, y, st)
+    psum = lambda x: jax.lax.psum(x, axis_name)
+    n_l = b.counts.astype(dtype)
+    n = psum(n_l)
+    mean = stats_lib._safe_div(psum(n_l[:, None] * b.means), n[:, None])
+    delta = b.means - mean
+    if st.pooled:
+      extra = (delta * (n_l * st.class_weights)[:, None]).T @ delta
+    else:
+      extra = jnp.einsum("k,ki,kj->kij", n_l, delta, delta)
+    unit_mean = stats_lib._safe_div(psum(n_l[:, None] * b.unit_means), n[:, None])
+    delta_u = b.unit_means - unit_mean
+    total = FeatureStats(
+        counts=psum(b.counts),
+        means=mean,
+        scatter=psum(b.scatter + extra),
+        sq_dev=psum(b.sq_dev + n_l * jnp.sum(delta * delta, 1)),
+        unit_means=unit_mean,
+        unit_sq_dev=psum(b.unit_sq_dev + n_l * jnp.sum(delta_u * delta_u, 1)),
+        class_weights=st.class_weights)
+    return stats_lib._merge(st, total)
+
+  rep = jax.tree.map(lambda _: P(), stats)
+  fn = jax.shard_map(local, mesh=mesh, in_specs=(rep, P(axis_name), P(axis_name)),
+                     out_specs=rep)
+  return fn(stats, features, labels)

@@ -1,0 +1,159 @@
+"""The sweep runner: named runs, each in its own sub-workdir, resumable.
+
+A study is a list of `Run`s (a grid or list of config overrides x seeds).
+`run_all` executes them in order into ``workdir/runs/<name>/``; a run whose
+``run.json`` exists is complete and skipped, so a killed sweep resumes where
+it stopped (a trainer run that was interrupted resumes from its own
+checkpoint). ``only=`` runs a single named run (and the runs it depends on,
+skipping finished ones). `table` gathers the finished runs' final numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import ml_collections
+
+from nc_jax.workdir import Workdir, to_python
+
+RUN_FILE = 'run.json'  # Written when a run has finished: its record.
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One run of a study.
+
+  Attributes:
+    name: unique within the study; the sub-workdir ``runs/<name>``.
+    execute: ``(run, run_dir) -> final`` (a dict of numbers); e.g.
+      `train_run`, which trains ``config`` with the nc_jax trainer.
+    config: what the run computes (a trainer config for `train_run`).
+    seed: the run's seed (recorded).
+    overrides: the settings that distinguish it from the study's base
+      (recorded in results.json).
+    deps: names of runs that must finish first (e.g. the pretraining a
+      fine-tuning run starts from).
+  """
+
+  name: str
+  execute: Callable[['Run', str], Mapping[str, Any]]
+  config: Any = None
+  seed: int = 0
+  overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  deps: tuple[str, ...] = ()
+
+
+def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+  """Every combination of the given values, e.g. ``grid(lr=[.1, .01], seed=[0, 1])``."""
+  keys = list(axes)
+  return [dict(zip(keys, v)) for v in itertools.product(*axes.values())]
+
+
+def run_dir(workdir: str, name: str) -> str:
+  return os.path.join(workdir, 'runs', name)
+
+
+def is_complete(workdir: str, name: str) -> bool:
+  return os.path.exists(os.path.join(run_dir(workdir, name), RUN_FILE))
+
+
+def read_run(workdir: str, name: str) -> dict[str, Any]:
+  with open(os.path.join(run_dir(workdir, name), RUN_FILE)) as f:
+    return json.load(f)
+
+
+def _closure(runs: Sequence[Run], only: str) -> list[Run]:
+  by_name = {r.name: r for r in runs}
+  if only not in by_name:
+    raise ValueError(f'no run named {only!r}; the study has: '
+                     f'{", ".join(by_name)}')
+  need, stack = [], [only]
+  while stack:
+    name = stack.pop()
+    if name not in need:
+      need.append(name)
+      stack.extend(by_name[name].deps)
+  return [r for r in runs if r.name in need]
+
+
+def run_all(runs: Sequence[Run], workdir: str, *, only: str = '',
+            say: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+  """Executes the unfinished runs; returns ``{name: record}`` of those run or found.
+
+  Args:
+    runs: the study's runs, in an order that respects ``deps``.
+    workdir: the study's folder (runs go to ``workdir/runs/<name>``).
+    only: run just this run (and its unfinished dependencies). It is rerun
+      even when finished (its old sub-workdir is replaced), so its numbers
+      can be compared with the recorded ones.
+    say: progress messages.
+
+  Returns:
+    ``{name: {"seed", "overrides", "seconds", "final"}}``.
+  """
+  names = [r.name for r in runs]
+  if len(set(names)) != len(names):
+    dup = sorted({n for n in names if names.count(n) > 1})
+    raise ValueError(f'run names must be unique; repeated: {dup}')
+  todo = _closure(runs, only) if only else list(runs)
+  out = {}
+  for i, run in enumerate(todo):
+    rdir = run_dir(workdir, run.name)
+    if is_complete(workdir, run.name) and run.name != only:
+      out[run.name] = read_run(workdir, run.name)
+      continue
+    if run.name == only and os.path.isdir(rdir):
+      import shutil  # pylint: disable=g-import-not-at-top
+      shutil.rmtree(rdir)
+    missing = [d for d in run.deps if not is_complete(workdir, d)]
+    if missing:
+      raise RuntimeError(f'run {run.name} needs {missing} to finish first')
+    say(f'[{i + 1}/{len(todo)}] {run.name}')
+    t = time.perf_counter()
+    final = run.execute(run, rdir)
+    record = dict(seed=run.seed, overrides=to_python(dict(run.overrides)),
+                  seconds=round(time.perf_counter() - t, 2),
+                  final=to_python(dict(final)))
+    Workdir(rdir).write_json(RUN_FILE, record)
+    out[run.name] = record
+  return out
+
+
+def train_run(run: Run, rdir: str) -> dict[str, Any]:
+  """Trains ``run.config`` with the nc_jax trainer; final = its summary's headline."""
+  from nc_jax import train  # pylint: disable=g-import-not-at-top
+  summary = train.train_and_evaluate(run.config, rdir)
+  return {k: v for k, v in summary.items()
+          if not isinstance(v, (dict, list)) and v is not None}
+
+
+def with_overrides(base: ml_collections.ConfigDict,
+                   overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of ``base`` with dotted-key overrides (``model_kwargs.width``)."""
+  config = ml_collections.ConfigDict(base.to_dict())  # Deep copy.
+  for key, value in overrides.items():
+    *parents, leaf = key.split('.')
+    node = config
+    for p in parents:
+      node = node[p]
+    if node is config and leaf not in config:
+      raise KeyError(f'override {key!r}: the config has no key {leaf!r}')
+    with node.unlocked():
+      node[leaf] = value
+  config.lock()
+  return config
+
+
+def table(records: Mapping[str, Mapping[str, Any]],
+          keys: Iterable[str]) -> list[dict[str, Any]]:
+  """One row per run: name, seed, overrides and the chosen final numbers."""
+  keys = tuple(keys)
+  return [dict(run=name, seed=r['seed'], **r['overrides'],
+               **{k: r['final'].get(k) for k in keys})
+          for name, r in records.items()]

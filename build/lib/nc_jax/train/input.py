@@ -1,0 +1,165 @@
+"""Input: data sets, per-host batches, global arrays, on-device augmentation.
+
+Batches are gathered on the host as uint8 (cheap) and converted, augmented and
+normalised inside the jitted step, so the accelerator does the per-pixel work
+and the host only indexes arrays. The sample order of an epoch depends only on
+(seed, epoch), which makes a resumed run see the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from nc_jax import data
+
+
+def apply_label_map(ds: data.Dataset, label_map: str, seed: int) -> data.Dataset:
+  """The task's labels (`config.label_map`); the originals stay on ``ds``."""
+  if not label_map:
+    return ds
+  kind, _, arg = label_map.partition(':')
+  if kind == 'mod':
+    return data.to_coarse(ds, num_coarse=int(arg))
+  if kind == 'superclass':
+    return data.superclass(ds, arg)
+  if kind == 'split':
+    return data.split_classes(ds, seed, int(arg))
+  raise ValueError(f'unknown label_map {label_map!r}')
+
+
+def _subset(ds: data.Dataset, n: int, seed: int, salt: int) -> data.Dataset:
+  """A fixed random subset of ``n`` examples in stored order (n <= 0: all)."""
+  if not 0 < n < len(ds):
+    return ds
+  rng = np.random.default_rng([seed, salt])
+  return ds.subset(np.sort(rng.choice(len(ds), n, replace=False)))
+
+
+def load_data(config) -> tuple[data.Dataset, data.Dataset]:
+  """The training set and the test set of a config.
+
+  ``label_map`` relabels both splits (it defines the task); the training
+  subset and ``label_noise`` touch the training split only, so test labels
+  stay as loaded (mapped) and test accuracy is measured against them.
+  """
+  kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
+  train = data.load(config.dataset, config.train_split, **kw)
+  test = data.load(config.dataset, config.test_split, **kw)
+  # 'split:<b>' draws b per sample: the same seed on both splits is fine, the
+  # splits are different samples.
+  train = apply_label_map(train, config.label_map, config.seed)
+  test = apply_label_map(test, config.label_map, config.seed + 1)
+  if config.train_examples_per_class:
+    train = data.balanced_subset(train, config.train_examples_per_class,
+                                 config.seed)
+  if config.label_noise:
+    train = data.add_label_noise(train, config.label_noise, config.seed)
+  return train, test
+
+
+def eval_sets(config, train: data.Dataset,
+              test: data.Dataset) -> dict[str, data.Dataset]:
+  """{name: data set} evaluated every ``eval_every`` epochs.
+
+  'train' and 'test' (fixed random subsets when ``eval_train_examples`` /
+  ``eval_test_examples`` are set), then every ``config.eval_sets`` entry.
+  """
+  out = {'train': _subset(train, config.eval_train_examples, config.seed, 1),
+         'test': _subset(test, config.eval_test_examples, config.seed, 2)}
+  kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
+  for i, (name, spec) in enumerate(sorted(config.eval_sets.items())):
+    spec = spec.to_dict()
+    ds = data.load(spec.get('dataset') or config.dataset,
+                   spec.get('split', 'test'), **kw)
+    label_map = spec.get('label_map')
+    ds = apply_label_map(ds, config.label_map if label_map is None
+                         else label_map, config.seed + 1)
+    ds = _subset(ds, spec.get('examples', 0), config.seed, 3 + i)
+    if spec.get('corruption'):
+      ds = data.corrupt(ds, spec['corruption'], spec.get('severity', 1),
+                        config.seed)
+    out[name] = ds
+  return out
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D ``'data'`` mesh over `devices` (default: all, every host).
+
+  Auto axes: the model code (BatchNorm means, loss means) reduces over the
+  batch without sharding annotations, which Explicit axes would reject.
+  """
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), ('data',), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def global_batch(mesh, *arrays: np.ndarray) -> list[jax.Array]:
+  """Global arrays from this host's rows, split over the ``'data'`` axis."""
+  sharding = NamedSharding(mesh, P('data'))
+  return [jax.make_array_from_process_local_data(sharding, a) for a in arrays]
+
+
+def train_indices(n: int, batch_size: int, seed: int,
+                  epoch: int) -> Iterator[np.ndarray]:
+  """This host's rows of each global batch of `data.epoch_index_batches`."""
+  per_host = batch_size // jax.process_count()
+  lo = jax.process_index() * per_host
+  for idx in data.epoch_index_batches(n, batch_size, seed=seed, epoch=epoch):
+    yield idx[lo:lo + per_host]
+
+
+def eval_indices(n: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
+  """(this host's rows, number of valid rows) of padded evaluation batches.
+
+  The last batch is padded with copies of the last sample so every batch has
+  the same (device-divisible) shape; the padding is sliced off on device.
+  """
+  per_host = batch_size // jax.process_count()
+  lo = jax.process_index() * per_host
+  for s in range(0, n, batch_size):
+    idx = np.arange(s, min(s + batch_size, n))
+    valid = len(idx)
+    idx = np.pad(idx, (0, batch_size - valid), mode='edge')
+    yield idx[lo:lo + per_host], valid
+
+
+def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
+            flip: bool) -> jax.Array:
+  """Per-image random crop after zero padding, and horizontal flip.
+
+  Args:
+    key: PRNG key.
+    images: [B, H, W, C] floats in [0, 1] (padding with 0 is black, as
+      torchvision's RandomCrop on unnormalised images).
+    crop_padding: pixels of padding on each side; 0 disables the crop.
+    flip: flip each image left-right with probability 1/2.
+
+  Returns:
+    [B, H, W, C] augmented images.
+  """
+  b, h, w, c = images.shape
+  crop_key, flip_key = jax.random.split(key)
+  if crop_padding:
+    pad = crop_padding
+    padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    offsets = jax.random.randint(crop_key, (b, 2), 0, 2 * pad + 1)
+    crop = lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (h, w, c))
+    images = jax.vmap(crop)(padded, offsets)
+  if flip:
+    mask = jax.random.bernoulli(flip_key, 0.5, (b, 1, 1, 1))
+    images = jnp.where(mask, images[:, :, ::-1], images)
+  return images
+
+
+def to_unit(images: jax.Array) -> jax.Array:
+  """uint8 -> float32 in [0, 1]; float inputs (MNIST-1D) pass unchanged."""
+  if images.dtype == jnp.uint8:
+    return images.astype(jnp.float32) / 255.0
+  return images.astype(jnp.float32)
+

@@ -1,0 +1,404 @@
+"""The training loop: model, optimiser, update step, checkpoints, resume.
+
+See the package docstring (`nc_jax.train`) for the outputs and guarantees.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import tqdm
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from nc_jax import data
+from nc_jax import models
+from nc_jax.train import checkpoints
+from nc_jax.train import finetune
+from nc_jax.train import input as input_lib
+from nc_jax.train import losses
+from nc_jax.train import resume
+from nc_jax.train import tracking
+from nc_jax import plots
+from nc_jax.train.config import check_config
+from nc_jax.workdir import Workdir
+
+# ---------------------------------------------------------------------------
+# Model, optimiser, objective.
+# ---------------------------------------------------------------------------
+
+
+def create_model(config, train_ds: data.Dataset) -> models.NCModel:
+  """The model ``config`` trains on ``train_ds`` (`finetune.build`)."""
+  return finetune.build(config, train_ds.images.shape[1:],
+                        train_ds.num_classes)
+
+
+def make_optimizer(config, steps_per_epoch: int):
+  """(optax transformation, learning-rate schedule) of the config."""
+  total = config.num_epochs * steps_per_epoch
+  warmup = int(round(config.warmup_epochs * steps_per_epoch))
+  lr = config.learning_rate
+  if config.schedule == 'cosine':
+    main = optax.cosine_decay_schedule(lr, max(total - warmup, 1))
+  elif config.schedule == 'exponential':  # x decay_rate once per epoch.
+    main = optax.exponential_decay(lr, steps_per_epoch, config.decay_rate,
+                                   staircase=True)
+  elif config.schedule == 'step':
+    main = optax.piecewise_constant_schedule(
+        lr, {e * steps_per_epoch - warmup: config.step_factor
+             for e in config.step_epochs})
+  else:
+    main = optax.constant_schedule(lr)
+  schedule = main
+  if warmup:
+    schedule = optax.join_schedules(
+        [optax.linear_schedule(config.warmup_init, lr, warmup), main],
+        [warmup])
+  mask = None
+  if config.weight_decay_on == 'kernels':
+    mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+  parts = []
+  if config.grad_clip_norm:
+    parts.append(optax.clip_by_global_norm(config.grad_clip_norm))
+  if config.optimizer == 'sgd':
+    if config.weight_decay:
+      parts.append(optax.add_decayed_weights(config.weight_decay, mask))
+    parts.append(optax.sgd(schedule, momentum=config.momentum or None,
+                           nesterov=config.nesterov))
+  else:
+    parts.append(optax.adamw(schedule, config.adam_b1, config.adam_b2,
+                             weight_decay=config.weight_decay, mask=mask))
+  return optax.chain(*parts), schedule
+
+
+def objective(config, model: models.NCModel, x: jax.Array, labels: jax.Array,
+              num_classes: int) -> tuple[jax.Array, jax.Array]:
+  """(training loss, logits) of one batch in train mode."""
+  logits, feats = model(x)
+  if config.loss == 'supcon':
+    # SupCon trains the encoder through the projection; the classifier is an
+    # online linear probe on frozen features, so accuracy stays meaningful.
+    loss = losses.supcon(feats['projection'], labels,
+                         temperature=config.supcon_temperature)
+    logits = model.head(jax.lax.stop_gradient(feats['penultimate']))
+    loss += jnp.mean(losses.cross_entropy(logits, labels))
+  elif config.loss == 'mse':
+    loss = jnp.mean(losses.mse(logits, labels,
+                               label_smoothing=config.label_smoothing))
+  else:
+    loss = jnp.mean(losses.cross_entropy(
+        logits, labels, temperature=config.temperature,
+        label_smoothing=config.label_smoothing))
+  if config.cosine_reg:
+    loss -= config.cosine_reg * losses.within_class_cosine(
+        feats['penultimate'], labels, num_classes)
+  return loss, logits
+
+
+# ---------------------------------------------------------------------------
+# Update step.
+# ---------------------------------------------------------------------------
+
+
+def _zero_running() -> dict[str, jax.Array]:
+  # Distinct buffers: the step donates them.
+  keys = ('loss', 'correct', 'count', 'nonfinite', 'l2_grads', 'l2_params')
+  return {k: jnp.zeros((), jnp.float32) for k in keys}
+
+
+def train_step(state, running, images, labels, *, config, graphdef, tx,
+               normalize, base_key, num_classes):
+  """One optimiser step; `running` sums the epoch's loss and accuracy."""
+  key = jax.random.fold_in(base_key, state['step'])
+  x = input_lib.to_unit(images)
+  aug = functools.partial(input_lib.augment,
+                          crop_padding=config.crop_padding, flip=config.flip)
+  if config.loss == 'supcon':  # Two augmented views of every image.
+    k1, k2 = jax.random.split(key)
+    x = jnp.concatenate([aug(k1, x), aug(k2, x)])
+    labels = jnp.concatenate([labels, labels])
+  elif config.crop_padding or config.flip:
+    x = aug(key, x)
+  x = normalize(x)
+
+  def loss_fn(params):
+    # Fresh Variables inside the grad trace, so BatchNorm may update them.
+    model = nnx.merge(graphdef, params, state['rest'], copy=True)
+    loss, logits = objective(config, model, x, labels, num_classes)
+    _, _, rest = nnx.split(model, nnx.Param, ...)
+    return loss, (logits, rest)
+
+  (loss, (logits, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state['params'])
+  updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
+  params = optax.apply_updates(state['params'], updates)
+  n = jnp.float32(labels.shape[0])
+  running = dict(
+      loss=running['loss'] + loss * n,
+      correct=running['correct'] + jnp.sum(jnp.argmax(logits, -1) == labels),
+      count=running['count'] + n,
+      nonfinite=running['nonfinite'] + (~jnp.isfinite(loss)),
+      l2_grads=optax.tree.norm(grads), l2_params=optax.tree.norm(params))
+  state = dict(step=state['step'] + 1, params=params, rest=rest,
+               opt_state=opt_state)
+  return state, running
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints.
+# ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# The training loop.
+# ---------------------------------------------------------------------------
+
+
+class Setup(NamedTuple):
+  """What `setup` builds: the initial state and the compiled steps."""
+
+  state: dict[str, Any]  # step, params, rest (batch stats, RNGs), opt_state.
+  train_step: Callable  # (state, running, images, labels) -> (state, running)
+  evaluate: tracking.Evaluator
+  schedule: optax.Schedule
+  layers: tuple[str, ...]
+  num_params: int  # Trained scalars (frozen ones excluded).
+  steps_per_epoch: int
+  model_info: dict[str, Any]  # model.json: input_shape, num_classes, mean, std.
+
+
+ModelFn = Callable[[ml_collections.ConfigDict, data.Dataset], models.NCModel]
+
+
+def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
+          model_fn: ModelFn | None = None) -> Setup:
+  """Builds the model, optimiser state and the jitted train/eval steps.
+
+  Args:
+    config: a trainer config.
+    train_ds: the training data.
+    mesh: a ``'data'`` mesh.
+    model_fn: ``(config, train_ds) -> model`` instead of `create_model`
+      (e.g. model surgery); it must be deterministic in ``config.seed`` for
+      resume to be exact.
+  """
+  if (config.crop_padding or config.flip) and train_ds.images.ndim != 4:
+    raise ValueError('crop_padding / flip need NHWC images; '
+                     f'{config.dataset} has shape {train_ds.images.shape}')
+  steps_per_epoch = len(train_ds) // config.batch_size
+  if not steps_per_epoch:
+    raise ValueError(f'batch_size {config.batch_size} > {len(train_ds)} '
+                     'training examples')
+  num_classes = train_ds.num_classes
+  mean, std = finetune.normalization(config, train_ds)
+  normalize = finetune.normalizer(mean, std)
+
+  model = (model_fn or create_model)(config, train_ds)
+  names = models.feature_names(model)
+  # 'penultimate' is always tracked: summary.json and NC3/NC4 read it.
+  layers = tuple(config.tracked_layers) or names
+  layers += ('penultimate',) * ('penultimate' not in layers)
+  if set(layers) - set(names):
+    raise ValueError(f'tracked_layers {sorted(set(layers) - set(names))} are '
+                     f'not layers of the model: {names}')
+  paths = (finetune.trainable_paths(model, config.finetune,
+                                    config.finetune_block)
+           if config.init_from else None)
+  finetune.set_modes(model, paths)
+  train_def, params, rest = nnx.split(model, nnx.Param, ...)
+  model.eval()
+  eval_def, _, _ = nnx.split(model, nnx.Param, ...)
+  input_shape = tuple(train_ds.images.shape[1:])
+  dims = finetune.feature_dims(model, input_shape)
+  tx, schedule = make_optimizer(config, steps_per_epoch)
+  labels = finetune.param_labels(params, paths)
+  if paths is not None:
+    tx = finetune.freeze(tx, labels)
+  replicated = NamedSharding(mesh, P())
+  state = jax.device_put(
+      dict(step=jnp.zeros((), jnp.int32), params=params, rest=rest,
+           opt_state=tx.init(params)), replicated)
+  step_fn = jax.jit(
+      functools.partial(train_step, config=config, graphdef=train_def, tx=tx,
+                        normalize=normalize, num_classes=num_classes,
+                        base_key=jax.random.key(config.seed)),
+      donate_argnums=(0, 1), out_shardings=replicated)
+  evaluate = tracking.Evaluator(config, eval_def, normalize, mesh, layers,
+                                dims, num_classes)
+  trained = sum(int(np.prod(x.shape)) for x, l in zip(
+      jax.tree.leaves(params), jax.tree.leaves(labels)) if l == 'train')
+  info = dict(model=type(model).__name__, input_shape=list(input_shape),
+              num_classes=num_classes, feature_dims=dims, mean=mean, std=std,
+              dataset=train_ds.name, class_names=list(train_ds.class_names))
+  return Setup(state, step_fn, evaluate, schedule, layers, trained,
+               steps_per_epoch, info)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       mesh: jax.sharding.Mesh | None = None,
+                       model_fn: ModelFn | None = None) -> dict[str, Any]:
+  """Trains, evaluates collapse every ``eval_every`` epochs, checkpoints.
+
+  Args:
+    config: a config built from `default_config` (see there for the keys).
+    workdir: output folder; a run with checkpoints there is resumed (under
+      the same config: see `resume.check_resume`).
+    mesh: a 1-D mesh with axis ``'data'`` (default `input.make_mesh()`:
+      every device of every host).
+    model_fn: ``(config, train_ds) -> model`` instead of the config's model.
+
+  Returns:
+    The summary (also written to ``summary.json``); empty when the run stopped
+    early through ``stop_after_epochs``, and on processes other than 0
+    (process 0 writes the workdir's files; every process saves its shards
+    of the checkpoints).
+
+  Raises:
+    ValueError: invalid config, or a workdir holding another config's run.
+    FloatingPointError: the training loss became NaN/Inf (the last good
+      checkpoint is kept).
+    checkpoints.CheckpointError: checkpoints exist but none restores.
+  """
+  t_start = time.perf_counter()
+  check_config(config)
+  mesh = input_lib.make_mesh() if mesh is None else mesh
+  replicated = NamedSharding(mesh, P())
+  for key in ('batch_size', 'eval_batch_size'):
+    if config[key] % mesh.size:
+      raise ValueError(f'config.{key}={config[key]} is not divisible by the '
+                       f'{mesh.size} devices of the mesh')
+  is_main = jax.process_index() == 0
+  if is_main:
+    resume.check_resume(config, workdir)
+
+  # ---- Input, model, optimiser, steps.
+  train_ds, test_ds = input_lib.load_data(config)
+  run = setup(config, train_ds, mesh, model_fn=model_fn)
+  wd = Workdir(workdir) if is_main else None
+  if wd:
+    wd.write_config(config)
+    wd.write_json(finetune.MODEL_INFO, run.model_info)
+  state, steps_per_epoch = run.state, run.steps_per_epoch
+  total_steps = steps_per_epoch * config.num_epochs
+  eval_sets = input_lib.eval_sets(config, train_ds, test_ds)
+
+  # ---- Checkpoints and resume.
+  mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints)
+  try:
+    start_epoch, restored = checkpoints.restore_state(mngr, state)
+  except checkpoints.CheckpointError as err:
+    mngr.close()
+    raise checkpoints.CheckpointError(str(err)) from None
+  if start_epoch:
+    state = restored
+    logging.info('Resuming from the checkpoint of epoch %d.', start_epoch)
+  if wd:  # A fresh run starts a fresh file; a resumed one drops the records
+    # logged after its checkpoint, which the loop logs again.
+    wd.truncate_metrics(
+        lambda r: start_epoch > 0 and r.get('epoch', 0) <= start_epoch)
+  stopped = start_epoch > 0 and resume.reached_train_loss(config, wd, start_epoch)
+
+  # ---- Loop.
+  bar = tqdm.tqdm(total=total_steps, initial=start_epoch * steps_per_epoch,
+                  desc='train', unit='step', dynamic_ncols=True,
+                  disable=not (config.progress_bar and is_main))
+  # Above the progress bar when there is one; in the log otherwise.
+  say = (functools.partial(bar.write, file=sys.stderr) if not bar.disable
+         else logging.info)
+
+  def run_eval(epoch: int) -> float:
+    t = time.perf_counter()
+    for split, ds in eval_sets.items():
+      by_set = run.evaluate(state, ds)
+      if wd:
+        for label_set, records in by_set.items():
+          extra = {} if label_set == 'task' else {'labels': label_set}
+          for layer, record in records.items():
+            wd.log(dict(epoch=epoch, step=int(state['step']), split=split,
+                        layer=layer, **extra, **record))
+      pen = by_set['task']['penultimate']
+      say(f"epoch {epoch:4d} {split:5s}: accuracy {pen['accuracy']:.4f} "
+          f"loss {pen['loss']:.4g}" +
+          ''.join(f' {k} {pen[k]:.3g}' for k in ('nc1', 'vci', 'nc2_etf')
+                  if k in pen))
+    return time.perf_counter() - t
+
+  try:
+    if start_epoch == 0:
+      run_eval(0)
+      if config.checkpoint_init and 0 not in mngr.all_steps():
+        mngr.save(0, args=ocp.args.StandardSave(state))
+    for epoch in range(start_epoch, 0 if stopped else config.num_epochs):
+      t_epoch = time.perf_counter()
+      running = jax.device_put(_zero_running(), replicated)
+      for i, idx in enumerate(input_lib.train_indices(
+          len(train_ds), config.batch_size, config.seed, epoch)):
+        images, labels = input_lib.global_batch(
+            mesh, train_ds.images[idx], train_ds.labels[idx])
+        state, running = run.train_step(state, running, images, labels)
+        if (i + 1) % config.log_every_steps == 0:
+          r = jax.device_get(running)
+          if r['nonfinite']:
+            raise resume.nonfinite_error(epoch, int(state['step']), mngr)
+          bar.set_postfix(epoch=epoch + 1, loss=f"{r['loss'] / r['count']:.4f}",
+                          acc=f"{r['correct'] / r['count']:.4f}")
+          bar.update(config.log_every_steps)
+      r = jax.device_get(running)
+      if r['nonfinite']:  # Checked before anything of this epoch is saved.
+        raise resume.nonfinite_error(epoch, int(state['step']), mngr)
+      bar.update(steps_per_epoch % config.log_every_steps)
+      epoch_time = time.perf_counter() - t_epoch
+      done = epoch + 1
+      loss = r['loss'] / r['count']
+      stopped = bool(config.stop_at_train_loss and
+                     loss < config.stop_at_train_loss)
+      last = done == config.num_epochs or stopped
+      evaluate_now = last or done % config.eval_every == 0
+      eval_time = run_eval(done) if evaluate_now else 0.0
+      step = int(state['step'])
+      if wd:
+        wd.log(dict(epoch=done, step=step, running_loss=loss,
+                    running_accuracy=r['correct'] / r['count'],
+                    learning_rate=float(run.schedule(step - 1)),
+                    l2_params=r['l2_params'], l2_grads=r['l2_grads'],
+                    epoch_time_s=epoch_time, eval_time_s=eval_time))
+      if last or done in config.checkpoint_epochs or (
+          config.checkpoint_every and done % config.checkpoint_every == 0):
+        mngr.save(done, args=ocp.args.StandardSave(state))
+      if stopped:
+        say(f'training loss {loss:.3g} < stop_at_train_loss '
+            f'{config.stop_at_train_loss:g} at epoch {done}: stopping')
+        break
+      if (config.stop_after_epochs and not last and
+          done - start_epoch >= config.stop_after_epochs):
+        return {}  # A simulated kill: no summary.
+  finally:
+    bar.close()
+    mngr.wait_until_finished()
+    mngr.close()
+
+  # ---- Summary and plots (from metrics.jsonl, so they cover resumed runs).
+  if not wd:
+    return {}
+  records = wd.read_metrics()
+  summary = tracking.summarize(records)
+  summary.update(num_params=run.num_params, num_devices=mesh.size,
+                 wall_time_s=time.perf_counter() - t_start,
+                 stopped_at_train_loss=bool(stopped))
+  wd.write_summary(summary)
+  if config.plots:
+    plots.training_plots(wd, records, run.layers)
+  return summary
