@@ -277,3 +277,39 @@ def test_checked_wrapper_raises_inside_jit():
     report(h, y, num_classes=4)
   with pytest.raises(ValueError, match="fewer than 2 classes"):
     report(np.ones((4, 3), np.float32), np.zeros(4, np.int32), num_classes=4)
+
+
+# Each public building block against the reference: the report calls them, so
+# a wrong block (e.g. r_B = K instead of min(p, K - 1) in vci) fails here and in
+# the report tests. p_lt_k has min(p, K - 1) = 5 != K - 1 = 11.
+_RANKED = ("nc1", "fuzziness", "vci", "within_vb", "within_vb_perp")
+_PLAIN = ("linear_probe_mse", "squared_distance", "cosine_within", "cosine_total",
+          "class_separation", "cdnv", "nc2_etf", "nc2_equinorm", "nc2_equiangular")
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("rank", [None, 2])
+def test_every_building_block_matches_reference(case, rank):
+  h, y, c = make_case(case)
+  w, _ = _classifier(c, h.shape[1])
+  ood = h[:20] + 3.0
+  ref = reference.report(h, y, c, w, None, ood, rank=rank, rtol=1e-9)
+  with jax.enable_x64(True):
+    m = metrics.class_moments(jnp.asarray(h), jnp.asarray(y), num_classes=c)
+    got = {k: getattr(metrics, k)(m, rank=rank, rtol=1e-9) for k in _RANKED}
+    got["linear_probe_mse"] = metrics.linear_probe_mse(m, rtol=1e-9)
+    got.update({k: getattr(metrics, k)(m) for k in _PLAIN[1:]})
+    got["gnc2_log_mean"], got["gnc2_log_var"] = metrics.gnc2(m)
+    got["nc3_self_duality"] = metrics.nc3_self_duality(m, jnp.asarray(w))
+    got["nc3_cos_mean"], got["unc3_cos_var"] = metrics.nc3_uniform_duality(m, jnp.asarray(w))
+    got["nc5_ood_orthogonality"] = metrics.nc5_ood_orthogonality(
+        m, jnp.asarray(ood).mean(0))
+    for key, value in got.items():
+      np.testing.assert_allclose(float(value), ref[key], rtol=1e-8, atol=1e-10,
+                                 err_msg=f"{case} rank={rank} {key}")
+    if rank is not None:  # The report passes rank= through to the blocks.
+      rep = metrics.collapse_report(jnp.asarray(h), jnp.asarray(y), num_classes=c,
+                                    rank=rank, rtol=1e-9)
+      for key in _RANKED:
+        np.testing.assert_allclose(float(rep[key]), ref[key], rtol=1e-8, atol=1e-10,
+                                   err_msg=f"report {case} rank={rank} {key}")
