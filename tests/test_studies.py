@@ -160,3 +160,34 @@ def test_p004_runlocal_writes_the_contract_and_only_reproduces_a_run(tmp_path):
   again = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
   assert again['claims'] == {} and list(again['runs']) == [run]
   assert again['runs'][run]['final'] == recorded['final']
+
+
+@pytest.mark.slow
+def test_p002_runlocal_writes_the_contract(tmp_path):
+  config = _paper_config('p002_limits')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  assert set(results['claims']) == {'002a', '002b', '002c', '002d'}
+  for cid, claim in results['claims'].items():
+    assert claim['verdict'] in reproduce.VERDICTS, cid
+    assert claim['criterion'] and claim['evidence'] and claim['figures'], cid
+    for fig in claim['figures']:
+      assert os.path.exists(tmp_path / fig), fig
+  # Fine-tuning runs start from the pretraining run's checkpoints.
+  with open(tmp_path / 'runs/mnist_finetune_e2_lr0.05/config.json') as f:
+    ft = json.load(f)
+  assert ft['init_from'].endswith('runs/mnist_pretrain') and ft['init_epoch'] == 2
+
+
+def test_paper_002_train_variance_uses_the_final_means():
+  from nc_jax.studies.papers import p002_limits
+  rng = np.random.default_rng(0)
+  y = np.arange(60) % 3
+  final = np.eye(3)[y] * 4 + rng.normal(size=(60, 3)) * 0.1
+  now = final + rng.normal(size=(60, 3))
+  mu = np.stack([final[y == k].mean(0) for k in range(3)])
+  want = np.mean(np.sum((now - mu[y]) ** 2, 1)) / np.mean(np.sum((mu - mu.mean(0)) ** 2, 1))
+  assert p002_limits.final_means_variance(now, final, y, 3) == pytest.approx(want)
+  # At t = T it is the train variance with the current means (balanced classes).
+  from nc_jax import metrics
+  assert p002_limits.final_means_variance(final, final, y, 3) == pytest.approx(
+      float(metrics.train_variance(final, y, num_classes=3)), rel=1e-5)

@@ -47,7 +47,8 @@ def default_config() -> ml_collections.ConfigDict:
   # The task's labels, on every split (the originals are kept for
   # `eval_label_sets`): '' | 'mod:<C~>' (y mod C~, originals -> 'fine') |
   # 'superclass:<map>' (data.SUPERCLASS_MAPS) | 'split:<b>' (each class split
-  # at random into b, seeded by `seed`; originals -> 'coarse').
+  # at random into b, seeded by `seed`; originals -> 'coarse') |
+  # 'classes:<i,j,..>' (keep those classes, relabelled 0..); chain with '|'.
   c.label_map = ''
   c.label_noise = 0.0  # Symmetric noise on the TRAINING labels only.
   # Collapse is also measured against these label sets of the same features
@@ -187,11 +188,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if name in ('train', 'test'):
       raise ValueError(f'config.eval_sets.{name}: train and test are always '
                        'evaluated; choose another name')
-  if config.label_map:
-    kind, _, arg = config.label_map.partition(':')
-    if kind not in ('mod', 'superclass', 'split') or not arg:
+  for part in filter(None, config.label_map.split('|')):
+    kind, _, arg = part.partition(':')
+    if kind not in ('mod', 'superclass', 'split', 'classes') or not arg:
       raise ValueError(f'config.label_map={config.label_map!r}; use '
-                       "'mod:<C>', 'superclass:<map>' or 'split:<b>'")
+                       "'mod:<C>', 'superclass:<map>', 'split:<b>' or "
+                       "'classes:<i,j,...>', chained with '|'")
   if config.loss == 'supcon' and not config.model_kwargs.get('projection'):
     raise ValueError("loss='supcon' needs a projection head: set "
                      "config.model_kwargs.projection = 'mlp' or 'linear'")

@@ -20,10 +20,20 @@ from nc_jax import data
 
 
 def apply_label_map(ds: data.Dataset, label_map: str, seed: int) -> data.Dataset:
-  """The task's labels (`config.label_map`); the originals stay on ``ds``."""
+  """The task's labels (`config.label_map`); the originals stay on ``ds``.
+
+  Maps chain left to right with ``'|'``, e.g.
+  ``'classes:0,1,2,3,6,7,8,9|superclass:cifar10_animals8'``.
+  """
   if not label_map:
     return ds
+  if '|' in label_map:
+    for part in label_map.split('|'):
+      ds = apply_label_map(ds, part, seed)
+    return ds
   kind, _, arg = label_map.partition(':')
+  if kind == 'classes':
+    return data.select_classes(ds, [int(c) for c in arg.split(',')])
   if kind == 'mod':
     return data.to_coarse(ds, num_coarse=int(arg))
   if kind == 'superclass':
