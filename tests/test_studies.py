@@ -191,3 +191,32 @@ def test_paper_002_train_variance_uses_the_final_means():
   from nc_jax import metrics
   assert p002_limits.final_means_variance(final, final, y, 3) == pytest.approx(
       float(metrics.train_variance(final, y, num_classes=3)), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_p000_runlocal_writes_the_contract(tmp_path):
+  config = _paper_config('p000_vci')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  assert set(results['claims']) == {'000a', '000b', '000c', '000d', '000e'}
+  for cid, claim in results['claims'].items():
+    assert claim['verdict'] in reproduce.VERDICTS, cid
+    for fig in claim['figures']:
+      assert os.path.exists(tmp_path / fig), fig
+  # Thm 5.1 on real features holds to float64 precision whatever the scale.
+  assert results['claims']['000a']['verdict'] == 'reproduced'
+  assert results['claims']['000b']['evidence']['example_fuzziness'] == pytest.approx([1, 2])
+
+
+def test_least_squares_probe_loss_is_the_closed_form():
+  """000a's fitted probe against Thm 5.1 on synthetic data (independent of training)."""
+  import jax
+  import jax.numpy as jnp
+  from nc_jax import metrics
+  from nc_jax.studies.papers import p000_vci
+  rng = np.random.default_rng(0)
+  y = np.repeat(np.arange(4), [30, 10, 20, 40])
+  h = rng.normal(size=(4, 6))[y] * 2 + rng.normal(size=(100, 6))
+  with jax.enable_x64(True):
+    closed = float(metrics.linear_probe_mse(metrics.class_moments(
+        jnp.asarray(h), jnp.asarray(y), num_classes=4)))
+  assert p000_vci.least_squares_probe_loss(h, y, 4) == pytest.approx(closed, rel=1e-9)

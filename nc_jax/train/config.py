@@ -25,7 +25,7 @@ RESUME_SAFE_KEYS = ('num_epochs', 'stop_after_epochs', 'progress_bar',
 
 LABEL_SETS = ('clean', 'fine', 'coarse')
 EVAL_SET_KEYS = ('dataset', 'split', 'label_map', 'corruption', 'severity',
-                 'examples')
+                 'examples', 'like_train')
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -51,6 +51,11 @@ def default_config() -> ml_collections.ConfigDict:
   # 'classes:<i,j,..>' (keep those classes, relabelled 0..); chain with '|'.
   c.label_map = ''
   c.label_noise = 0.0  # Symmetric noise on the TRAINING labels only.
+  # Corrupted inputs on every split of the task (data.corrupt: 'gaussian_noise'
+  # | 'gaussian_blur', severity 1-5, seeded); clean copies can be evaluated
+  # through eval_sets (e.g. dict(like_train=True) is the training set clean).
+  c.corruption = ''
+  c.corruption_severity = 0
   # Collapse is also measured against these label sets of the same features
   # ('clean', 'fine', 'coarse': data.Dataset fields), logged with
   # "labels": <name>; the default records have "labels": "task".
@@ -58,7 +63,8 @@ def default_config() -> ml_collections.ConfigDict:
   # Extra evaluation sets tracked like train and test: name -> ConfigDict(
   # dataset='' (= config.dataset), split='test', label_map=None (= config's),
   # corruption='' | 'gaussian_noise' | 'gaussian_blur', severity=0,
-  # examples=0 (> 0: a fixed random subset)).
+  # examples=0 (> 0: a fixed random subset), like_train=False (True: the
+  # training set itself, same examples and labels, before `corruption`)).
   c.eval_sets = ml_collections.ConfigDict()
 
   # Model (`nc_jax.models.create_model`; in_features / in_channels /
@@ -176,6 +182,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.finetune in ('layer', 'scl') and not config.finetune_block:
     raise ValueError(f'config.finetune={config.finetune!r} needs '
                      'config.finetune_block (a feature name, e.g. layer2)')
+  if config.corruption and not 1 <= config.corruption_severity <= 5:
+    raise ValueError('config.corruption needs corruption_severity in 1..5, got '
+                     f'{config.corruption_severity}')
   unknown = sorted(set(config.eval_label_sets) - set(LABEL_SETS))
   if unknown:
     raise ValueError(f'config.eval_label_sets {unknown}: choose from '

@@ -51,12 +51,14 @@ def _subset(ds: data.Dataset, n: int, seed: int, salt: int) -> data.Dataset:
   return ds.subset(np.sort(rng.choice(len(ds), n, replace=False)))
 
 
-def load_data(config) -> tuple[data.Dataset, data.Dataset]:
+def load_data(config, *, corrupt: bool = True) -> tuple[data.Dataset, data.Dataset]:
   """The training set and the test set of a config.
 
   ``label_map`` relabels both splits (it defines the task); the training
   subset and ``label_noise`` touch the training split only, so test labels
   stay as loaded (mapped) and test accuracy is measured against them.
+  ``corruption`` corrupts the inputs of both splits (``corrupt=False``: the
+  same examples, clean).
   """
   kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
   train = data.load(config.dataset, config.train_split, **kw)
@@ -70,6 +72,11 @@ def load_data(config) -> tuple[data.Dataset, data.Dataset]:
                                  config.seed)
   if config.label_noise:
     train = data.add_label_noise(train, config.label_noise, config.seed)
+  if config.corruption and corrupt:
+    train = data.corrupt(train, config.corruption, config.corruption_severity,
+                         config.seed)
+    test = data.corrupt(test, config.corruption, config.corruption_severity,
+                        config.seed + 1)
   return train, test
 
 
@@ -85,11 +92,14 @@ def eval_sets(config, train: data.Dataset,
   kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
   for i, (name, spec) in enumerate(sorted(config.eval_sets.items())):
     spec = spec.to_dict()
-    ds = data.load(spec.get('dataset') or config.dataset,
-                   spec.get('split', 'test'), **kw)
-    label_map = spec.get('label_map')
-    ds = apply_label_map(ds, config.label_map if label_map is None
-                         else label_map, config.seed + 1)
+    if spec.get('like_train'):
+      ds = load_data(config, corrupt=False)[0]
+    else:
+      ds = data.load(spec.get('dataset') or config.dataset,
+                     spec.get('split', 'test'), **kw)
+      label_map = spec.get('label_map')
+      ds = apply_label_map(ds, config.label_map if label_map is None
+                           else label_map, config.seed + 1)
     ds = _subset(ds, spec.get('examples', 0), config.seed, 3 + i)
     if spec.get('corruption'):
       ds = data.corrupt(ds, spec['corruption'], spec.get('severity', 1),
