@@ -220,3 +220,32 @@ def test_least_squares_probe_loss_is_the_closed_form():
     closed = float(metrics.linear_probe_mse(metrics.class_moments(
         jnp.asarray(h), jnp.asarray(y), num_classes=4)))
   assert p000_vci.least_squares_probe_loss(h, y, 4) == pytest.approx(closed, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_p003_runlocal_writes_the_contract(tmp_path):
+  config = _paper_config('p003_progressive')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  assert set(results['claims']) == {'003a', '003b', '003c', '003d'}
+  for cid, claim in results['claims'].items():
+    assert claim['verdict'] in reproduce.VERDICTS, cid
+    for fig in claim['figures']:
+      assert os.path.exists(tmp_path / fig), fig
+  # The memorization ratio is CDNV(clean labels) / CDNV(noisy labels), per layer.
+  f = results['runs']['noise0.4_seed0']['final']
+  np.testing.assert_allclose(f['memorization_ratio'],
+                             np.array(f['cdnv_clean_labels']) / np.array(f['cdnv']))
+  # Without noise the two label sets coincide: the ratio is 1.
+  np.testing.assert_allclose(results['runs']['noise0_seed0']['final']['memorization_ratio'], 1.0)
+
+
+def test_every_paper_config_plans_every_variant():
+  from nc_jax.studies import reproduce as rep
+  for name in ('p000_vci', 'p002_limits', 'p003_progressive', 'p004_fine_grained'):
+    for arg in ('', 'runlocal', 'gpu'):
+      config = _paper_config(name, arg)
+      runs = rep.paper_module(config.study).plan(config, '/tmp/nowhere')
+      assert len({r.name for r in runs}) == len(runs) > 0, (name, arg)
+      for run in runs:
+        if run.config is not None and 'dataset' in run.config:
+          train.check_config(run.config)  # Every trainer config is valid.
