@@ -266,3 +266,75 @@ def test_model_blocks():
   assert mlp.block('penultimate') is mlp.layers[1]
   with pytest.raises(ValueError, match='not a layer'):
     mlp.block('layer9')
+
+
+# ---------------------------------------------------------------------------
+# Paper 001's model fixes: a classifier-side head, SupCon views, FGSM / PGD.
+# ---------------------------------------------------------------------------
+
+
+def test_head_layers_train_and_transfer_features_are_pre_head(tmp_path):
+  config = _config(model_kwargs=dict(width=16, depth=2, norm='batch', head_depth=2),
+                   num_epochs=2, track_collapse=True)
+  config.checkpoint_init = True
+  train.train_and_evaluate(config, str(tmp_path))
+  start = _flat(train.restore_model(str(tmp_path), 0))
+  end = _flat(train.restore_model(str(tmp_path)))
+  for key in start:
+    if key.startswith("['head_layers']"):
+      assert not np.array_equal(start[key], end[key]), f'{key} got no gradient'
+  model = train.restore_model(str(tmp_path))
+  assert models.feature_names(model) == ('layer1', 'pre_head', 'head1', 'penultimate')
+  x = np.random.default_rng(0).random((4, 8, 8, 1)).astype(np.float32)
+  _, feats = model(x)
+  # pre_head is the encoder output; the classifier reads the last head layer.
+  np.testing.assert_allclose(feats['pre_head'], model.encode(x)['penultimate'])
+  w, b = models.classifier_params(model)
+  np.testing.assert_allclose(model(x)[0], feats['penultimate'] @ np.asarray(w).T + b,
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_supcon_needs_augmentation_and_its_two_views_differ():
+  with pytest.raises(ValueError, match='two augmented views'):
+    train.check_config(_config(loss='supcon', model_kwargs=dict(projection='mlp')))
+  from nc_jax.train import input as input_lib
+  import jax.numpy as jnp
+  x = jnp.full((3, 4, 4, 1), 0.5)
+  k1, k2 = jax.random.split(jax.random.key(0))
+  a = input_lib.augment(k1, x, crop_padding=0, flip=False, noise=0.1)
+  b = input_lib.augment(k2, x, crop_padding=0, flip=False, noise=0.1)
+  assert not np.allclose(a, b) and float(jnp.min(a)) >= 0 and float(jnp.max(a)) <= 1
+  assert abs(float(jnp.std(a - x)) - 0.1) < 0.03
+  # Without noise the augmentation is unchanged (same key, same crop/flip).
+  c = input_lib.augment(k1, x, crop_padding=1, flip=True)
+  d = input_lib.augment(k1, x, crop_padding=1, flip=True, noise=0.0)
+  np.testing.assert_array_equal(c, d)
+
+
+@pytest.mark.parametrize('steps', [1, 5])
+def test_adversarial_inputs_stay_in_the_ball_and_raise_the_loss(pretrained, steps):
+  import jax.numpy as jnp
+  from nc_jax.train import input as input_lib
+  config = _config(adversarial_eps=0.1, adversarial_steps=steps)
+  model = train.restore_model(pretrained)
+  model.train()
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  ds = train.load_data(config)[1]
+  x = input_lib.to_unit(jnp.asarray(ds.images[:64]))
+  y = jnp.asarray(ds.labels[:64])
+  info = finetune.read_model_info(pretrained)
+  normalize = finetune.normalizer(info['mean'], info['std'])
+  xa = train.adversarial(config, graphdef, params, rest, x, y, normalize, 10,
+                         jax.random.key(0))
+  assert float(jnp.max(jnp.abs(xa - x))) <= 0.1 + 1e-6
+  assert float(jnp.min(xa)) >= 0 and float(jnp.max(xa)) <= 1
+  loss = lambda z: float(train.objective(config, nnx.merge(graphdef, params, rest, copy=True),
+                                         normalize(z), y, 10)[0])
+  assert loss(xa) > loss(x)
+
+
+def test_adversarial_training_runs_and_differs_from_clean(tmp_path):
+  clean = train.train_and_evaluate(_config(num_epochs=1), str(tmp_path / 'clean'))
+  adv = train.train_and_evaluate(_config(num_epochs=1, adversarial_eps=0.05),
+                                 str(tmp_path / 'adv'))
+  assert adv['test_accuracy'] != clean['test_accuracy']

@@ -118,6 +118,12 @@ def default_config() -> ml_collections.ConfigDict:
   # On-device augmentation of uint8 images (train only).
   c.crop_padding = 0  # > 0: random crop after zero-padding by this many px.
   c.flip = False  # Random horizontal flip.
+  c.augment_noise = 0.0  # > 0: Gaussian noise of this std on [0, 1] inputs.
+  # Adversarial training (paper 001 Fig 5): train on L-inf perturbations of
+  # radius adversarial_eps in [0, 1] pixel units, by FGSM (adversarial_steps
+  # = 1) or PGD (> 1 steps of 2.5 eps / steps, from a random start).
+  c.adversarial_eps = 0.0
+  c.adversarial_steps = 1
 
   # Evaluation and collapse tracking.
   c.eval_every = 1  # Epochs; epoch 0 and the last epoch are always evaluated.
@@ -203,6 +209,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f'config.label_map={config.label_map!r}; use '
                        "'mod:<C>', 'superclass:<map>', 'split:<b>' or "
                        "'classes:<i,j,...>', chained with '|'")
+  if config.loss == 'supcon' and not (config.crop_padding or config.flip or
+                                      config.augment_noise):
+    raise ValueError("loss='supcon' contrasts two augmented views: set "
+                     'crop_padding, flip or augment_noise (without them the two '
+                     'views are identical)')
+  if config.adversarial_eps < 0 or config.adversarial_steps < 1:
+    raise ValueError('config.adversarial_eps must be >= 0 and adversarial_steps '
+                     '>= 1')
   if config.loss == 'supcon' and not config.model_kwargs.get('projection'):
     raise ValueError("loss='supcon' needs a projection head: set "
                      "config.model_kwargs.projection = 'mlp' or 'linear'")

@@ -150,8 +150,8 @@ def eval_indices(n: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
 
 
 def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
-            flip: bool) -> jax.Array:
-  """Per-image random crop after zero padding, and horizontal flip.
+            flip: bool, noise: float = 0.0) -> jax.Array:
+  """Per-image random crop after zero padding, horizontal flip, pixel noise.
 
   Args:
     key: PRNG key.
@@ -159,10 +159,18 @@ def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
       torchvision's RandomCrop on unnormalised images).
     crop_padding: pixels of padding on each side; 0 disables the crop.
     flip: flip each image left-right with probability 1/2.
+    noise: standard deviation of Gaussian noise added to every pixel (then
+      clipped to [0, 1]); any input shape.
 
   Returns:
     [B, H, W, C] augmented images.
   """
+  if noise:
+    noisy = images + noise * jax.random.normal(jax.random.fold_in(key, 2),
+                                               images.shape, images.dtype)
+    images = jnp.clip(noisy, 0.0, 1.0)
+  if not (crop_padding or flip):
+    return images
   b, h, w, c = images.shape
   crop_key, flip_key = jax.random.split(key)
   if crop_padding:
