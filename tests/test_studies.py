@@ -241,7 +241,8 @@ def test_p003_runlocal_writes_the_contract(tmp_path):
 
 def test_every_paper_config_plans_every_variant():
   from nc_jax.studies import reproduce as rep
-  for name in ('p000_vci', 'p002_limits', 'p003_progressive', 'p004_fine_grained'):
+  for name in ('p000_vci', 'p001_transfer', 'p002_limits', 'p003_progressive',
+               'p004_fine_grained'):
     for arg in ('', 'runlocal', 'gpu'):
       config = _paper_config(name, arg)
       runs = rep.paper_module(config.study).plan(config, '/tmp/nowhere')
@@ -249,3 +250,20 @@ def test_every_paper_config_plans_every_variant():
       for run in runs:
         if run.config is not None and 'dataset' in run.config:
           train.check_config(run.config)  # Every trainer config is valid.
+
+
+@pytest.mark.slow
+def test_p001_runlocal_writes_the_contract(tmp_path):
+  config = _paper_config('p001_transfer')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  assert set(results['claims']) == {'001a', '001b', '001c', '001d'}
+  for cid, claim in results['claims'].items():
+    assert claim['verdict'] in reproduce.VERDICTS, cid
+    for fig in claim['figures']:
+      assert os.path.exists(tmp_path / fig), fig
+  runs = results['runs']
+  # Transfer reads the pre-head features when a classifier-side head is present.
+  assert runs['ce_head1']['final']['layer'] == 'pre_head'
+  assert runs['ce_seed0']['final']['layer'] == 'penultimate'
+  # The linear probe variant trains the new head only (32 x 10 + 10).
+  assert runs['ft_linear_probe_seed0']['final']['trained_params'] == 32 * 10 + 10

@@ -9,7 +9,8 @@ imported on first use, so ``import nc_jax.plots`` stays cheap.
 - `distance_heatmaps`, `superclass_views`, `bars`: fine-grained and transfer
   studies (paper 004, 001);
 - `heatmap`, `msdr_vs_sigma2`, `msdr_vs_tau2`: the simulators' sweeps;
-- `scatter`: one metric against another, with a fitted line and Pearson r.
+- `scatter`, `xy_lines`: one metric against another (Pearson r in the legend);
+  lines with their own x values.
 """
 
 from __future__ import annotations
@@ -325,6 +326,27 @@ def scatter(path: str, points: Mapping[str, tuple[Sequence[float], Sequence[floa
                   textcoords="offset points")
   if logx:
     ax.set_xscale("log")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if title:
+    ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+  return path
+
+
+def xy_lines(path: str, lines: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+             xlabel: str, ylabel: str, title: str = "", logy: bool = False) -> str:
+  """Named lines, each with its own x values (e.g. runs of different lengths)."""
+  plt = _plt()
+  fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
+  for name, (x, y) in lines.items():
+    ax.plot(np.asarray(x, float), np.asarray(y, float), marker="o", ms=3, label=name)
+  if logy:
+    ax.set_yscale("log")
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   if title:

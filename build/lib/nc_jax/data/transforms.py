@@ -48,6 +48,10 @@ SUPERCLASS_MAPS: dict[str, tuple[np.ndarray, tuple[str, ...], str]] = {
     # CIFAR-10: 0 = object (airplane, automobile, ship, truck), 1 = animal.
     "cifar10_animals": (np.array([0, 0, 1, 1, 1, 1, 1, 1, 0, 0], np.int32),
                         ("object", "animal"), "cifar10"),
+    # CIFAR-10 without deer and dog (paper 002 sec 4.2, after
+    # `select_classes(ds, CIFAR10_EIGHT)`): 0 = object, 1 = animal, 4 + 4.
+    "cifar10_animals8": (np.array([0, 0, 1, 1, 1, 1, 0, 0], np.int32),
+                         ("object", "animal"), "cifar10"),
     # CIFAR-100: the official 20 super-classes.
     "cifar100_superclass": (constants.CIFAR100_FINE_TO_COARSE,
                             constants.CIFAR100_SUPERCLASSES, "cifar100"),
@@ -129,6 +133,28 @@ def to_coarse(ds: Dataset, table: np.ndarray | Sequence[int] | None = None, *,
                     class_names=tuple(class_names), fine_labels=ds.labels,
                     clean_labels=_map(ds.clean_labels, table),
                     coarse_labels=None, coarse_class_names=None)
+
+
+# The 8 CIFAR-10 classes of paper 002's transfer study (deer, dog dropped).
+CIFAR10_EIGHT = (0, 1, 2, 3, 6, 7, 8, 9)
+
+
+def select_classes(ds: Dataset, classes: Sequence[int]) -> Dataset:
+  """Only the samples of ``classes``, relabelled 0..len(classes)-1 in that order.
+
+  A smaller task, not a coarser one: `fine_labels` are not set;
+  `clean_labels` are mapped the same way.
+  """
+  classes = [int(c) for c in classes]
+  if len(set(classes)) != len(classes) or not all(0 <= c < ds.num_classes for c in classes):
+    raise ValueError(f"classes {classes} must be distinct labels in [0, {ds.num_classes})")
+  table = np.full(ds.num_classes, -1, np.int32)
+  table[classes] = np.arange(len(classes))
+  keep = np.flatnonzero(table[ds.labels] >= 0)
+  sub = ds.subset(keep)
+  return sub.replace(labels=table[sub.labels], num_classes=len(classes),
+                     class_names=tuple(ds.class_names[c] for c in classes),
+                     clean_labels=_map(sub.clean_labels, table))
 
 
 def superclass(ds: Dataset, map_name: str) -> Dataset:

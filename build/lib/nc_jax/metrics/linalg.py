@@ -12,6 +12,8 @@ negative or huge. The rank cut and the relative threshold remove it.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,7 +104,7 @@ def top_eigenvalue(matvec, v0: jax.Array, *, max_iters: int = 500,
   if tol is None:
     tol = 4 * float(np.finfo(np.dtype(dtype)).eps)
   # A random-ish start where v0 is zero (a class whose mean is zero).
-  fallback = jnp.ones_like(v0) / np.sqrt(v0.shape[-1])
+  fallback = jnp.ones_like(v0) / math.sqrt(v0.shape[-1])  # A weak-typed float.
   nrm = jnp.linalg.norm(v0, axis=-1, keepdims=True)
   v = jnp.where(nrm > 0, v0 / jnp.where(nrm > 0, nrm, 1.0), fallback)
 

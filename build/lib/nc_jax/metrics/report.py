@@ -32,17 +32,19 @@ OOD_KEYS = ("nc5_ood_orthogonality",)
 
 
 def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> dict:
-  """Every metric that needs only the class statistics (and W, mu_ood)."""
-  fuzz, vb = core._within_on_b(m, rank, rtol)
-  k = core._k(m)
-  t = core.trace_st_pinv_sb(m, rtol=rtol)
-  r_b = core.default_rank(m) if rank is None else rank
+  """Every metric that needs only the class statistics (and W, mu_ood).
+
+  Each value is the public building block of `core` (one copy of each
+  formula); inside the jitted report XLA computes the eigen-decompositions
+  they share once (common-subexpression elimination).
+  """
+  r = dict(rank=rank, rtol=rtol)
   log_mean, log_var = core.gnc2(m)
   out = {
-      "nc1": fuzz / k,
-      "fuzziness": fuzz,
-      "vci": 1.0 - t / r_b,
-      "linear_probe_mse": 0.5 - 0.5 / k - t / (2 * k),
+      "nc1": core.nc1(m, **r),
+      "fuzziness": core.fuzziness(m, **r),
+      "vci": core.vci(m, **r),
+      "linear_probe_mse": core.linear_probe_mse(m, rtol=rtol),
       "squared_distance": core.squared_distance(m),
       "cosine_within": core.cosine_within(m),
       "cosine_total": core.cosine_total(m),
@@ -53,8 +55,8 @@ def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> di
       "nc2_equiangular": core.nc2_equiangular(m),
       "gnc2_log_mean": log_mean,
       "gnc2_log_var": log_var,
-      "within_vb": vb,
-      "within_vb_perp": jnp.maximum(jnp.trace(m.sigma_w) - vb, 0),
+      "within_vb": core.within_vb(m, **r),
+      "within_vb_perp": core.within_vb_perp(m, **r),
   }
   if w is not None:
     out["nc3_self_duality"] = core.nc3_self_duality(m, w)

@@ -57,6 +57,7 @@ class NCModel(nnx.Module):
       projection_dim: int,
       dtype: jnp.dtype | None,
       rngs: nnx.Rngs,
+      head_depth: int = 0,
   ) -> None:
     """Builds ``head`` and ``projection`` and fixes ``feature_keys``.
 
@@ -69,15 +70,32 @@ class NCModel(nnx.Module):
       projection_dim: output width of the projection head.
       dtype: computation dtype (``None``: inferred from inputs/params).
       rngs: parameter initialisation keys.
+      head_depth: L >= 0 hidden layers (width p, ReLU) between the encoder and
+        the classifier (paper 001 sec 3.1's projection head for CE / MSE:
+        the classifier sits on its output). With L > 0 the encoder's output
+        is ``'pre_head'`` (the features transfer uses), the head layers are
+        ``'head1'`` .. ``'head{L-1}'`` and ``'penultimate'`` (the classifier
+        input).
     """
     if encoder_keys[-1] != 'penultimate':
       raise ValueError(
           f"last encoder key must be 'penultimate', got {encoder_keys}")
+    if head_depth < 0:
+      raise ValueError(f'head_depth must be >= 0, got {head_depth}')
     self.head = nnx.Linear(penultimate_dim, num_classes, dtype=dtype, rngs=rngs)
     self.projection = make_projection(
         projection, penultimate_dim, projection_dim, dtype=dtype, rngs=rngs)
+    self.head_layers = nnx.List([
+        nnx.Linear(penultimate_dim, penultimate_dim, dtype=dtype, rngs=rngs)
+        for _ in range(head_depth)])
+    self.encoder_keys = tuple(encoder_keys)  # What `encode` returns.
+    self.num_encoder_keys = len(encoder_keys)
+    keys = tuple(encoder_keys)
+    if head_depth:
+      keys = (keys[:-1] + ('pre_head',) +
+              tuple(f'head{i}' for i in range(1, head_depth)) + ('penultimate',))
     extra = ('projection',) if self.projection is not None else ()
-    self.feature_keys = tuple(encoder_keys) + extra
+    self.feature_keys = keys + extra
 
   def block(self, name: str) -> nnx.Module:
     """The module whose output is the feature ``name`` (a fine-tuning unit).
@@ -91,7 +109,11 @@ class NCModel(nnx.Module):
     keys = tuple(k for k in self.feature_keys if k != 'projection')
     if name not in keys:
       raise ValueError(f'block {name!r} is not a layer of the model: {keys}')
-    return self._block(keys.index(name), name)
+    i = keys.index(name)
+    last = self.num_encoder_keys - 1
+    if i > last:  # A layer of the classifier-side head.
+      return self.head_layers[i - last - 1]
+    return self._block(i, 'penultimate' if i == last else name)
 
   def _block(self, index: int, name: str) -> nnx.Module:
     """`block` of the ``index``-th encoder feature (each model defines it)."""
@@ -114,6 +136,13 @@ class NCModel(nnx.Module):
       ``(logits [B, C], features)``, features keyed by ``feature_names``.
     """
     features = self.encode(x)
+    if len(self.head_layers):
+      h = features.pop('penultimate')
+      features['pre_head'] = h
+      for i, layer in enumerate(self.head_layers):
+        h = nnx.relu(layer(h))
+        last = i == len(self.head_layers) - 1
+        features['penultimate' if last else f'head{i + 1}'] = h
     logits = self.head(features['penultimate'])
     if self.projection is not None:
       features['projection'] = self.projection(features['penultimate'])

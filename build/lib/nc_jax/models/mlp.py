@@ -78,6 +78,7 @@ class MLP(NCModel):
       bn_momentum: float = 0.9,
       projection: str | None = None,
       projection_dim: int = 128,
+      head_depth: int = 0,
       dtype: jnp.dtype | None = None,
       rngs: nnx.Rngs,
   ):
@@ -111,7 +112,7 @@ class MLP(NCModel):
     ])
     self._init_outputs(
         mlp_feature_names(depth), width, num_classes=num_classes,
-        projection=projection, projection_dim=projection_dim, dtype=dtype,
+        projection=projection, projection_dim=projection_dim, head_depth=head_depth, dtype=dtype,
         rngs=rngs)
 
   def _block(self, index: int, name: str) -> nnx.Module:
@@ -124,7 +125,7 @@ class MLP(NCModel):
       raise ValueError(
           f'flattened input has {x.shape[1]} features, expected '
           f'{self.in_features}')
-    names = self.feature_keys
+    names = self.encoder_keys
     features = {}
     for i, layer in enumerate(self.layers):
       x, h = layer(x)

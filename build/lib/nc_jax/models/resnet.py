@@ -160,6 +160,7 @@ class ResNet(NCModel):
       zero_init_residual: bool = False,
       projection: str | None = None,
       projection_dim: int = 128,
+      head_depth: int = 0,
       dtype: jnp.dtype | None = None,
       rngs: nnx.Rngs,
   ):
@@ -198,7 +199,7 @@ class ResNet(NCModel):
     self.blocks = nnx.List(blocks)
     self._init_outputs(
         resnet_feature_names(depth), cin, num_classes=num_classes,
-        projection=projection, projection_dim=projection_dim, dtype=dtype,
+        projection=projection, projection_dim=projection_dim, head_depth=head_depth, dtype=dtype,
         rngs=rngs)
 
   def _block(self, index: int, name: str) -> nnx.Module:
@@ -207,7 +208,7 @@ class ResNet(NCModel):
 
   def encode(self, x: jax.Array) -> Features:
     """Pooled stem and block outputs of ``x [B, H, W, C]``, each ``[B, d]``."""
-    names = self.feature_keys
+    names = self.encoder_keys
     x = self.stem(x)
     features = {names[0]: global_avg_pool(x)}
     for i, block in enumerate(self.blocks):

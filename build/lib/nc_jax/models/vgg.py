@@ -62,6 +62,7 @@ class VGG(NCModel):
       bn_momentum: float = 0.9,
       projection: str | None = None,
       projection_dim: int = 128,
+      head_depth: int = 0,
       dtype: jnp.dtype | None = None,
       rngs: nnx.Rngs,
   ):
@@ -97,7 +98,7 @@ class VGG(NCModel):
     self.pool_after = tuple(pool_after)
     self._init_outputs(
         vgg_feature_names(config), cin, num_classes=num_classes,
-        projection=projection, projection_dim=projection_dim, dtype=dtype,
+        projection=projection, projection_dim=projection_dim, head_depth=head_depth, dtype=dtype,
         rngs=rngs)
 
   def _block(self, index: int, name: str) -> nnx.Module:
@@ -105,7 +106,7 @@ class VGG(NCModel):
 
   def encode(self, x: jax.Array) -> Features:
     """Pooled conv outputs of ``x [B, H, W, C]``, each ``[B, d]``."""
-    names = self.feature_keys
+    names = self.encoder_keys
     features = {}
     for i, (conv, pool) in enumerate(zip(self.convs, self.pool_after)):
       x = conv(x)

@@ -109,6 +109,7 @@ class VisionTransformer(NCModel):
       drop_path_rate: float = 0.0,
       projection: str | None = None,
       projection_dim: int = 128,
+      head_depth: int = 0,
       dtype: jnp.dtype | None = None,
       rngs: nnx.Rngs,
   ):
@@ -164,7 +165,7 @@ class VisionTransformer(NCModel):
     self.norm = nnx.LayerNorm(dim, epsilon=1e-6, dtype=dtype, rngs=rngs)
     self._init_outputs(
         vit_feature_names(depth), dim, num_classes=num_classes,
-        projection=projection, projection_dim=projection_dim, dtype=dtype,
+        projection=projection, projection_dim=projection_dim, head_depth=head_depth, dtype=dtype,
         rngs=rngs)
 
   def _readout(self, x: jax.Array) -> jax.Array:
@@ -187,7 +188,7 @@ class VisionTransformer(NCModel):
                              (x.shape[0], 1, x.shape[-1]))
       x = jnp.concatenate([cls, x], axis=1)
     x = self.embed_drop(x + self.pos_embed[...].astype(x.dtype))
-    names = self.feature_keys
+    names = self.encoder_keys
     features = {}
     for i, block in enumerate(self.blocks):
       x = block(x)

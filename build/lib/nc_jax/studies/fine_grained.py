@@ -27,40 +27,10 @@ from nc_jax import plots
 from nc_jax import train
 from nc_jax.probes import clp as clp_lib
 from nc_jax.probes import linear
-from nc_jax.studies.common import say
+from nc_jax.studies.common import features_at, l2_grid, say
 from nc_jax.train import checkpoints
-from nc_jax.train import finetune
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir
-
-
-def l2_grid(probe: ml_collections.ConfigDict) -> np.ndarray:
-  """The probe's L2 grid from ``probe.l2_grid_size``, ``l2_min``, ``l2_max``."""
-  return linear.default_l2_grid(probe.l2_grid_size, probe.l2_min, probe.l2_max)
-
-
-def features_at(run_dir: str, epoch: int, datasets: dict[str, data.Dataset], *,
-                layers: Sequence[str] = ('penultimate',),
-                batch_size: int = 1000) -> dict[str, dict[str, np.ndarray]]:
-  """{name: {layer: [N, d]}} of a trainer run's model at ``epoch``."""
-  info = finetune.read_model_info(run_dir)
-  model = checkpoints.restore_model(run_dir, epoch)
-  normalize = _normalizer(tuple(info['mean']), tuple(info['std']))
-  return {name: checkpoints.extract_features(
-      model, ds, normalize=normalize, layers=tuple(layers),
-      batch_size=batch_size) for name, ds in datasets.items()}
-
-
-_NORMALIZERS: dict[tuple, Any] = {}
-
-
-def _normalizer(mean: tuple, std: tuple):
-  # One function object per statistics: the compiled forward pass is cached
-  # by it, so many checkpoints compile once.
-  key = (tuple(np.ravel(mean)), tuple(np.ravel(std)))
-  if key not in _NORMALIZERS:
-    _NORMALIZERS[key] = finetune.normalizer(mean, std)
-  return _NORMALIZERS[key]
 
 
 def analysis_sets(tcfg, num_examples: int) -> tuple[data.Dataset, data.Dataset]:

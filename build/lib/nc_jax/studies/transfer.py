@@ -32,8 +32,7 @@ from nc_jax import train
 from nc_jax.probes import correlation
 from nc_jax.probes import linear
 from nc_jax.studies import sweep
-from nc_jax.studies.common import say
-from nc_jax.studies.fine_grained import features_at, l2_grid
+from nc_jax.studies.common import features_at, l2_grid, say
 from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir

@@ -63,7 +63,8 @@ from nc_jax.train.config import (LOSSES, OPTIMIZERS, RESUME_SAFE_KEYS,
                                  SCHEDULES, check_config, default_config)
 from nc_jax.train.input import augment, eval_sets, load_data, make_mesh
 from nc_jax.train.tracking import HEADLINE, Evaluator, summarize
+from nc_jax.train.losses import adversarial, objective
 from nc_jax.train.resume import check_resume
 from nc_jax.train.trainer import (Setup, create_model,
-                                  make_optimizer, objective, setup,
+                                  make_optimizer, setup,
                                   train_and_evaluate, train_step)

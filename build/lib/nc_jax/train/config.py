@@ -25,7 +25,7 @@ RESUME_SAFE_KEYS = ('num_epochs', 'stop_after_epochs', 'progress_bar',
 
 LABEL_SETS = ('clean', 'fine', 'coarse')
 EVAL_SET_KEYS = ('dataset', 'split', 'label_map', 'corruption', 'severity',
-                 'examples')
+                 'examples', 'like_train')
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -47,9 +47,15 @@ def default_config() -> ml_collections.ConfigDict:
   # The task's labels, on every split (the originals are kept for
   # `eval_label_sets`): '' | 'mod:<C~>' (y mod C~, originals -> 'fine') |
   # 'superclass:<map>' (data.SUPERCLASS_MAPS) | 'split:<b>' (each class split
-  # at random into b, seeded by `seed`; originals -> 'coarse').
+  # at random into b, seeded by `seed`; originals -> 'coarse') |
+  # 'classes:<i,j,..>' (keep those classes, relabelled 0..); chain with '|'.
   c.label_map = ''
   c.label_noise = 0.0  # Symmetric noise on the TRAINING labels only.
+  # Corrupted inputs on every split of the task (data.corrupt: 'gaussian_noise'
+  # | 'gaussian_blur', severity 1-5, seeded); clean copies can be evaluated
+  # through eval_sets (e.g. dict(like_train=True) is the training set clean).
+  c.corruption = ''
+  c.corruption_severity = 0
   # Collapse is also measured against these label sets of the same features
   # ('clean', 'fine', 'coarse': data.Dataset fields), logged with
   # "labels": <name>; the default records have "labels": "task".
@@ -57,7 +63,8 @@ def default_config() -> ml_collections.ConfigDict:
   # Extra evaluation sets tracked like train and test: name -> ConfigDict(
   # dataset='' (= config.dataset), split='test', label_map=None (= config's),
   # corruption='' | 'gaussian_noise' | 'gaussian_blur', severity=0,
-  # examples=0 (> 0: a fixed random subset)).
+  # examples=0 (> 0: a fixed random subset), like_train=False (True: the
+  # training set itself, same examples and labels, before `corruption`)).
   c.eval_sets = ml_collections.ConfigDict()
 
   # Model (`nc_jax.models.create_model`; in_features / in_channels /
@@ -111,6 +118,12 @@ def default_config() -> ml_collections.ConfigDict:
   # On-device augmentation of uint8 images (train only).
   c.crop_padding = 0  # > 0: random crop after zero-padding by this many px.
   c.flip = False  # Random horizontal flip.
+  c.augment_noise = 0.0  # > 0: Gaussian noise of this std on [0, 1] inputs.
+  # Adversarial training (paper 001 Fig 5): train on L-inf perturbations of
+  # radius adversarial_eps in [0, 1] pixel units, by FGSM (adversarial_steps
+  # = 1) or PGD (> 1 steps of 2.5 eps / steps, from a random start).
+  c.adversarial_eps = 0.0
+  c.adversarial_steps = 1
 
   # Evaluation and collapse tracking.
   c.eval_every = 1  # Epochs; epoch 0 and the last epoch are always evaluated.
@@ -175,6 +188,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.finetune in ('layer', 'scl') and not config.finetune_block:
     raise ValueError(f'config.finetune={config.finetune!r} needs '
                      'config.finetune_block (a feature name, e.g. layer2)')
+  if config.corruption and not 1 <= config.corruption_severity <= 5:
+    raise ValueError('config.corruption needs corruption_severity in 1..5, got '
+                     f'{config.corruption_severity}')
   unknown = sorted(set(config.eval_label_sets) - set(LABEL_SETS))
   if unknown:
     raise ValueError(f'config.eval_label_sets {unknown}: choose from '
@@ -187,11 +203,20 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if name in ('train', 'test'):
       raise ValueError(f'config.eval_sets.{name}: train and test are always '
                        'evaluated; choose another name')
-  if config.label_map:
-    kind, _, arg = config.label_map.partition(':')
-    if kind not in ('mod', 'superclass', 'split') or not arg:
+  for part in filter(None, config.label_map.split('|')):
+    kind, _, arg = part.partition(':')
+    if kind not in ('mod', 'superclass', 'split', 'classes') or not arg:
       raise ValueError(f'config.label_map={config.label_map!r}; use '
-                       "'mod:<C>', 'superclass:<map>' or 'split:<b>'")
+                       "'mod:<C>', 'superclass:<map>', 'split:<b>' or "
+                       "'classes:<i,j,...>', chained with '|'")
+  if config.loss == 'supcon' and not (config.crop_padding or config.flip or
+                                      config.augment_noise):
+    raise ValueError("loss='supcon' contrasts two augmented views: set "
+                     'crop_padding, flip or augment_noise (without them the two '
+                     'views are identical)')
+  if config.adversarial_eps < 0 or config.adversarial_steps < 1:
+    raise ValueError('config.adversarial_eps must be >= 0 and adversarial_steps '
+                     '>= 1')
   if config.loss == 'supcon' and not config.model_kwargs.get('projection'):
     raise ValueError("loss='supcon' needs a projection head: set "
                      "config.model_kwargs.projection = 'mlp' or 'linear'")

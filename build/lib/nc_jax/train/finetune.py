@@ -65,7 +65,9 @@ class SCLModel(models.NCModel):
                              rngs=rngs)
       self.skip_norm = nnx.BatchNorm(penultimate_dim, momentum=0.9,
                                      epsilon=1e-5, rngs=rngs)
-    keys = tuple(k for k in models.feature_names(base) if k != 'projection')
+    # The base's encoder (its classifier-side head layers, if any, are not
+    # used: SCL adds its skip to the encoder output).
+    keys = base.encoder_keys
     self._init_outputs(keys, penultimate_dim, num_classes=num_classes,
                        projection=None, projection_dim=0, dtype=None, rngs=rngs)
 

@@ -20,10 +20,20 @@ from nc_jax import data
 
 
 def apply_label_map(ds: data.Dataset, label_map: str, seed: int) -> data.Dataset:
-  """The task's labels (`config.label_map`); the originals stay on ``ds``."""
+  """The task's labels (`config.label_map`); the originals stay on ``ds``.
+
+  Maps chain left to right with ``'|'``, e.g.
+  ``'classes:0,1,2,3,6,7,8,9|superclass:cifar10_animals8'``.
+  """
   if not label_map:
     return ds
+  if '|' in label_map:
+    for part in label_map.split('|'):
+      ds = apply_label_map(ds, part, seed)
+    return ds
   kind, _, arg = label_map.partition(':')
+  if kind == 'classes':
+    return data.select_classes(ds, [int(c) for c in arg.split(',')])
   if kind == 'mod':
     return data.to_coarse(ds, num_coarse=int(arg))
   if kind == 'superclass':
@@ -41,12 +51,14 @@ def _subset(ds: data.Dataset, n: int, seed: int, salt: int) -> data.Dataset:
   return ds.subset(np.sort(rng.choice(len(ds), n, replace=False)))
 
 
-def load_data(config) -> tuple[data.Dataset, data.Dataset]:
+def load_data(config, *, corrupt: bool = True) -> tuple[data.Dataset, data.Dataset]:
   """The training set and the test set of a config.
 
   ``label_map`` relabels both splits (it defines the task); the training
   subset and ``label_noise`` touch the training split only, so test labels
   stay as loaded (mapped) and test accuracy is measured against them.
+  ``corruption`` corrupts the inputs of both splits (``corrupt=False``: the
+  same examples, clean).
   """
   kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
   train = data.load(config.dataset, config.train_split, **kw)
@@ -60,6 +72,11 @@ def load_data(config) -> tuple[data.Dataset, data.Dataset]:
                                  config.seed)
   if config.label_noise:
     train = data.add_label_noise(train, config.label_noise, config.seed)
+  if config.corruption and corrupt:
+    train = data.corrupt(train, config.corruption, config.corruption_severity,
+                         config.seed)
+    test = data.corrupt(test, config.corruption, config.corruption_severity,
+                        config.seed + 1)
   return train, test
 
 
@@ -75,11 +92,14 @@ def eval_sets(config, train: data.Dataset,
   kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
   for i, (name, spec) in enumerate(sorted(config.eval_sets.items())):
     spec = spec.to_dict()
-    ds = data.load(spec.get('dataset') or config.dataset,
-                   spec.get('split', 'test'), **kw)
-    label_map = spec.get('label_map')
-    ds = apply_label_map(ds, config.label_map if label_map is None
-                         else label_map, config.seed + 1)
+    if spec.get('like_train'):
+      ds = load_data(config, corrupt=False)[0]
+    else:
+      ds = data.load(spec.get('dataset') or config.dataset,
+                     spec.get('split', 'test'), **kw)
+      label_map = spec.get('label_map')
+      ds = apply_label_map(ds, config.label_map if label_map is None
+                           else label_map, config.seed + 1)
     ds = _subset(ds, spec.get('examples', 0), config.seed, 3 + i)
     if spec.get('corruption'):
       ds = data.corrupt(ds, spec['corruption'], spec.get('severity', 1),
@@ -130,8 +150,8 @@ def eval_indices(n: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
 
 
 def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
-            flip: bool) -> jax.Array:
-  """Per-image random crop after zero padding, and horizontal flip.
+            flip: bool, noise: float = 0.0) -> jax.Array:
+  """Per-image random crop after zero padding, horizontal flip, pixel noise.
 
   Args:
     key: PRNG key.
@@ -139,10 +159,18 @@ def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
       torchvision's RandomCrop on unnormalised images).
     crop_padding: pixels of padding on each side; 0 disables the crop.
     flip: flip each image left-right with probability 1/2.
+    noise: standard deviation of Gaussian noise added to every pixel (then
+      clipped to [0, 1]); any input shape.
 
   Returns:
     [B, H, W, C] augmented images.
   """
+  if noise:
+    noisy = images + noise * jax.random.normal(jax.random.fold_in(key, 2),
+                                               images.shape, images.dtype)
+    images = jnp.clip(noisy, 0.0, 1.0)
+  if not (crop_padding or flip):
+    return images
   b, h, w, c = images.shape
   crop_key, flip_key = jax.random.split(key)
   if crop_padding:

@@ -7,6 +7,8 @@
 - `within_class_cosine`: the within-class cosine-similarity term that paper
   000 sec. 6.3 adds with weight lambda (Kornblith et al. 2021).
 - `supcon`: supervised contrastive loss (Khosla et al. 2020), paper 001.
+- `objective`: the training loss a trainer config names, on a model's batch;
+  `adversarial`: FGSM / PGD inputs that maximise it (paper 001 Fig 5).
 
 All take a batch and return a scalar mean (or per-sample values where noted);
 they are traceable and shard-agnostic (means over the batch axis are plain
@@ -18,6 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import optax
+from flax import nnx
 
 
 def smooth_one_hot(labels: jax.Array, num_classes: int,
@@ -122,3 +125,60 @@ def supcon(z: jax.Array, labels: jax.Array, *,
   has_pos = num_pos > 0
   return jnp.sum(jnp.where(has_pos, per_anchor, 0.0)) / jnp.maximum(
       has_pos.sum(), 1)
+
+
+# The training objective of a config, and adversarial inputs for it.
+
+
+def objective(config, model, x: jax.Array, labels: jax.Array,
+              num_classes: int) -> tuple[jax.Array, jax.Array]:
+  """(training loss, logits) of one batch in train mode."""
+  logits, feats = model(x)
+  if config.loss == 'supcon':
+    # SupCon trains the encoder through the projection; the classifier is an
+    # online linear probe on frozen features, so accuracy stays meaningful.
+    loss = supcon(feats['projection'], labels,
+                         temperature=config.supcon_temperature)
+    logits = model.head(jax.lax.stop_gradient(feats['penultimate']))
+    loss += jnp.mean(cross_entropy(logits, labels))
+  elif config.loss == 'mse':
+    loss = jnp.mean(mse(logits, labels,
+                               label_smoothing=config.label_smoothing))
+  else:
+    loss = jnp.mean(cross_entropy(
+        logits, labels, temperature=config.temperature,
+        label_smoothing=config.label_smoothing))
+  if config.cosine_reg:
+    loss -= config.cosine_reg * within_class_cosine(
+        feats['penultimate'], labels, num_classes)
+  return loss, logits
+
+
+def adversarial(config, graphdef, params, rest, x, labels, normalize,
+                num_classes, key) -> jax.Array:
+  """L-inf adversarial inputs in [0, 1] pixel space (FGSM or PGD; 001 Fig 5).
+
+  Maximises the training objective at the current parameters (BatchNorm in
+  train mode, its statistics left unchanged): one signed-gradient step of
+  ``adversarial_eps`` (FGSM), or ``adversarial_steps`` steps of
+  2.5 eps / steps from a uniform random start, projected onto the eps-ball
+  and [0, 1] (PGD, Madry et al. 2018). No gradient flows through the attack.
+  """
+  eps, steps = config.adversarial_eps, config.adversarial_steps
+
+  def loss_of(xa):
+    model = nnx.merge(graphdef, params, rest, copy=True)
+    return objective(config, model, normalize(xa), labels, num_classes)[0]
+
+  grad = jax.grad(loss_of)
+  x0 = jax.lax.stop_gradient(x)
+  if steps == 1:
+    return jax.lax.stop_gradient(jnp.clip(x0 + eps * jnp.sign(grad(x0)), 0.0, 1.0))
+  step = 2.5 * eps / steps
+  xa = jnp.clip(x0 + jax.random.uniform(key, x0.shape, x0.dtype, -eps, eps), 0.0, 1.0)
+
+  def body(_, xa):
+    xa = xa + step * jnp.sign(grad(xa))
+    return jnp.clip(jnp.clip(xa, x0 - eps, x0 + eps), 0.0, 1.0)
+
+  return jax.lax.stop_gradient(jax.lax.fori_loop(0, steps, body, xa))

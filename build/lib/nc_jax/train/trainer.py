@@ -84,30 +84,6 @@ def make_optimizer(config, steps_per_epoch: int):
   return optax.chain(*parts), schedule
 
 
-def objective(config, model: models.NCModel, x: jax.Array, labels: jax.Array,
-              num_classes: int) -> tuple[jax.Array, jax.Array]:
-  """(training loss, logits) of one batch in train mode."""
-  logits, feats = model(x)
-  if config.loss == 'supcon':
-    # SupCon trains the encoder through the projection; the classifier is an
-    # online linear probe on frozen features, so accuracy stays meaningful.
-    loss = losses.supcon(feats['projection'], labels,
-                         temperature=config.supcon_temperature)
-    logits = model.head(jax.lax.stop_gradient(feats['penultimate']))
-    loss += jnp.mean(losses.cross_entropy(logits, labels))
-  elif config.loss == 'mse':
-    loss = jnp.mean(losses.mse(logits, labels,
-                               label_smoothing=config.label_smoothing))
-  else:
-    loss = jnp.mean(losses.cross_entropy(
-        logits, labels, temperature=config.temperature,
-        label_smoothing=config.label_smoothing))
-  if config.cosine_reg:
-    loss -= config.cosine_reg * losses.within_class_cosine(
-        feats['penultimate'], labels, num_classes)
-  return loss, logits
-
-
 # ---------------------------------------------------------------------------
 # Update step.
 # ---------------------------------------------------------------------------
@@ -124,20 +100,23 @@ def train_step(state, running, images, labels, *, config, graphdef, tx,
   """One optimiser step; `running` sums the epoch's loss and accuracy."""
   key = jax.random.fold_in(base_key, state['step'])
   x = input_lib.to_unit(images)
-  aug = functools.partial(input_lib.augment,
-                          crop_padding=config.crop_padding, flip=config.flip)
+  aug = functools.partial(input_lib.augment, crop_padding=config.crop_padding,
+                          flip=config.flip, noise=config.augment_noise)
   if config.loss == 'supcon':  # Two augmented views of every image.
     k1, k2 = jax.random.split(key)
     x = jnp.concatenate([aug(k1, x), aug(k2, x)])
     labels = jnp.concatenate([labels, labels])
-  elif config.crop_padding or config.flip:
+  elif config.crop_padding or config.flip or config.augment_noise:
     x = aug(key, x)
+  if config.adversarial_eps:
+    x = losses.adversarial(config, graphdef, state['params'], state['rest'], x, labels,
+                    normalize, num_classes, jax.random.fold_in(key, 3))
   x = normalize(x)
 
   def loss_fn(params):
     # Fresh Variables inside the grad trace, so BatchNorm may update them.
     model = nnx.merge(graphdef, params, state['rest'], copy=True)
-    loss, logits = objective(config, model, x, labels, num_classes)
+    loss, logits = losses.objective(config, model, x, labels, num_classes)
     _, _, rest = nnx.split(model, nnx.Param, ...)
     return loss, (logits, rest)
 

@@ -72,6 +72,16 @@ def _train_and(analysis):
   return execute
 
 
+def _epochs(analysis_epochs, tcfg) -> list[int]:
+  """The analysis epochs a run reaches, and its last epoch."""
+  return sorted({e for e in analysis_epochs if e < tcfg.num_epochs} | {tcfg.num_epochs})
+
+
+def _last(by_epoch: dict) -> float:
+  """The value at the largest epoch of an {"epoch": value} record."""
+  return by_epoch[str(max(int(e) for e in by_epoch))]
+
+
 def _coarse_analysis(config, with_clp: bool):
 
   def analysis(run, rdir):
@@ -84,7 +94,8 @@ def _coarse_analysis(config, with_clp: bool):
     num_fine = int(sub_ds.fine_labels.max()) + 1
     f2c = data.mod_coarse_map(num_fine, sub_ds.num_classes)
     dist, msdr = fine_grained.distances_over_epochs(
-        rdir, run.config, config.coarse_epochs, sub_ds, sub_ds.fine_labels, num_fine, f2c)
+        rdir, run.config, _epochs(config.coarse_epochs, run.config), sub_ds,
+        sub_ds.fine_labels, num_fine, f2c)
     plots.distance_heatmaps(os.path.join(rdir, 'class_distances.png'), dist,
                             fine_to_coarse=f2c, msdr=msdr,
                             title=f'{run.name}: class distances (train, penultimate)')
@@ -207,7 +218,7 @@ def _claim_004a(config, workdir, records) -> Claim:
       msdr=all(m > c['msdr_min'] for m in final_msdr.values()),
       clp_close=bool(clp.mean() >= c['clp_ratio_min'] * lpo.mean()),
       subclusters=bool(recon.mean() >= c['reconstruction_min']))
-  arch = {n.removeprefix('coarse_'): r['final']['msdr_by_epoch'][str(epochs)]
+  arch = {n.removeprefix('coarse_'): _last(r['final']['msdr_by_epoch'])
           for n, r in records.items() if n.startswith('coarse_') and 'mlp' not in n}
   arch_acc = {n.removeprefix('coarse_'): r['final']['coarse_train_accuracy']
               for n, r in records.items() if n.startswith('coarse_') and 'mlp' not in n}
@@ -216,12 +227,16 @@ def _claim_004a(config, workdir, records) -> Claim:
   rdir = sweep.run_dir(workdir, first)
   figs = [_copy(workdir, os.path.join(rdir, f), f'004a_{f}')
           for f in ('class_distances.png', 'tsne_superclasses.png', 'clp.png')]
-  curves = {n.removeprefix('coarse_'): [r['final']['msdr_by_epoch'][str(e)]
-                                        for e in sorted(config.coarse_epochs)]
-            for n, r in records.items() if n.startswith('coarse_')}
-  plots.curves(os.path.join(workdir, '004a_msdr_over_epochs.png'), sorted(config.coarse_epochs),
-               curves, xlabel='epoch', title='MSDR over the original classes (train), '
-               'coarse labels y mod 5')
+  lines = {}
+  for n, r in records.items():
+    if n.startswith('coarse_'):
+      by_epoch = r['final']['msdr_by_epoch']
+      ep = sorted(int(e) for e in by_epoch)
+      lines[n.removeprefix('coarse_')] = ([e / ep[-1] for e in ep],
+                                          [by_epoch[str(e)] for e in ep])
+  plots.xy_lines(os.path.join(workdir, '004a_msdr_over_epochs.png'), lines,
+                 xlabel='fraction of training (epoch / last epoch)', ylabel='MSDR',
+                 title='MSDR over the original classes (train), coarse labels y mod 5')
   figs.append('004a_msdr_over_epochs.png')
   for n in sorted(records):
     if n.startswith('coarse_') and 'mlp' not in n:

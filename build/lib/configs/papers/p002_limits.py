@@ -1,0 +1,178 @@
+r"""Paper 002 reproduced: where neural collapse fails to explain generalization.
+
+  python experiments/reproduce.py --config=configs/papers/p002_limits.py --workdir=runs/p002
+  python experiments/reproduce.py --config=configs/papers/p002_limits.py:runlocal \
+      --workdir=runs/p002_local          # < 90 s, the test suite runs it
+  python experiments/reproduce.py --config=configs/papers/p002_limits.py:gpu \
+      --workdir=runs/p002_gpu            # the paper's settings
+
+Claims (nc_jax/studies/papers/p002_limits.py holds the criteria):
+  002a  train collapse without test collapse (train, strong and weak test
+        variance over training);
+  002b  more training data: weaker train collapse, stronger test collapse
+        (each size trained to a fixed training loss);
+  002c  super-class (parity) pretraining: checkpoints with more collapse
+        transfer worse to the 10 classes after full fine-tuning;
+  002d  cascading collapse: the last hidden layer first and furthest.
+
+Plain (CPU scale, real MNIST / Fashion-MNIST from ../shared/data): about 35
+minutes on a 2-core CPU. The paper's 3 x 1024 MLP on 1,000 MNIST images for
+002a/002d and for the parity pretraining (lr 0.01 instead of 0.001, 1,000 and
+700 epochs = 7,000 and 4,900 iterations instead of 80k and 100k, to fit the
+CPU); a 3 x 512 MLP on Fashion-MNIST subsets of 1k-8k images trained to a
+running training loss < 1e-3 for 002b (the paper: VGG-11-BN and ResNet-18 to
+1e-6).
+
+:gpu (the paper's settings): lr 0.001, 80k / 100k iterations for the MNIST
+MLPs; VGG-11-BN on Fashion-MNIST subsets (6k-60k) to loss 1e-6; the CIFAR-10
+objects-vs-animals transfer with ResNet-18 (8 classes, deer and dog dropped;
+19,000 pretraining images from the first 25,000, fine-tuning on 10,000 of the
+next), needs CIFAR-10
+under the data root. Run time on one modern GPU: about 5 hours (an estimate:
+the MLP runs are bound by per-step overhead, ~80-100k steps each at ~1 ms;
+VGG-11-BN ~0.3 GFLOP per 28x28 image x 3 x 60k x ~100 epochs per size; the
+CIFAR ResNet-18 pretraining 100k steps of batch 128 at 0.56 GFLOP per image);
+not run here.
+"""
+
+import ml_collections
+
+from configs import common
+from nc_jax import train
+
+
+def _mlp(dataset: str, width: int, lr: float, epochs: int) -> ml_collections.ConfigDict:
+  t = train.default_config()
+  t.dataset = dataset
+  t.model = 'mlp'
+  t.model_kwargs = ml_collections.ConfigDict(dict(width=width, depth=3))
+  t.optimizer = 'sgd'
+  t.learning_rate = lr
+  t.momentum = 0.9
+  t.weight_decay = 0.0
+  t.schedule = 'cosine'
+  t.batch_size = 128
+  t.num_epochs = epochs
+  t.eval_batch_size = 1000
+  t.checkpoint_every = 0
+  t.progress_bar = False
+  t.plots = True
+  return t
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """The study's config; ``arg`` as in the module docstring."""
+  v = common.parse(arg, flags=('runlocal', 'gpu'))
+  config = ml_collections.ConfigDict()
+  config.study = 'p002_limits'
+  config.variant = 'runlocal' if v.runlocal else 'gpu' if v.gpu else 'cpu'
+  config.only = ''
+  config.seeds = (0, 1)
+  config.kmeans_restarts = 10
+
+  # 002a / 002d: the 3 x 1024 MLP on 1,000 MNIST images, checkpointed.
+  c = _mlp('mnist', 1024, 0.01, 1000)
+  c.train_examples_per_class = 100
+  c.eval_every = 50
+  c.eval_test_examples = 2000
+  c.checkpoint_init = True
+  c.checkpoint_epochs = (10, 30, 100, 200, 300, 500, 700, 1000)
+  c.keep_checkpoints = 12
+  config.cascade = c
+  config.cascade_layers = ('layer1', 'layer2', 'penultimate')
+  config.setting_cascade = (
+      'MLP 3 x 1024 (ReLU, no normalisation) on 1,000 MNIST training images (100 per class), '
+      'SGD momentum 0.9, lr 0.01 cosine, no weight decay, batch 128, 1,000 epochs (7,000 '
+      'iterations), seeds 0 and 1; variances at 9 checkpoints (epochs 0-1,000) on the 1,000 '
+      'training images and 2,000 test images; weak test variance by k-means (10 restarts).')
+
+  # 002b: train-size sweep, each run stopped at a training loss.
+  s = _mlp('fashion_mnist', 512, 0.01, 400)
+  s.stop_at_train_loss = 1e-3
+  s.eval_every = 20
+  s.eval_test_examples = 5000
+  config.size = s
+  config.sizes = (1000, 2000, 4000, 8000)
+  config.setting_size = (
+      'MLP 3 x 512 on Fashion-MNIST subsets of 1,000-8,000 training images (balanced), SGD '
+      'momentum 0.9, lr 0.01 cosine over at most 400 epochs, each run stopped after the first '
+      'epoch whose running training loss is below 1e-3 (the paper: 1e-6), seeds 0 and 1; '
+      'variances on 5,000 test images.')
+
+  # 002c: parity pretraining, then full fine-tuning of its checkpoints.
+  p = _mlp('mnist', 1024, 0.01, 700)
+  p.train_split = 'train[:1000]'  # The first 1,000 images, as the paper.
+  p.test_split = 'test[:200]'
+  p.label_map = 'superclass:mnist_parity'
+  p.eval_every = 50
+  p.checkpoint_epochs = (1, 10, 30, 100, 300, 700)
+  p.keep_checkpoints = 10
+  f = _mlp('mnist', 1024, 0.01, 100)
+  f.train_split = 'train[1000:1500]'  # 500 new images.
+  f.finetune = 'full'
+  f.track_collapse = False
+  f.plots = False
+  f.eval_sets.val = ml_collections.ConfigDict(dict(split='train[1500:1600]'))
+  config.transfer = ml_collections.ConfigDict()
+  config.transfer.mnist = ml_collections.ConfigDict(dict(
+      pretrain=p, finetune=f, epochs=(1, 10, 30, 100, 300, 700),
+      lrs=(0.0005, 0.005, 0.05, 0.25)))
+  config.setting_transfer = (
+      'MNIST: the 3 x 1024 MLP pretrained on the first 1,000 training images with parity '
+      'labels (lr 0.01, 700 epochs = 4,900 iterations); its checkpoints at epochs 1-700 '
+      'fine-tuned (all layers, a new 10-class head) for 100 epochs on 500 new training images '
+      'at lr 0.0005, 0.005, 0.05 and 0.25; the learning rate chosen on 100 further training '
+      'images (validation), test accuracy on the 10,000 test images. CIFAR-10 part: :gpu only.')
+
+  if v.runlocal:
+    config.seeds = (0,)
+    config.kmeans_restarts = 2
+    c.train_examples_per_class, c.num_epochs, c.eval_every = 20, 6, 3
+    c.model_kwargs.width = 64
+    c.eval_test_examples = 200
+    c.checkpoint_epochs = (2, 4, 6)
+    s.model_kwargs.width, s.num_epochs, s.eval_every = 64, 4, 2
+    s.eval_test_examples = 200
+    config.sizes = (200, 400, 800)
+    p.train_split, p.num_epochs, p.eval_every = 'train[:300]', 4, 2
+    p.model_kwargs.width = 64
+    p.checkpoint_epochs = (1, 2, 4)
+    f.model_kwargs.width = 64
+    f.train_split, f.num_epochs = 'train[1000:1200]', 2
+    f.test_split = 'test[:500]'
+    config.transfer.mnist.epochs = (1, 2, 4)
+    config.transfer.mnist.lrs = (0.005, 0.05)
+  elif v.gpu:
+    c.learning_rate, c.num_epochs, c.eval_every = 0.001, 11_429, 200  # 80k iterations
+    c.checkpoint_epochs = (10, 100, 500, 1000, 2000, 4000, 6000, 8000, 11_429)
+    c.eval_test_examples = 0
+    s.model = 'vgg11_bn'
+    s.model_kwargs = ml_collections.ConfigDict(dict(width=64))
+    s.data_options = ml_collections.ConfigDict(dict())
+    s.stop_at_train_loss, s.num_epochs = 1e-6, 2000
+    config.sizes = (6000, 12000, 30000, 60000)
+    p.learning_rate, p.num_epochs = 0.001, 14_286  # 100k iterations
+    p.checkpoint_epochs = (10, 100, 1000, 3000, 7000, 14_286)
+    config.transfer.mnist.epochs = p.checkpoint_epochs
+    config.transfer.mnist.lrs = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25)
+    cp = _mlp('cifar10', 0, 0.1, 0)
+    cp.model = 'resnet18'
+    cp.model_kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
+    cp.label_map = 'classes:0,1,2,3,6,7,8,9|superclass:cifar10_animals8'
+    cp.train_split = 'train[:25000]'  # disjoint from the fine-tuning images
+    cp.train_examples_per_class = 9_500  # 2 super-classes x 9,500 = 19,000 images
+    cp.num_epochs = 640  # 100k iterations of 156 steps
+    cp.checkpoint_epochs = (5, 20, 80, 200, 400, 640)
+    cf = _mlp('cifar10', 0, 0.01, 100)
+    cf.model = 'resnet18'
+    cf.model_kwargs = cp.model_kwargs
+    cf.label_map = 'classes:0,1,2,3,6,7,8,9'
+    cf.train_split = 'train[25000:35000]'
+    cf.finetune, cf.track_collapse, cf.plots = 'full', False, False
+    cf.eval_sets.val = ml_collections.ConfigDict(dict(split='train[35000:37000]'))
+    config.transfer.cifar = ml_collections.ConfigDict(dict(
+        pretrain=cp, finetune=cf, epochs=cp.checkpoint_epochs,
+        lrs=(0.0005, 0.005, 0.05, 0.25)))
+    config.setting_cascade = config.setting_transfer = config.setting_size = (
+        "The paper's settings (see the config's docstring).")
+  return common.apply(config, v)

@@ -1,0 +1,114 @@
+r"""Paper 003 reproduced: progressive collapse through the layers, under label noise,
+corruption and domain shift.
+
+  python experiments/reproduce.py --config=configs/papers/p003_progressive.py \
+      --workdir=runs/p003
+  python experiments/reproduce.py --config=configs/papers/p003_progressive.py:runlocal \
+      --workdir=runs/p003_local          # < 90 s, the test suite runs it
+  python experiments/reproduce.py --config=configs/papers/p003_progressive.py:gpu \
+      --workdir=runs/p003_gpu            # the paper's ResNet settings
+
+Claims (nc_jax/studies/papers/p003_progressive.py holds the criteria): 003a
+progressive CDNV / NC2 and probe accuracy through the layers over a depth
+sweep; 003b label noise lifts the curves, memorization ratio > 1 only late;
+003c the same for corrupted inputs; 003d domain shift: early layers agree,
+deep ones diverge, target collapse predicts target probe accuracy.
+
+Plain (CPU scale, real data from ../shared/data): about 25 minutes on a
+2-core CPU. MLPs of width 256 (ReLU, BatchNorm) at depths 3, 6 and 9 on
+Fashion-MNIST (3,000 training images, 100 epochs); label noise 0 / 0.2 / 0.4
+(2 seeds) and Gaussian-noise inputs (severities 1, 3, 5) at depth 6; for the
+domain shift, depth-6 MLPs trained on MNIST clean, with Gaussian noise
+(severity 3) and with blur (severity 2), the target MNIST blurred at
+severity 4 (30 target images per class for the probes). Each hidden layer is
+a "layer" here (the paper: ResNet blocks).
+
+:gpu: ResNet-18/34/50 on CIFAR-10 (crop + flip, 200 epochs, every residual
+block tracked), label noise and Gaussian-noise CIFAR-10-C-style inputs on
+ResNet-18; CIFAR-10N / CIFAR-10-C / Office-Home need files a user supplies
+(point ``--config.base.dataset`` at them). About 3 hours on one GPU (an
+estimate: ~0.56-1.3 GFLOP per image x 3 x 50,000 x 200 epochs per model at
+~30 TFLOP/s, ten models); not run here.
+"""
+
+import ml_collections
+
+from configs import common
+from nc_jax import train
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """The study's config; ``arg`` as in the module docstring."""
+  v = common.parse(arg, flags=('runlocal', 'gpu'))
+  config = ml_collections.ConfigDict()
+  config.study = 'p003_progressive'
+  config.variant = 'runlocal' if v.runlocal else 'gpu' if v.gpu else 'cpu'
+  config.only = ''
+  config.seeds = (0, 1)
+
+  b = train.default_config()
+  b.dataset = 'fashion_mnist'
+  b.train_examples_per_class = 300
+  b.model = 'mlp'
+  b.model_kwargs = ml_collections.ConfigDict(dict(width=256, depth=6, norm='batch'))
+  b.optimizer, b.learning_rate, b.momentum, b.weight_decay = 'sgd', 0.05, 0.9, 5e-4
+  b.schedule, b.batch_size, b.num_epochs = 'cosine', 128, 100
+  b.eval_every = 25
+  b.eval_test_examples = 2000
+  b.eval_batch_size = 1000
+  b.checkpoint_every = 0
+  b.progress_bar = False
+  b.plots = False
+  config.base = b
+  config.depths = (3, 6, 9)  # MLP depths
+  config.depth_models = ()  # or model names of one family (the :gpu ResNets)
+  config.noise_rates = (0.0, 0.2, 0.4)
+  config.corruption = 'gaussian_noise'
+  config.severities = (1, 3, 5)
+  config.domain_dataset = 'mnist'
+  config.sources = ml_collections.ConfigDict(dict(
+      clean=dict(corruption='', corruption_severity=0),
+      noise3=dict(corruption='gaussian_noise', corruption_severity=3),
+      blur2=dict(corruption='gaussian_blur', corruption_severity=2)))
+  t = train.default_config()
+  t.dataset = 'mnist'
+  t.train_examples_per_class = 30  # Little target data.
+  t.test_split = 'test[:2000]'
+  t.corruption, t.corruption_severity = 'gaussian_blur', 4
+  config.target = t
+  config.probe_examples = 2000
+  config.probe_test_examples = 2000
+  config.probe = ml_collections.ConfigDict(dict(
+      l2_grid_size=5, l2_min=1e-4, l2_max=1e0, val_fraction=0.2, max_iters=200))
+  config.setting = (
+      'MLP (width 256, ReLU, BatchNorm) on Fashion-MNIST, 3,000 training images (300 per '
+      'class), SGD momentum 0.9, lr 0.05 cosine, wd 5e-4, 100 epochs; CDNV and NC2 of every '
+      'hidden layer on the training images at the last epoch; MLPs instead of ResNets to fit '
+      'a 2-core CPU (each hidden layer plays the role of a block).')
+  config.setting_domain = (
+      'Depth-6 MLPs as above trained on MNIST (3,000 images) from three source domains that '
+      'share the labels but not the input distribution: clean, Gaussian noise (severity 3) and '
+      'Gaussian blur (severity 2); the target domain is MNIST blurred at severity 4 (CDNV on '
+      '2,000 target test images; linear probes trained on 30 target images per class, tested '
+      'on 2,000). Office-Home is not available offline.')
+
+  if v.runlocal:
+    config.seeds = (0,)
+    b.train_examples_per_class, b.num_epochs, b.eval_every = 30, 3, 3
+    b.model_kwargs.width = 32
+    b.eval_test_examples = 200
+    config.depths = (2, 3, 4)
+    config.severities = (1, 5)
+    t.train_examples_per_class = 10
+    t.test_split = 'test[:300]'
+    config.probe_examples, config.probe_test_examples = 300, 300
+    config.probe.l2_grid_size, config.probe.max_iters = 2, 50
+  elif v.gpu:
+    b.dataset, b.train_examples_per_class = 'cifar10', 0
+    b.model = 'resnet18'
+    b.model_kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
+    b.crop_padding, b.flip, b.num_epochs, b.learning_rate = 4, True, 200, 0.1
+    b.eval_every, b.eval_train_examples, b.eval_test_examples = 20, 10_000, 0
+    config.depths, config.depth_models = (), ('resnet18', 'resnet34', 'resnet50')
+    config.setting = config.setting_domain = "The paper's settings (see the docstring)."
+  return common.apply(config, v)
