@@ -155,7 +155,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.coarse.eval_train_examples = 300
     for name in ('resnet18_w8', 'vgg11_bn_w8'):
       config.coarse_models[name].train_examples_per_class = 40
-      config.coarse_models[name].batch_size = 50
+      config.coarse_models[name].batch_size = 40  # divisible by 8 (test devices)
       config.coarse_models[name].num_epochs = 1  # != the MLP's: per-run epochs
       config.coarse_models[name].eval_test_examples = 200
       config.coarse_models[name].model_kwargs.width = 4

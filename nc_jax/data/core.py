@@ -29,6 +29,11 @@ _PER_SAMPLE = ("images", "labels", "clean_labels", "coarse_labels",
 _LABEL_FIELDS = _PER_SAMPLE[1:]
 
 
+def _is_lazy(images) -> bool:
+  from nc_jax.data import lazy  # pylint: disable=g-import-not-at-top
+  return lazy.is_lazy(images)
+
+
 class DatasetNotFoundError(FileNotFoundError):
   """A data set's files are not where they were looked for.
 
@@ -69,7 +74,8 @@ class Dataset:
   fine_labels: np.ndarray | None = None
 
   def __post_init__(self):
-    object.__setattr__(self, "images", np.asarray(self.images))
+    if not _is_lazy(self.images):  # LazyImages decode on access (data.lazy).
+      object.__setattr__(self, "images", np.asarray(self.images))
     n = len(self.images)
     for field in _LABEL_FIELDS:
       value = getattr(self, field)
@@ -106,8 +112,10 @@ class Dataset:
   def subset(self, indices: np.ndarray | Sequence[int]) -> Dataset:
     """Returns the samples at `indices` (every per-sample array indexed)."""
     idx = np.asarray(indices)
-    changes = {f: getattr(self, f)[idx] for f in _PER_SAMPLE
+    changes = {f: getattr(self, f)[idx] for f in _PER_SAMPLE[1:]
                if getattr(self, f) is not None}
+    images = self.images
+    changes["images"] = images.take(idx) if _is_lazy(images) else images[idx]
     return self.replace(**changes)
 
   def class_counts(self) -> np.ndarray:

@@ -53,7 +53,13 @@ def dataset_stats(ds: Dataset | str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mean, np.float32), np.asarray(std, np.float32)
   if isinstance(ds, str):
     raise KeyError(f"no stored statistics for {name!r}")
-  return compute_stats(ds.images)
+  from nc_jax.data import lazy  # pylint: disable=g-import-not-at-top
+  if lazy.is_lazy(ds.images) and len(ds) > 10_000:
+    # Decoded on access: estimate from a fixed random sample of 10,000 images.
+    idx = np.sort(np.random.default_rng(0).choice(len(ds), 10_000, replace=False))
+    return compute_stats(ds.images[idx])
+  return compute_stats(ds.images[np.arange(len(ds))] if lazy.is_lazy(ds.images)
+                       else ds.images)
 
 
 def normalize(images: np.ndarray, mean, std) -> np.ndarray:

@@ -21,6 +21,7 @@ Decoded file sources are cached as ``.npz`` (see `nc_jax.data.core`).
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -32,6 +33,7 @@ import numpy as np
 
 from nc_jax.data import constants
 from nc_jax.data import formats
+from nc_jax.data.lazy import LazyImages
 from nc_jax.data.core import (Dataset, cache_key, cached, candidate_dirs,
                               default_data_root, fingerprint, not_found)
 
@@ -230,7 +232,7 @@ def _load_cifar(name: str, split: str, data_dir, cache: bool) -> Dataset:
 def load_image_folder(root: str | os.PathLike, split: str, *,
                       cache: bool = True, image_size: tuple[int, int] | None = None,
                       channels: int | None = None,
-                      name: str | None = None) -> Dataset:
+                      name: str | None = None, lazy: bool = False) -> Dataset:
   """Loads ``root/split/<class>/*`` (class index = sorted class folder names).
 
   Args:
@@ -240,6 +242,8 @@ def load_image_folder(root: str | os.PathLike, split: str, *,
     image_size: (H, W) to resize to; needed when image sizes differ.
     channels: 1 or 3; default from the first image's mode.
     name: `Dataset.name` (default ``'image_folder:<root>'``).
+    lazy: keep the file list and decode images on access (`data.lazy`):
+      nothing is decoded or cached at load time.
   """
   root = Path(root).expanduser()
   split_dir = root / split
@@ -255,6 +259,12 @@ def load_image_folder(root: str | os.PathLike, split: str, *,
     raise not_found(f"images of {split_dir}", [split_dir], how)
   channels = channels or formats.image_channels(files[0])
   size = tuple(image_size) if image_size is not None else None
+  if lazy:
+    decode = functools.partial(formats.decode_image, channels=channels, size=size)
+    first = decode(files[0])
+    images = LazyImages(files, decode, item_shape=first.shape)
+    return Dataset(images, labels, len(classes), classes,
+                   name=name or f"image_folder:{root}", split=split)
   key = None
   if cache:
     key = cache_key(kind="image_folder", root=str(root.resolve()), split=split,

@@ -307,4 +307,8 @@ def corrupt_images(images: np.ndarray, kind: str, severity: int, seed: int,
 
 def corrupt(ds: Dataset, kind: str, severity: int, seed: int) -> Dataset:
   """`corrupt_images` applied to ``ds.images`` (labels unchanged)."""
+  from nc_jax.data import lazy  # pylint: disable=g-import-not-at-top
+  if lazy.is_lazy(ds.images):
+    raise ValueError(f"corrupt() needs images in memory; {ds.name} is loaded lazily "
+                     "(data_loader='grain'): use data_loader='in_memory'")
   return ds.replace(images=corrupt_images(ds.images, kind, severity, seed))

@@ -20,7 +20,8 @@ ON_CONFIG_CHANGE = ('error', 'restart', 'continue')
 # verbosely it runs, not what it computes up to the checkpoint.
 RESUME_SAFE_KEYS = ('num_epochs', 'stop_after_epochs', 'progress_bar',
                     'log_every_steps', 'plots', 'keep_checkpoints',
-                    'checkpoint_every', 'eval_batch_size', 'on_config_change')
+                    'checkpoint_every', 'eval_batch_size', 'on_config_change',
+                    'data_loader', 'grain_workers', 'grain_buffer')
 
 
 LABEL_SETS = ('clean', 'fine', 'coarse')
@@ -44,6 +45,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.train_split = 'train'
   c.test_split = 'test'
   c.train_examples_per_class = 0  # > 0: a class-balanced subset.
+  # 'in_memory' (decode whole splits, index arrays) | 'grain' (image folders
+  # are opened lazily and decoded on access; training batches stream through
+  # a grain DataLoader with grain_workers processes, in the same order).
+  c.data_loader = 'in_memory'
+  c.grain_workers = 0
+  c.grain_buffer = 2
   # The task's labels, on every split (the originals are kept for
   # `eval_label_sets`): '' | 'mod:<C~>' (y mod C~, originals -> 'fine') |
   # 'superclass:<map>' (data.SUPERCLASS_MAPS) | 'split:<b>' (each class split
@@ -170,6 +177,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   for key, choices in (('loss', LOSSES), ('optimizer', OPTIMIZERS),
                        ('schedule', SCHEDULES), ('finetune', FINETUNE),
                        ('on_config_change', ON_CONFIG_CHANGE),
+                       ('data_loader', ('in_memory', 'grain')),
                        ('weight_decay_on', ('all', 'kernels'))):
     if config[key] not in choices:
       raise ValueError(f'config.{key}={config[key]!r}; choose from {choices}')

@@ -51,6 +51,15 @@ def _subset(ds: data.Dataset, n: int, seed: int, salt: int) -> data.Dataset:
   return ds.subset(np.sort(rng.choice(len(ds), n, replace=False)))
 
 
+def _load_kwargs(config) -> dict:
+  kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
+  name = config.dataset.lower()
+  if config.data_loader == 'grain' and (name.startswith('image_folder:') or
+                                        name == 'cifar10_jpeg'):
+    kw.setdefault('lazy', True)  # Decoded on access, never as a whole split.
+  return kw
+
+
 def load_data(config, *, corrupt: bool = True) -> tuple[data.Dataset, data.Dataset]:
   """The training set and the test set of a config.
 
@@ -60,7 +69,7 @@ def load_data(config, *, corrupt: bool = True) -> tuple[data.Dataset, data.Datas
   ``corruption`` corrupts the inputs of both splits (``corrupt=False``: the
   same examples, clean).
   """
-  kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
+  kw = _load_kwargs(config)
   train = data.load(config.dataset, config.train_split, **kw)
   test = data.load(config.dataset, config.test_split, **kw)
   # 'split:<b>' draws b per sample: the same seed on both splits is fine, the
@@ -89,7 +98,7 @@ def eval_sets(config, train: data.Dataset,
   """
   out = {'train': _subset(train, config.eval_train_examples, config.seed, 1),
          'test': _subset(test, config.eval_test_examples, config.seed, 2)}
-  kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
+  kw = _load_kwargs(config)
   for i, (name, spec) in enumerate(sorted(config.eval_sets.items())):
     spec = spec.to_dict()
     if spec.get('like_train'):

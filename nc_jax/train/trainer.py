@@ -6,6 +6,7 @@ See the package docstring (`nc_jax.train`) for the outputs and guarantees.
 from __future__ import annotations
 
 import functools
+import itertools
 import sys
 import time
 from collections.abc import Callable
@@ -315,6 +316,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                   if k in pen))
     return time.perf_counter() - t
 
+  if config.data_loader == 'grain':
+    from nc_jax.train import grain_input  # pylint: disable=g-import-not-at-top
+    stream = grain_input.train_batches(
+        train_ds, batch_size=config.batch_size, seed=config.seed,
+        start_epoch=start_epoch, num_epochs=config.num_epochs,
+        worker_count=config.grain_workers, worker_buffer_size=config.grain_buffer)
+    epoch_input = lambda epoch: itertools.islice(stream, steps_per_epoch)
+  else:
+    epoch_input = lambda epoch: (
+        (train_ds.images[idx], train_ds.labels[idx])
+        for idx in input_lib.train_indices(len(train_ds), config.batch_size,
+                                           config.seed, epoch))
+
   try:
     if start_epoch == 0:
       run_eval(0)
@@ -323,10 +337,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     for epoch in range(start_epoch, 0 if stopped else config.num_epochs):
       t_epoch = time.perf_counter()
       running = jax.device_put(_zero_running(), replicated)
-      for i, idx in enumerate(input_lib.train_indices(
-          len(train_ds), config.batch_size, config.seed, epoch)):
-        images, labels = input_lib.global_batch(
-            mesh, train_ds.images[idx], train_ds.labels[idx])
+      for i, (host_images, host_labels) in enumerate(epoch_input(epoch)):
+        images, labels = input_lib.global_batch(mesh, host_images, host_labels)
         state, running = run.train_step(state, running, images, labels)
         if (i + 1) % config.log_every_steps == 0:
           r = jax.device_get(running)

@@ -22,7 +22,6 @@ Table 1-2, Figs 1, 3-6; SPEC.md "Transfer (000, 001)".
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import numpy as np
 import scipy.stats

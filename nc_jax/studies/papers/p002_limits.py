@@ -143,9 +143,13 @@ def _pretrain_analysis(group):
 
 
 def _finetune_final(run, rdir):
-  s = train.train_and_evaluate(run.config, rdir)
-  return dict(val_accuracy=s['val_accuracy'], test_accuracy=s['test_accuracy'],
-              train_accuracy=s['train_accuracy'])
+  try:
+    s = train.train_and_evaluate(run.config, rdir)
+  except FloatingPointError as err:  # A learning rate of the sweep diverged:
+    say(f'{run.name}: {err}')        # a result, not a crash of the study.
+    return dict(diverged=True, val_accuracy=None, test_accuracy=None, train_accuracy=None)
+  return dict(diverged=False, val_accuracy=s['val_accuracy'],
+              test_accuracy=s['test_accuracy'], train_accuracy=s['train_accuracy'])
 
 
 def plan(config, workdir: str) -> list[sweep.Run]:
@@ -279,6 +283,7 @@ def _claim_002c(config, workdir, records) -> Claim:
     rows = []
     for e in g.epochs:
       tries = {lr: records[f'{group}_finetune_e{e}_lr{lr:g}']['final'] for lr in g.lrs}
+      tries = {lr: t for lr, t in tries.items() if not t.get('diverged')}
       best = max(tries, key=lambda lr: (tries[lr]['val_accuracy'], -lr))
       rows.append(dict(epoch=e, train_variance=pre[f'train_variance_e{e}'], best_lr=best,
                        val_accuracy=tries[best]['val_accuracy'],
@@ -287,7 +292,9 @@ def _claim_002c(config, workdir, records) -> Claim:
     acc = [r['test_accuracy'] for r in rows]
     rho = _spearman(tv, acc)
     checks[f'{group}_more_collapse_worse_transfer'] = rho >= c['transfer_rho_min']
-    evidence[group] = dict(spearman=rho, checkpoints=rows)
+    evidence[group] = dict(spearman=rho, checkpoints=rows, diverged_runs=[
+        n for n, rec in records.items()
+        if n.startswith(f'{group}_finetune_') and rec['final'].get('diverged')])
     points[group] = (tv, acc)
   fig = '002c_transfer_vs_train_variance.png'
   plots.scatter(os.path.join(workdir, fig), points,

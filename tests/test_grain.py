@@ -1,0 +1,128 @@
+"""Streaming input: lazy image folders and the grain loader give the trainer's exact batches."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nc_jax import data
+from nc_jax import train
+from nc_jax.data import lazy
+from nc_jax.data.testing import write_image_folder
+from nc_jax.train import grain_input
+from nc_jax.train import input as input_lib
+
+pytest.importorskip('grain')
+ROOT = os.path.join(os.path.dirname(__file__), '..')
+
+
+@pytest.fixture(scope='module')
+def folder(tmp_path_factory):
+  root = tmp_path_factory.mktemp('folder')
+  rng = np.random.default_rng(0)
+  for split, n in (('train', 40), ('test', 12)):
+    write_image_folder(root, split, {c: [(rng.random((8, 8, 3)) * 255).astype(np.uint8)
+                                         + 20 * k for _ in range(n)]
+                                     for k, c in enumerate(('ant', 'bee', 'cat'))})
+  return root
+
+
+def test_lazy_folder_decodes_only_what_is_indexed(folder, monkeypatch):
+  eager = data.load(f'image_folder:{folder}', 'train', cache=False)
+  ds = data.load(f'image_folder:{folder}', 'train', lazy=True)
+  assert lazy.is_lazy(ds.images) and ds.images.shape == eager.images.shape
+  calls = []
+  decode = ds.images.decode
+  ds.images.decode = lambda key: calls.append(key) or decode(key)
+  sub = ds.subset(np.array([5, 70, 100]))  # label maps, subsets: no decoding
+  assert lazy.is_lazy(sub.images) and not calls
+  np.testing.assert_array_equal(sub.images[np.arange(3)], eager.images[[5, 70, 100]])
+  np.testing.assert_array_equal(sub.labels, eager.labels[[5, 70, 100]])
+  np.testing.assert_allclose(data.dataset_stats(ds), data.dataset_stats(eager), rtol=1e-5)
+  with pytest.raises(ValueError, match='needs images in memory'):
+    data.corrupt(ds, 'gaussian_noise', 1, 0)
+
+
+def test_grain_batches_are_the_trainer_batches_in_process():
+  ds = data.load('digits', 'train')
+  got = list(grain_input.train_batches(ds, batch_size=128, seed=3, start_epoch=1,
+                                       num_epochs=3, worker_count=0))
+  want = [idx for e in (1, 2) for idx in input_lib.train_indices(len(ds), 128, 3, e)]
+  assert len(got) == len(want) == 2 * (len(ds) // 128)
+  for (images, labels), idx in zip(got, want):
+    np.testing.assert_array_equal(images, ds.images[idx])
+    np.testing.assert_array_equal(labels, ds.labels[idx])
+
+
+def test_grain_worker_processes_keep_the_order(folder, tmp_path):
+  """Two decoding processes: the same batches, in the same order (lazy folder)."""
+  script = tmp_path / 'run.py'
+  script.write_text(f'''
+import numpy as np
+from nc_jax import data
+from nc_jax.train import grain_input, input as input_lib
+if __name__ == "__main__":
+  ds = data.load("image_folder:{folder}", "train", lazy=True)
+  got = list(grain_input.train_batches(ds, batch_size=16, seed=1, start_epoch=0,
+                                       num_epochs=2, worker_count=2))
+  want = [i for e in (0, 1) for i in input_lib.train_indices(len(ds), 16, 1, e)]
+  ok = len(got) == len(want) and all(
+      (g[0] == ds.images[w]).all() and (g[1] == ds.labels[w]).all() for g, w in zip(got, want))
+  print("RESULT", len(got), ok)
+''')
+  out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+  line = [l for l in out.stdout.splitlines() if l.startswith('RESULT')]
+  assert line, out.stderr[-3000:]
+  assert line[0].split()[1:] == ['14', 'True']
+
+
+def test_two_processes_read_disjoint_shards_of_every_batch():
+  ds = data.load('digits', 'train')
+  a = grain_input.BatchSource(ds, 64, seed=0, num_epochs=2, process_index=0, process_count=2)
+  b = grain_input.BatchSource(ds, 64, seed=0, num_epochs=2, process_index=1, process_count=2)
+  for key in range(2 * a.steps):
+    ra, rb = a.rows(key), b.rows(key)
+    assert len(ra) == len(rb) == 32 and not set(ra) & set(rb)
+    epoch, step = divmod(key, a.steps)
+    glob = list(data.epoch_index_batches(len(ds), 64, seed=0, epoch=epoch))[step]
+    np.testing.assert_array_equal(np.concatenate([ra, rb]), glob)
+
+
+def _records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  return [{k: v for k, v in r.items() if not k.endswith('_time_s')} for r in rows]
+
+
+def _config(**kw):
+  c = train.default_config()
+  c.dataset = 'digits'
+  c.model_kwargs.width, c.model_kwargs.depth = 16, 2
+  c.batch_size, c.eval_batch_size, c.num_epochs = 64, 400, 3
+  c.progress_bar, c.plots = False, False
+  c.update(kw)
+  return c
+
+
+def test_grain_training_equals_in_memory_and_resumes_exactly(tmp_path):
+  memory = str(tmp_path / 'memory')
+  train.train_and_evaluate(_config(), memory)
+  killed = str(tmp_path / 'grain')
+  c = _config(data_loader='grain')
+  c.stop_after_epochs = 2
+  assert train.train_and_evaluate(c, killed) == {}
+  c.stop_after_epochs = 0
+  train.train_and_evaluate(c, killed)
+  assert _records(killed) == _records(memory)
+
+
+def test_grain_trains_a_lazy_image_folder(folder, tmp_path):
+  c = _config(dataset=f'image_folder:{folder}', data_loader='grain', batch_size=16,
+              eval_batch_size=40, num_epochs=2, crop_padding=1, flip=True)
+  summary = train.train_and_evaluate(c, str(tmp_path))
+  assert summary['train_accuracy'] > 1 / 3 and summary['layers']['test']['penultimate'][
+      'num_examples'] == 36
