@@ -31,7 +31,7 @@ import sklearn.cluster
 
 from nc_jax.probes import linear
 
-EMBEDDINGS = ("tsne", "pca", "none")
+EMBEDDINGS = ("tsne", "opentsne", "pca", "none")
 
 
 def confusion_matrix(predictions: Any, labels: Any, *, num_classes: int) -> np.ndarray:
@@ -102,7 +102,8 @@ def embed_2d(features: Any, *, method: str | Callable[..., np.ndarray] = "tsne",
 
   Args:
     features: [n, p].
-    method: ``'tsne'`` (scikit-learn, PCA init), ``'pca'`` (top two principal
+    method: ``'tsne'`` (scikit-learn, PCA init), ``'opentsne'`` (openTSNE's
+      FFT-accelerated t-SNE, PCA init; benchmarks/bench_tsne.py), ``'pca'`` (top two principal
       components), ``'none'`` (the features unchanged), or a callable
       ``f(features, seed) -> [n, d]``.
     seed: t-SNE random state.
@@ -124,9 +125,14 @@ def embed_2d(features: Any, *, method: str | Callable[..., np.ndarray] = "tsne",
     xc = x - x.mean(0)
     _, _, vt = np.linalg.svd(xc, full_matrices=False)
     return xc @ vt[:2].T
+  perp = float(min(perplexity, max((len(x) - 1) / 3.0, 1.0)))
+  if method == "opentsne":
+    import openTSNE  # pylint: disable=g-import-not-at-top
+    emb = openTSNE.TSNE(n_components=2, perplexity=perp, initialization="pca",
+                        random_state=seed, n_jobs=num_threads or 1, verbose=False)
+    return np.asarray(emb.fit(x), np.float64)
   import threadpoolctl
   from sklearn.manifold import TSNE
-  perp = float(min(perplexity, max((len(x) - 1) / 3.0, 1.0)))
   tsne = TSNE(n_components=2, perplexity=perp, init="pca", learning_rate="auto",
               random_state=seed)
   with threadpoolctl.threadpool_limits(limits=num_threads):
