@@ -60,7 +60,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # Cluster-and-Linear-Probe (004 sec 4.3; SPEC.md line 58).
   config.clp = ml_collections.ConfigDict()
-  config.clp.embedding = "tsne"  # 'tsne' | 'pca' | 'none'
+  config.clp.embedding = "opentsne"  # 'opentsne' | 'tsne' (scikit-learn) | 'pca' | 'none'
   config.clp.max_per_superclass = 0  # 0: every analysed image of the super-class
   config.clp.perplexity = 30.0
   config.clp.kmeans_restarts = 10

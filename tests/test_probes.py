@@ -169,6 +169,11 @@ def test_clp_recovers_subclasses_on_separated_clusters():
   assert all(f2c[k] == f2c[r.mapping[k]] for k in range(c))
   assert set(r.embeddings) == {0, 1} and r.embeddings[0].shape == (80, 2)
   np.testing.assert_array_equal(r.mapping[r.reconstructed_labels], y[r.train_indices])
+  # scikit-learn's t-SNE (the default is openTSNE: benchmarks/results_tsne.md) agrees.
+  r2 = probes.cluster_and_linear_probe(
+      x, f2c[y], xt, yt, fine_to_coarse=f2c, train_fine_labels=y, seed=0, embedding='tsne',
+      num_threads=1, l2_grid=[1e-2])
+  assert r2.accuracy == 1.0 and r2.reconstruction_accuracy == 1.0
 
 
 def test_mlog_and_correlations():

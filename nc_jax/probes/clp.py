@@ -95,7 +95,7 @@ def matched_accuracy(predictions: Any, labels: Any, *, num_classes: int,
   return float(counts[np.arange(num_classes), mapping].sum() / len(labels)), mapping
 
 
-def embed_2d(features: Any, *, method: str | Callable[..., np.ndarray] = "tsne",
+def embed_2d(features: Any, *, method: str | Callable[..., np.ndarray] = "opentsne",
              seed: int = 0, perplexity: float = 30.0, num_threads: int | None = None
              ) -> np.ndarray:
   """2-D view of one super-class's features.
@@ -173,7 +173,7 @@ def _subsample(idx: np.ndarray, cap: int | None, rng: np.random.Generator) -> np
 
 
 def reconstruct_labels(features: Any, coarse_labels: Any, *, fine_to_coarse: Any,
-                       embedding: str | Callable[..., np.ndarray] = "tsne",
+                       embedding: str | Callable[..., np.ndarray] = "opentsne",
                        seed: int = 0, perplexity: float = 30.0, kmeans_restarts: int = 10,
                        num_threads: int | None = None
                        ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -221,7 +221,7 @@ def reconstruct_labels(features: Any, coarse_labels: Any, *, fine_to_coarse: Any
 
 def cluster_and_linear_probe(
     train_features: Any, train_coarse_labels: Any, test_features: Any, test_labels: Any,
-    *, fine_to_coarse: Any, embedding: str | Callable[..., np.ndarray] = "tsne",
+    *, fine_to_coarse: Any, embedding: str | Callable[..., np.ndarray] = "opentsne",
     max_per_superclass: int | None = None, within_superclass: bool = True,
     train_fine_labels: Any = None, seed: int = 0, perplexity: float = 30.0,
     kmeans_restarts: int = 10, num_threads: int | None = None,
