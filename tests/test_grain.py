@@ -126,3 +126,55 @@ def test_grain_trains_a_lazy_image_folder(folder, tmp_path):
   summary = train.train_and_evaluate(c, str(tmp_path))
   assert summary['train_accuracy'] > 1 / 3 and summary['layers']['test']['penultimate'][
       'num_examples'] == 36
+
+
+_TWO_HOSTS = """
+import sys
+import jax
+jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+jax.distributed.initialize(coordinator_address=sys.argv[1], num_processes=2,
+                           process_id=int(sys.argv[2]))
+sys.path.insert(0, sys.argv[4])
+import test_train
+from nc_jax import train
+config = test_train.sharding_config()
+config.data_loader = 'grain'  # each process streams only its half of every batch
+train.train_and_evaluate(config, sys.argv[3])
+"""
+
+
+def test_two_hosts_streaming_with_grain_equal_one_device(tmp_path):
+  """jax.distributed, 2 processes x 2 devices, grain input: the one-device run."""
+  import socket
+  import test_train
+  one = tmp_path / 'one'
+  train.train_and_evaluate(test_train.sharding_config(), str(one),
+                           mesh=test_train.one_device_mesh())
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    address = f'127.0.0.1:{s.getsockname()[1]}'
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
+  two = tmp_path / 'two'
+  procs = [subprocess.Popen([sys.executable, '-c', _TWO_HOSTS, address, str(i), str(two),
+                             os.path.join(ROOT, 'tests')], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for i in range(2)]
+  for proc in procs:
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+  test_train.assert_records_close(test_train.read_metrics(one), test_train.read_metrics(two),
+                                  rtol=2e-4, atol=1e-5)
+
+
+def test_lazy_tfds_source_equals_the_eager_load(tmp_path):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  with tfds.testing.mock_data(num_examples=40):
+    eager = data.load('tfds:mnist', 'train')
+    ds = data.load('tfds:mnist', 'train', lazy=True)
+    assert lazy.is_lazy(ds.images) and ds.images.shape == eager.images.shape
+    np.testing.assert_array_equal(ds.labels, eager.labels)
+    np.testing.assert_array_equal(ds.images[np.arange(40)], eager.images)
+    c = _config(dataset='tfds:mnist', data_loader='grain', batch_size=8, eval_batch_size=40,
+                num_epochs=1)
+    summary = train.train_and_evaluate(c, str(tmp_path))
+  assert summary['step'] == 5

@@ -378,12 +378,36 @@ def _load_mnist1d(split: str, data_dir, cache: bool, **overrides) -> Dataset:
 # ---------------------------------------------------------------------- TFDS
 
 
+class _TfdsImage:
+  """Picklable ``index -> image`` of a TFDS data_source (opened per process)."""
+
+  def __init__(self, name, split, data_dir, image_key, image_size, channels):
+    self.args = (name, split, data_dir)
+    self.image_key, self.image_size, self.channels = image_key, image_size, channels
+    self._src = None
+
+  def __getstate__(self):
+    return dict(self.__dict__, _src=None)
+
+  def __call__(self, index) -> np.ndarray:
+    if self._src is None:
+      import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+      name, split, data_dir = self.args
+      self._src = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    x = np.asarray(self._src[int(index)][self.image_key])
+    if self.image_size is not None or self.channels is not None:
+      x = _resize(x, self.image_size, self.channels)
+    return x
+
+
 def _load_tfds(name: str, split: str, data_dir, *, image_key: str | None = None,
                label_key: str = "label", image_size=None,
-               channels: int | None = None) -> Dataset:
+               channels: int | None = None, lazy: bool = False) -> Dataset:
   """A prepared TFDS data set via ``tfds.data_source`` (no TensorFlow needed).
 
   Never downloads. Not cached (array_record reads are already random access).
+  ``lazy=True``: one pass reads the labels (records are decoded and dropped
+  chunk by chunk); images are decoded on access (`data.lazy.LazyImages`).
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
@@ -407,6 +431,22 @@ def _load_tfds(name: str, split: str, data_dir, *, image_key: str | None = None,
       raise ValueError(f"tfds:{name} has no feature {k!r} (features: "
                        f"{list(features)}); pass image_key=/label_key=")
   n = len(src)
+  lab = features[label_key]
+  if lazy:
+    labels, coarse = [], []
+    for s in range(0, n, 4096):
+      for ex in _tfds_records_range(src, s, min(n, s + 4096)):
+        labels.append(ex[label_key])
+        if "coarse_label" in features:
+          coarse.append(ex["coarse_label"])
+    decode = _TfdsImage(name, split, data_dir, image_key, image_size, channels)
+    first = decode(0) if n else np.zeros((0,), np.uint8)
+    return Dataset(LazyImages(range(n), decode, item_shape=first.shape),
+                   np.asarray(labels, np.int32), lab.num_classes, tuple(lab.names),
+                   name=f"tfds:{name}", split=split,
+                   coarse_labels=np.asarray(coarse, np.int32) if coarse else None,
+                   coarse_class_names=(tuple(features["coarse_label"].names)
+                                       if coarse else None))
   examples = _tfds_records(src, n)
   images = [np.asarray(ex[image_key]) for ex in examples]
   if image_size is not None or channels is not None:
@@ -417,7 +457,6 @@ def _load_tfds(name: str, split: str, data_dir, *, image_key: str | None = None,
                      "shapes): pass image_size=(H, W)")
   images = np.stack(images) if n else np.zeros((0,), np.uint8)
   labels = np.asarray([ex[label_key] for ex in examples], np.int32)
-  lab = features[label_key]
   names = tuple(lab.names)
   coarse = coarse_names = None
   if "coarse_label" in features:
@@ -426,6 +465,13 @@ def _load_tfds(name: str, split: str, data_dir, *, image_key: str | None = None,
   return Dataset(images, labels, lab.num_classes, names, name=f"tfds:{name}",
                  split=split, coarse_labels=coarse,
                  coarse_class_names=coarse_names)
+
+
+def _tfds_records_range(src, start: int, stop: int) -> list:
+  try:
+    return list(src.__getitems__(list(range(start, stop))))
+  except (TypeError, AttributeError, NotImplementedError):
+    return [src[i] for i in range(start, stop)]
 
 
 def _tfds_records(src, n: int, chunk: int = 4096) -> list:

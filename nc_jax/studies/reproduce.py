@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -151,3 +152,25 @@ def render_report(results: Mapping[str, Any]) -> str:
     lines += ['', 'Rerun one: add `--config.only=<run>` to the command; with '
               'the same seed its final numbers equal the recorded ones.']
   return '\n'.join(lines) + '\n'
+
+
+def summary_table(results_paths) -> str:
+  """A markdown table of every claim's verdict, read from results.json files.
+
+  ``python -m nc_jax.studies.reproduce docs/reproductions/*/results.json``
+  prints it (the README's table of reproductions is this output).
+  """
+  lines = ['| paper | claim | verdict |', '|---|---|---|']
+  for path in results_paths:
+    with open(path) as f:
+      r = json.load(f)
+    report = os.path.join(os.path.dirname(path), 'report.md')
+    for cid, c in r['claims'].items():
+      lines.append(f"| [{r['paper']}]({report}#{cid}) | {cid}: {c['claim']} | "
+                   f"**{c['verdict']}** |")
+  return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+  import sys  # pylint: disable=g-import-not-at-top
+  print(summary_table(sys.argv[1:]))

@@ -54,7 +54,7 @@ def _subset(ds: data.Dataset, n: int, seed: int, salt: int) -> data.Dataset:
 def _load_kwargs(config) -> dict:
   kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
   name = config.dataset.lower()
-  if config.data_loader == 'grain' and (name.startswith('image_folder:') or
+  if config.data_loader == 'grain' and (name.startswith(('image_folder:', 'tfds:')) or
                                         name == 'cifar10_jpeg'):
     kw.setdefault('lazy', True)  # Decoded on access, never as a whole split.
   return kw
