@@ -338,3 +338,18 @@ def test_adversarial_training_runs_and_differs_from_clean(tmp_path):
   adv = train.train_and_evaluate(_config(num_epochs=1, adversarial_eps=0.05),
                                  str(tmp_path / 'adv'))
   assert adv['test_accuracy'] != clean['test_accuracy']
+
+
+def test_resume_accepts_keys_added_since_at_their_default(tmp_path):
+  """A run started before the trainer gained a key resumes when the key is at
+  its default, and is refused when it is not."""
+  config = _config(num_epochs=2)
+  config.stop_after_epochs = 1
+  train.train_and_evaluate(config, str(tmp_path))
+  path = tmp_path / 'config.json'
+  old = json.loads(path.read_text())
+  del old['augment_noise']  # As if written before augment_noise existed.
+  path.write_text(json.dumps(old))
+  with pytest.raises(ValueError, match='augment_noise: None -> 0.1'):
+    train.train_and_evaluate(_config(num_epochs=2, augment_noise=0.1), str(tmp_path))
+  assert train.train_and_evaluate(_config(num_epochs=2), str(tmp_path))['epoch'] == 2

@@ -18,14 +18,16 @@ import shutil
 from absl import logging
 import orbax.checkpoint as ocp
 
-from nc_jax.train.config import RESUME_SAFE_KEYS
+from nc_jax.train.config import RESUME_SAFE_KEYS, default_config
 from nc_jax.workdir import Workdir, to_python
 
 
 def check_resume(config, workdir: str) -> None:
   """Refuses to resume a run in ``workdir`` under a different config.
 
-  Keys in `RESUME_SAFE_KEYS` may differ. ``on_config_change='restart'``
+  Keys in `RESUME_SAFE_KEYS` may differ, and so may keys the old run's
+  config.json lacks (added to the trainer since) when they hold their
+  default. ``on_config_change='restart'``
   deletes the old run's outputs first; ``'continue'`` resumes anyway.
 
   Raises:
@@ -37,6 +39,12 @@ def check_resume(config, workdir: str) -> None:
   with open(path) as f:
     old = json.load(f)
   new = json.loads(json.dumps(to_python(config)))
+  # A key the trainer gained after the run started, set to its default, is
+  # no change: the old run ran without the feature, which the default means.
+  defaults = json.loads(json.dumps(to_python(default_config())))
+  for k in set(new) - set(old):
+    if new[k] == defaults.get(k):
+      old[k] = new[k]
   diff = sorted(k for k in set(old) | set(new)
                 if k not in RESUME_SAFE_KEYS and old.get(k) != new.get(k))
   if not diff or config.on_config_change == 'continue':
