@@ -332,6 +332,8 @@ def test_config_typos_and_bad_values_are_errors(tmp_path):
   with pytest.raises(ValueError, match='loss'):
     train.check_config(tiny_config(loss='mae'))
   with pytest.raises(ValueError, match='projection head'):
+    train.check_config(tiny_config(loss='supcon', augment_noise=0.1))
+  with pytest.raises(ValueError, match='two augmented views'):
     train.check_config(tiny_config(loss='supcon'))
   with pytest.raises(ValueError, match='not divisible'):
     train.train_and_evaluate(tiny_config(batch_size=60), str(tmp_path))
