@@ -134,6 +134,13 @@ def test_transfer_study_smoke(tmp_path):
 
 def _paper_config(name, arg='runlocal'):
   import importlib
+  if arg == 'runlocal':  # The studies read the real data sets.
+    from nc_jax import data
+    root = data.default_data_root()
+    for sub in ('mnist', 'fashion_mnist', 'cifar10_jpeg'):
+      if root is None or not (root / sub).is_dir():
+        pytest.skip(f'REAL DATA MISSING: {sub}/ not found under the data root ({root}); '
+                    'set NC_JAX_DATA_DIR or provide ../shared/data to run this test')
   return importlib.import_module(f'configs.papers.{name}').get_config(arg)
 
 
