@@ -195,7 +195,9 @@ def _spearman(x, y) -> float:
   x, y = np.asarray(x, float), np.asarray(y, float)
   if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
     return float('nan')
-  return float(scipy.stats.spearmanr(x, y).statistic)
+  # Rounded: rank correlations of a few points are exact fractions (0.8 must
+  # not compare as 0.7999999999999999).
+  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
 
 
 def _copy(workdir: str, src: str, name: str) -> str:

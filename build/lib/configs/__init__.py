@@ -1,1 +1,0 @@
-"""ml_collections configs: one file per setting (``configs/papers/``: one per paper)."""

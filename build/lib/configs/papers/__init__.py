@@ -1,1 +1,0 @@
-"""One config per paper: ``experiments/reproduce.py --config=configs/papers/<id>.py``."""
