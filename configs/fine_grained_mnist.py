@@ -13,14 +13,14 @@ test set next to a linear probe trained with the true labels.
 About 5 minutes on a shared 2-core CPU: training and the four analysed
 epochs take 35 s, the two vmapped L-BFGS probes (25 L2 values, CLP's and the
 true-label one) about 2 minutes each, t-SNE of 5 x 1,000 points 15 s. Quick
-variant (500 images per class, 3 epochs, 13-point L2 grid; 1-3 minutes):
+variant (500 images per coarse class, 3 epochs, 13-point L2 grid; 1-3 minutes):
 
   python experiments/fine_grained.py --config=configs/fine_grained_mnist.py:runlocal \
       --workdir=runs/fine_grained_local
 
-Outputs: class_distances.png, tsne_superclasses.png, clp.png, summary.json,
-metrics.jsonl (one record per (epoch, split) with msdr and the 10 x 10
-class_distances), config.json, and the trainer's run in coarse/.
+Outputs: class_distances.png, tsne_superclasses.png, clp.png, summary.json
+(MSDR by epoch, CLP and true-label probe accuracies), config.json, and the
+trainer's run (metrics.jsonl, checkpoints of the analysed epochs) in coarse/.
 Needs the MNIST IDX files under the data root (``../shared/data/mnist``).
 """
 

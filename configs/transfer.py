@@ -20,9 +20,10 @@ downstream images per class, one block; a few minutes):
   python experiments/transfer.py --config=configs/transfer.py:runlocal \
       --workdir=runs/transfer_local
 
-Outputs: layerwise.png, finetune.png, summary.json, metrics.jsonl (records
-with ``part`` = 'layerwise_probe' or 'finetune'), config.json; the trainer
-runs in pretrain/ and finetune/<variant>_<block>/. Needs the MNIST and
+Outputs: layerwise.png, finetune.png, summary.json, config.json; every run
+(pretrain, layerwise_probe, finetune_<variant>[_<block>], each a trainer run
+with init_from = the pretraining run) in runs/<name>/ with its run.json, so a
+killed study resumes, skipping finished runs. Needs the MNIST and
 Fashion-MNIST IDX files under the data root (``../shared/data``).
 """
 
