@@ -13,8 +13,8 @@ not; 000d within_vb falls, within_vb_perp does not (and the UFM without
 injected noise); 000e VCI tracks transfer across a temperature sweep and a
 cosine-regulariser sweep, the other metrics do not consistently.
 
-Plain (CPU scale, real data from ../shared/data): about 30 minutes on a
-2-core CPU. Pretraining: a 3 x 512 MLP (BatchNorm) on Fashion-MNIST classes
+Plain (CPU scale, real data from ../shared/data): about 13 minutes on a
+2-core CPU (measured: the runs' `seconds` in results.json sum to 12.6 min). Pretraining: a 3 x 512 MLP (BatchNorm) on Fashion-MNIST classes
 0-6 (T-shirt .. shirt; 700 images per class), Nesterov SGD lr 0.05
 (= 0.1 x 128/256) with the paper's warm-up from 1e-5 and wd 8e-5, 30 epochs.
 Downstream tasks (frozen penultimate features, L-BFGS probes): the held-out

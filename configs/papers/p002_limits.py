@@ -15,8 +15,9 @@ Claims (nc_jax/studies/papers/p002_limits.py holds the criteria):
         transfer worse to the 10 classes after full fine-tuning;
   002d  cascading collapse: the last hidden layer first and furthest.
 
-Plain (CPU scale, real MNIST / Fashion-MNIST from ../shared/data): about 35
-minutes on a 2-core CPU. The paper's 3 x 1024 MLP on 1,000 MNIST images for
+Plain (CPU scale, real MNIST / Fashion-MNIST from ../shared/data): about 21
+minutes on a 2-core CPU (measured: the runs' `seconds` in results.json sum to
+20.9 min). The paper's 3 x 1024 MLP on 1,000 MNIST images for
 002a/002d and for the parity pretraining (lr 0.01 instead of 0.001, 1,000 and
 700 epochs = 7,000 and 4,900 iterations instead of 80k and 100k, to fit the
 CPU); a 3 x 512 MLP on Fashion-MNIST subsets of 1k-8k images trained to a

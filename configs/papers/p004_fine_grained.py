@@ -17,8 +17,8 @@ Claims (nc_jax/studies/papers/p004_fine_grained.py holds the criteria):
   004c  fine labels (each class split at random in two): C clusters first,
         then toward 2C, C-class structure still visible at the end.
 
-Plain (CPU scale, real data from ../shared/data): about 45 minutes on a
-2-core CPU. MNIST, 10,000 training images for the coarse MLPs (3 x 512,
+Plain (CPU scale, real data from ../shared/data): about 15 minutes on a
+2-core CPU (measured: the runs' `seconds` in results.json sum to 14.6 min). MNIST, 10,000 training images for the coarse MLPs (3 x 512,
 100 epochs), 5,000 for the fine-label MLPs (150 epochs); CIFAR-10 (JPEG
 copy), 5,000 for the width-8 CNNs (40 epochs); the mixture at
 reduced size (200 samples per cluster, d = 128, 3 seeds).
