@@ -28,6 +28,25 @@ def _plt():
   return plt
 
 
+def _save(fig, path: str) -> str:
+  """Lays out, writes and closes a figure; returns its path."""
+  fig.tight_layout()
+  fig.savefig(path)
+  _plt().close(fig)
+  return path
+
+
+def _finish_xy(fig, ax, path: str, *, xlabel: str, ylabel: str, title: str) -> str:
+  """Labels, a grid and a legend for a one-panel x-y figure, then `_save`."""
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if title:
+    ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  return _save(fig, path)
+
+
 def curves(path: str, x: Any, curves: Mapping[str, Any], *, xlabel: str = "step",
                 title: str | None = None, logy: bool = False) -> str:
   """Plots named curves against ``x`` into the PNG file ``path``.
@@ -51,10 +70,7 @@ def curves(path: str, x: Any, curves: Mapping[str, Any], *, xlabel: str = "step"
     ax.set_title(title)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def training_plots(wd, records: list[dict], layers: tuple[str, ...]) -> None:
@@ -117,9 +133,7 @@ def _overview(path: str, table, layers, series) -> None:
       a.set_yscale('log')
     if a is not ax[1, 1]:
       a.set_xlabel('epoch')
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def superclass_order(fine_to_coarse: Sequence[int]) -> np.ndarray:
@@ -169,10 +183,7 @@ def distance_heatmaps(path: str, matrices: Mapping[int, np.ndarray], *,
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def superclass_views(path: str, views: Mapping[int, np.ndarray],
@@ -202,10 +213,7 @@ def superclass_views(path: str, views: Mapping[int, np.ndarray],
     ax.legend(fontsize=6, markerscale=4, loc="best")
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def bars(path: str, values: Mapping[str, float], *, ylabel: str = "test accuracy",
@@ -224,10 +232,7 @@ def bars(path: str, values: Mapping[str, float], *, ylabel: str = "test accuracy
   if title:
     ax.set_title(title, fontsize=9)
   ax.grid(axis="y", alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def heatmap(path: str, z: np.ndarray, *, rows: Sequence[float], cols: Sequence[float],
@@ -252,10 +257,7 @@ def heatmap(path: str, z: np.ndarray, *, rows: Sequence[float], cols: Sequence[f
     else:
       ax.text(j, i, f"{value:.0e}", ha="center", va="center", fontsize=5, color="w")
   ax.set_title(title)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def msdr_vs_sigma2(path: str, x: np.ndarray, lines: Mapping[str, tuple], title: str) -> str:
@@ -282,10 +284,7 @@ def msdr_vs_sigma2(path: str, x: np.ndarray, lines: Mapping[str, tuple], title: 
   axes[0].set_ylabel("MSDR")
   axes[1].legend(fontsize=7, title="red: train acc < 100%", title_fontsize=7)
   fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def msdr_vs_tau2(path: str, x: np.ndarray, lines: Mapping[str, tuple]) -> str:
@@ -304,10 +303,7 @@ def msdr_vs_tau2(path: str, x: np.ndarray, lines: Mapping[str, tuple]) -> str:
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8, title="red: train acc < 100%", title_fontsize=7)
   ax.set_title("Similar vs dissimilar sub-classes (004 Fig. 21)", fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def scatter(path: str, points: Mapping[str, tuple[Sequence[float], Sequence[float]]],
@@ -326,16 +322,7 @@ def scatter(path: str, points: Mapping[str, tuple[Sequence[float], Sequence[floa
                   textcoords="offset points")
   if logx:
     ax.set_xscale("log")
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(ylabel)
-  if title:
-    ax.set_title(title, fontsize=9)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _finish_xy(fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title)
 
 
 def xy_lines(path: str, lines: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
@@ -347,13 +334,4 @@ def xy_lines(path: str, lines: Mapping[str, tuple[Sequence[float], Sequence[floa
     ax.plot(np.asarray(x, float), np.asarray(y, float), marker="o", ms=3, label=name)
   if logy:
     ax.set_yscale("log")
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(ylabel)
-  if title:
-    ax.set_title(title, fontsize=9)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _finish_xy(fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title)

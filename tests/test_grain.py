@@ -145,23 +145,12 @@ train.train_and_evaluate(config, sys.argv[3])
 
 def test_two_hosts_streaming_with_grain_equal_one_device(tmp_path):
   """jax.distributed, 2 processes x 2 devices, grain input: the one-device run."""
-  import socket
   import test_train
   one = tmp_path / 'one'
   train.train_and_evaluate(test_train.sharding_config(), str(one),
                            mesh=test_train.one_device_mesh())
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    address = f'127.0.0.1:{s.getsockname()[1]}'
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
   two = tmp_path / 'two'
-  procs = [subprocess.Popen([sys.executable, '-c', _TWO_HOSTS, address, str(i), str(two),
-                             os.path.join(ROOT, 'tests')], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-           for i in range(2)]
-  for proc in procs:
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-4000:]
+  test_train.run_two_hosts(_TWO_HOSTS, two)
   test_train.assert_records_close(test_train.read_metrics(one), test_train.read_metrics(two),
                                   rtol=2e-4, atol=1e-5)
 

@@ -250,21 +250,30 @@ train.train_and_evaluate(test_train.sharding_config(), sys.argv[3])
 """
 
 
-def test_two_hosts_equal_one_device(tmp_path, one_device_records):
-  """Multi-host: 2 processes x 2 CPU devices via jax.distributed (gloo)."""
+def run_two_hosts(worker: str, workdir) -> None:
+  """Runs ``worker`` as 2 jax.distributed processes x 2 CPU devices (gloo).
+
+  The worker gets argv: coordinator address, process id, ``workdir``, and
+  the tests folder (to import this module).
+  """
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     address = f'127.0.0.1:{s.getsockname()[1]}'
   env = {**os.environ,
          'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
   procs = [subprocess.Popen(
-      [sys.executable, '-c', _WORKER, address, str(i), str(tmp_path),
+      [sys.executable, '-c', worker, address, str(i), str(workdir),
        os.path.join(ROOT, 'tests')], cwd=ROOT, env=env,
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
            for i in range(2)]
   for proc in procs:
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
+
+
+def test_two_hosts_equal_one_device(tmp_path, one_device_records):
+  """Multi-host: 2 processes x 2 CPU devices via jax.distributed (gloo)."""
+  run_two_hosts(_WORKER, tmp_path)
   summary = json.loads((tmp_path / 'summary.json').read_text())
   assert summary['num_devices'] == 4
   assert_records_close(one_device_records, read_metrics(tmp_path),

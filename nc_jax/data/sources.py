@@ -434,7 +434,7 @@ def _load_tfds(name: str, split: str, data_dir, *, image_key: str | None = None,
   lab = features[label_key]
   if lazy:
     labels, coarse = [], []
-    for s in range(0, n, 4096):
+    for s in range(0, n, 4096):  # Chunk by chunk: the decoded images are dropped.
       for ex in _tfds_records_range(src, s, min(n, s + 4096)):
         labels.append(ex[label_key])
         if "coarse_label" in features:
@@ -468,6 +468,12 @@ def _load_tfds(name: str, split: str, data_dir, *, image_key: str | None = None,
 
 
 def _tfds_records_range(src, start: int, stop: int) -> list:
+  """Records ``start..stop-1`` in one ``__getitems__`` read.
+
+  Data sources without batched reads (the mock data of
+  ``tfds.testing.mock_data`` and older TFDS versions) lack ``__getitems__``
+  or raise on it; they are read one record at a time.
+  """
   try:
     return list(src.__getitems__(list(range(start, stop))))
   except (TypeError, AttributeError, NotImplementedError):
@@ -475,14 +481,9 @@ def _tfds_records_range(src, start: int, stop: int) -> list:
 
 
 def _tfds_records(src, n: int, chunk: int = 4096) -> list:
-  """All records, in chunks via ``__getitems__`` where it works."""
-  out = []
-  try:
-    for s in range(0, n, chunk):
-      out.extend(src.__getitems__(list(range(s, min(n, s + chunk)))))
-    return out
-  except (TypeError, AttributeError, NotImplementedError):
-    return [src[i] for i in range(n)]
+  """All records, in chunks of ``chunk`` (`_tfds_records_range`)."""
+  return [ex for s in range(0, n, chunk)
+          for ex in _tfds_records_range(src, s, min(n, s + chunk))]
 
 
 def _resize(x: np.ndarray, size, channels) -> np.ndarray:

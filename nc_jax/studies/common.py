@@ -1,4 +1,4 @@
-"""What every study shares: progress messages, features of checkpoints, probe grids."""
+"""What every study shares: progress, features of checkpoints, probes, correlations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 
 import ml_collections
 import numpy as np
+import scipy.stats
 
 from nc_jax import data
+from nc_jax import metrics
 from nc_jax.probes import linear
 from nc_jax.train import checkpoints
 from nc_jax.train import finetune
@@ -47,3 +49,59 @@ def _normalizer(mean: tuple, std: tuple):
   if key not in _NORMALIZERS:
     _NORMALIZERS[key] = finetune.normalizer(mean, std)
   return _NORMALIZERS[key]
+
+
+def probe_layers(run_dir: str, train_ds: data.Dataset, test_ds: data.Dataset, probe_cfg, *,
+                 layers: Sequence[str], seed: int, batch_size: int = 1000,
+                 epoch: int | None = None) -> dict[str, dict[str, float]]:
+  """Linear probes of a trainer run's frozen features, one per layer.
+
+  Args:
+    run_dir: the trainer run (its checkpoint at ``epoch``, default the latest).
+    train_ds, test_ds: the probe's data (e.g. a downstream task).
+    probe_cfg: ``l2_grid_size``, ``l2_min``, ``l2_max``, ``val_fraction``,
+      ``max_iters``.
+    layers: feature names to probe.
+    seed: the probe's validation-split seed.
+    batch_size: examples per forward pass.
+
+  Returns:
+    ``{layer: {probe_top1, probe_mean_per_class, probe_l2, downstream_nc1,
+    downstream_vci}}``, the last two the collapse of ``train_ds``'s features.
+  """
+  epoch = max(checkpoints.epochs(run_dir)) if epoch is None else epoch
+  f = features_at(run_dir, epoch, {'train': train_ds, 'test': test_ds},
+                  layers=tuple(layers), batch_size=batch_size)
+  res = linear.layerwise_probe(
+      f['train'], train_ds.labels, f['test'], test_ds.labels,
+      num_classes=train_ds.num_classes, l2_grid=l2_grid(probe_cfg),
+      val_fraction=probe_cfg.val_fraction, max_iters=probe_cfg.max_iters, seed=seed)
+  out = {}
+  for layer in layers:
+    m = metrics.class_moments(f['train'][layer], train_ds.labels,
+                              num_classes=train_ds.num_classes)
+    r = res[layer]
+    out[layer] = dict(probe_top1=r.top1, probe_mean_per_class=r.mean_per_class,
+                      probe_l2=r.l2, downstream_nc1=float(metrics.nc1(m)),
+                      downstream_vci=float(metrics.vci(m)))
+  return out
+
+
+def spearman(x, y) -> float:
+  """Spearman rank correlation of two sequences (NaN for < 3 points or a constant).
+
+  Rounded to 12 digits: rank correlations of a few points are exact
+  fractions, and 0.8 must not compare as 0.7999999999999999 in a criterion.
+  """
+  x, y = np.asarray(x, float), np.asarray(y, float)
+  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    return float('nan')
+  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
+
+
+def pearson(x, y) -> float:
+  """Pearson correlation of two sequences (NaN for < 3 points or a constant), rounded."""
+  x, y = np.asarray(x, float), np.asarray(y, float)
+  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    return float('nan')
+  return round(float(scipy.stats.pearsonr(x, y).statistic), 12)

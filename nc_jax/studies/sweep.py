@@ -133,6 +133,18 @@ def train_run(run: Run, rdir: str) -> dict[str, Any]:
           if not isinstance(v, (dict, list)) and v is not None}
 
 
+def train_then(analysis: Callable[[Run, str], Mapping[str, Any]]
+               ) -> Callable[[Run, str], Mapping[str, Any]]:
+  """An executor: train ``run.config`` (resumable), then ``analysis(run, run_dir)``."""
+
+  def execute(run: Run, rdir: str) -> Mapping[str, Any]:
+    from nc_jax import train  # pylint: disable=g-import-not-at-top
+    train.train_and_evaluate(run.config, rdir)
+    return analysis(run, rdir)
+
+  return execute
+
+
 def with_overrides(base: ml_collections.ConfigDict,
                    overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
   """A copy of ``base`` with dotted-key overrides (``model_kwargs.width``)."""

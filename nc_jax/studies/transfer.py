@@ -25,14 +25,12 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from nc_jax import metrics
 from nc_jax import models
 from nc_jax import plots
 from nc_jax import train
 from nc_jax.probes import correlation
-from nc_jax.probes import linear
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, l2_grid, say
+from nc_jax.studies.common import probe_layers, say
 from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir
@@ -53,24 +51,11 @@ def layerwise_probes(run_dir: str, downstream, probe_cfg, *,
   down_train, down_test = input_lib.load_data(downstream)
   model = checkpoints.restore_model(run_dir, epoch)
   layers = tuple(k for k in models.feature_names(model) if k != 'projection')
-  epoch = epoch if epoch is not None else max(checkpoints.epochs(run_dir))
-  feats = features_at(run_dir, epoch, {'train': down_train, 'test': down_test},
-                      layers=layers, batch_size=downstream.eval_batch_size)
-  probes = linear.layerwise_probe(
-      feats['train'], down_train.labels, feats['test'], down_test.labels,
-      num_classes=down_train.num_classes, l2_grid=l2_grid(probe_cfg),
-      val_fraction=probe_cfg.val_fraction, max_iters=probe_cfg.max_iters,
-      seed=downstream.seed)
-  out = {}
-  for layer in layers:
-    m = metrics.class_moments(feats['train'][layer], down_train.labels,
-                              num_classes=down_train.num_classes)
-    r = probes[layer]
-    out[layer] = dict(probe_top1=r.top1, probe_mean_per_class=r.mean_per_class,
-                      probe_l2=r.l2, downstream_nc1=float(metrics.nc1(m)),
-                      downstream_vci=float(metrics.vci(m)))
-    say(f'probe {layer}: {r.top1:.4f} (downstream nc1 '
-        f"{out[layer]['downstream_nc1']:.4g})")
+  out = probe_layers(run_dir, down_train, down_test, probe_cfg, layers=layers,
+                     seed=downstream.seed, batch_size=downstream.eval_batch_size, epoch=epoch)
+  for layer, r in out.items():
+    say(f"probe {layer}: {r['probe_top1']:.4f} (downstream nc1 "
+        f"{r['downstream_nc1']:.4g})")
   return out
 
 

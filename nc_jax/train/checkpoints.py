@@ -78,22 +78,37 @@ def restore_state(mngr: ocp.CheckpointManager, like: Any, *,
     CheckpointError: checkpoints exist but none restores (one line each).
   """
   target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+  return _restore_newest(mngr, ocp.args.StandardRestore(target), epoch=epoch,
+                         warn=True)
+
+
+def _restore_newest(mngr: ocp.CheckpointManager, args, *, epoch: int | None,
+                    warn: bool) -> tuple[int, Any]:
+  """(epoch, restored) of the newest checkpoint that ``args`` restores.
+
+  ``epoch`` restores exactly that one (no fallback). A checkpoint that fails
+  is skipped (and reported in one line with ``warn``). Returns ``(0, None)``
+  when there is no checkpoint.
+
+  Raises:
+    CheckpointError: ``epoch`` is not saved, or no checkpoint restores.
+  """
   steps = sorted(mngr.all_steps(), reverse=True)
   if epoch is not None:
-    steps = [epoch] if epoch in steps else []
-    if not steps:
-      raise CheckpointError(f'no checkpoint of epoch {epoch} in '
-                            f'{mngr.directory}')
+    if epoch not in steps:
+      raise CheckpointError(f'no checkpoint of epoch {epoch} in {mngr.directory}')
+    steps = [epoch]
   failures = []
   for step in steps:
     try:
-      return step, mngr.restore(step, args=ocp.args.StandardRestore(target))
+      return step, mngr.restore(step, args=args)
     except Exception as err:  # pylint: disable=broad-except
       failures.append(f'{mngr.directory}/{step}: {_one_line(err)}')
-      logging.warning('checkpoint %s/%d cannot be restored (%s); trying the '
-                      'previous one', mngr.directory, step, _one_line(err))
-      print(f'nc_jax: checkpoint {mngr.directory}/{step} cannot be restored '
-            f'({_one_line(err)}); trying the previous one', flush=True)
+      if warn:
+        logging.warning('checkpoint %s/%d cannot be restored (%s); trying the '
+                        'previous one', mngr.directory, step, _one_line(err))
+        print(f'nc_jax: checkpoint {mngr.directory}/{step} cannot be restored '
+              f'({_one_line(err)}); trying the previous one', flush=True)
   if failures:
     raise CheckpointError('no checkpoint restores: ' + '; '.join(failures))
   return 0, None
@@ -170,25 +185,14 @@ def restore_model(workdir: str, epoch: int | None = None, *,
       {'params': params, 'rest': rest})
   mngr = manager(workdir, create=False)
   try:
-    steps = sorted(mngr.all_steps(), reverse=True)
-    if epoch is not None:
-      steps = [epoch] if epoch in steps else []
-    if not steps:
-      raise CheckpointError(f'no checkpoint {"" if epoch is None else epoch} '
-                            f'in {workdir}/checkpoints')
-    failures = []
-    for step in steps:
-      try:
-        restored = mngr.restore(step, args=ocp.args.PyTreeRestore(
-            item=target, partial_restore=True,
-            restore_args=ocp.checkpoint_utils.construct_restore_args(target)))
-        break
-      except Exception as err:  # pylint: disable=broad-except
-        failures.append(f'{workdir}/checkpoints/{step}: {_one_line(err)}')
-    else:
-      raise CheckpointError('no checkpoint restores: ' + '; '.join(failures))
+    _, restored = _restore_newest(mngr, ocp.args.PyTreeRestore(
+        item=target, partial_restore=True,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
+        epoch=epoch, warn=False)
   finally:
     mngr.close()
+  if restored is None:
+    raise CheckpointError(f'no checkpoint in {workdir}/checkpoints')
   model = nnx.merge(graphdef, restored['params'], restored['rest'])
   model.eval()
   return model

@@ -29,16 +29,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats
 
 from nc_jax import metrics
 from nc_jax import plots
 from nc_jax import sims
 from nc_jax import train
 from nc_jax.probes import correlation
-from nc_jax.probes import linear
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, l2_grid, say
+from nc_jax.studies.common import features_at, pearson, probe_layers, say, spearman
 from nc_jax.studies.reproduce import Claim, verdict
 from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
@@ -78,17 +76,12 @@ def _schedule_run(run, rdir):
 
 def _probe_tasks(config, rdir: str) -> dict[str, float]:
   """Downstream linear-probe accuracy (top-1) of a run's penultimate features, per task."""
-  epoch = max(checkpoints.epochs(rdir))
   out = {}
   for task, dcfg in config.downstream.items():
     tr, te = input_lib.load_data(dcfg)
-    f = features_at(rdir, epoch, {'train': tr, 'test': te}, batch_size=dcfg.eval_batch_size)
-    res = linear.linear_probe(
-        f['train']['penultimate'], tr.labels, f['test']['penultimate'], te.labels,
-        num_classes=tr.num_classes, l2_grid=l2_grid(config.probe),
-        val_fraction=config.probe.val_fraction, max_iters=config.probe.max_iters,
-        seed=dcfg.seed)
-    out[task] = res.top1
+    out[task] = probe_layers(rdir, tr, te, config.probe, layers=('penultimate',),
+                             seed=dcfg.seed, batch_size=dcfg.eval_batch_size
+                             )['penultimate']['probe_top1']
   return out
 
 
@@ -213,22 +206,6 @@ def plan(config, workdir: str) -> list[sweep.Run]:
 # ---------------------------------------------------------------------------
 
 
-def _spearman(x, y) -> float:
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  # Rounded: rank correlations of a few points are exact fractions (0.8 must
-  # not compare as 0.7999999999999999).
-  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
-
-
-def _pearson(x, y) -> float:
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  return round(float(scipy.stats.pearsonr(x, y).statistic), 12)
-
-
 def _claim_000a(config, workdir, r) -> Claim:
   c = CRITERIA
   f = r['theorem']['final']
@@ -286,7 +263,7 @@ def _claim_000c(config, workdir, r) -> Claim:
   for name in config.schedules:
     f = r[f'schedule_{name}']['final']
     ep = np.asarray(f['epoch'][1:])  # From the first epoch (0 is the initialisation).
-    rho[name] = {k: _spearman(ep, f[k][1:]) for k in METRICS_000E + ('cosine_within',)}
+    rho[name] = {k: spearman(ep, f[k][1:]) for k in METRICS_000E + ('cosine_within',)}
     checks[f'{name}_vci_falls'] = rho[name]['vci'] <= c['fall_rho_max']
     checks[f'{name}_fuzziness_falls'] = rho[name]['fuzziness'] <= c['fall_rho_max']
     inconsistent += [(name, k) for k in ('squared_distance', 'cosine_within')
@@ -365,12 +342,12 @@ def _claim_000e(config, workdir, r) -> Claim:
   c = CRITERIA
   sweeps = {'temperature': [n for n in r if n.startswith('tau')],
             'cosine_reg': [n for n in r if n.startswith('cosreg')]}
-  pearson = {s: {k: _pearson([r[n]['final'][k] for n in names],
+  rs = {s: {k: pearson([r[n]['final'][k] for n in names],
                              [r[n]['final']['mlog'] for n in names]) for k in METRICS_000E}
              for s, names in sweeps.items()}
-  checks = dict(vci_consistent=all(pearson[s]['vci'] >= c['pearson_min'] for s in sweeps))
+  checks = dict(vci_consistent=all(rs[s]['vci'] >= c['pearson_min'] for s in sweeps))
   for k in METRICS_000E[1:]:
-    a, b = pearson['temperature'][k], pearson['cosine_reg'][k]
+    a, b = rs['temperature'][k], rs['cosine_reg'][k]
     consistent = (np.sign(a) == np.sign(b) and min(abs(a), abs(b)) >= c['pearson_min'])
     checks[f'{k}_inconsistent'] = not consistent
   figs = []
@@ -401,7 +378,7 @@ def _claim_000e(config, workdir, r) -> Claim:
                  f"and class_separation is inconsistent: its Pearson r changes sign between "
                  f"the sweeps or is below {c['pearson_min']} in magnitude in one of them."),
       verdict=verdict(checks),
-      evidence=dict(checks=checks, pearson=pearson, runs=table),
+      evidence=dict(checks=checks, pearson=rs, runs=table),
       figures=figs)
 
 

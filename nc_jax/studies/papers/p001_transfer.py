@@ -24,16 +24,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import scipy.stats
 
-from nc_jax import metrics
 from nc_jax import plots
 from nc_jax import train
-from nc_jax.probes import linear
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, l2_grid, say
+from nc_jax.studies.common import probe_layers, say, spearman
 from nc_jax.studies.reproduce import Claim, verdict
-from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir
 
@@ -55,17 +51,10 @@ def transfer_layer(rdir: str) -> str:
 def _probe(config, rdir: str, layers) -> dict[str, dict[str, float]]:
   """{layer: probe top-1 and downstream nc1} on the downstream task."""
   tr, te = input_lib.load_data(config.downstream)
-  f = features_at(rdir, max(checkpoints.epochs(rdir)), {'train': tr, 'test': te},
-                  layers=tuple(layers), batch_size=config.downstream.eval_batch_size)
-  res = linear.layerwise_probe(f['train'], tr.labels, f['test'], te.labels,
-                               num_classes=tr.num_classes, l2_grid=l2_grid(config.probe),
-                               val_fraction=config.probe.val_fraction,
-                               max_iters=config.probe.max_iters, seed=0)
-  out = {}
-  for l in layers:
-    m = metrics.class_moments(f['train'][l], tr.labels, num_classes=tr.num_classes)
-    out[l] = dict(transfer=res[l].top1, downstream_nc1=float(metrics.nc1(m)))
-  return out
+  res = probe_layers(rdir, tr, te, config.probe, layers=layers, seed=0,
+                     batch_size=config.downstream.eval_batch_size)
+  return {l: dict(transfer=r['probe_top1'], downstream_nc1=r['downstream_nc1'])
+          for l, r in res.items()}
 
 
 def _source_nc1(rdir: str, layer: str) -> float:
@@ -143,15 +132,6 @@ def plan(config, workdir: str) -> list[sweep.Run]:
 # ---------------------------------------------------------------------------
 # Claims.
 # ---------------------------------------------------------------------------
-
-
-def _spearman(x, y) -> float:
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  # Rounded: rank correlations of a few points are exact fractions (0.8 must
-  # not compare as 0.7999999999999999).
-  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
 
 
 def _mean(r, names, key):
@@ -240,7 +220,7 @@ def _claim_001c(config, workdir, r) -> Claim:
   deep = r['deep']['final']['by_layer']
   pts['layers (deep MLP)'] = ([v['downstream_nc1'] for v in deep.values()],
                               [v['transfer'] for v in deep.values()])
-  rho = {g: _spearman(*xy) for g, xy in pts.items()}
+  rho = {g: spearman(*xy) for g, xy in pts.items()}
   checks = {f'{g}_negative': rho[g] <= c['downstream_rho_max'] for g in rho}
   fig = '001c_downstream_nc1_vs_transfer.png'
   plots.scatter(os.path.join(workdir, fig), pts, xlabel='downstream NC1 (MNIST features)',

@@ -31,13 +31,12 @@ import os
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from nc_jax import metrics
 from nc_jax import plots
 from nc_jax import train
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, say
+from nc_jax.studies.common import features_at, say, spearman
 from nc_jax.studies.reproduce import Claim, verdict
 from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
@@ -108,15 +107,6 @@ def _cascade_analysis(config):
   return analysis
 
 
-def _train_and(analysis):
-
-  def execute(run, rdir):
-    train.train_and_evaluate(run.config, rdir)
-    return analysis(run, rdir)
-
-  return execute
-
-
 def _size_final(run, rdir):
   summary = train.train_and_evaluate(run.config, rdir)
   return dict(train_variance=summary['train_squared_distance'],
@@ -155,7 +145,7 @@ def _finetune_final(run, rdir):
 def plan(config, workdir: str) -> list[sweep.Run]:
   runs = []
   for seed in config.seeds:
-    runs.append(sweep.Run(f'cascade_seed{seed}', _train_and(_cascade_analysis(config)),
+    runs.append(sweep.Run(f'cascade_seed{seed}', sweep.train_then(_cascade_analysis(config)),
                           sweep.with_overrides(config.cascade, dict(seed=seed)), seed=seed))
   for n in config.sizes:
     for seed in config.seeds:
@@ -165,7 +155,7 @@ def plan(config, workdir: str) -> list[sweep.Run]:
                             overrides=dict(train_size=n)))
   for group, g in config.transfer.items():
     pre = f'{group}_pretrain'
-    runs.append(sweep.Run(pre, _train_and(_pretrain_analysis(g)), g.pretrain,
+    runs.append(sweep.Run(pre, sweep.train_then(_pretrain_analysis(g)), g.pretrain,
                           seed=g.pretrain.seed))
     pdir = os.path.abspath(sweep.run_dir(workdir, pre))
     for e in g.epochs:
@@ -180,15 +170,6 @@ def plan(config, workdir: str) -> list[sweep.Run]:
 # ---------------------------------------------------------------------------
 # Claims.
 # ---------------------------------------------------------------------------
-
-
-def _spearman(x, y) -> float:
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  # Rounded: rank correlations of a few points are exact fractions (0.8 must
-  # not compare as 0.7999999999999999).
-  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
 
 
 def _mid(epochs, values):
@@ -250,7 +231,7 @@ def _claim_002b(config, workdir, records) -> Claim:
              for n in sizes for s in config.seeds}
   tv_mean = [float(np.mean(tv[n])) for n in sizes]
   st_mean = [float(np.mean(st[n])) for n in sizes]
-  rho_train, rho_test = _spearman(sizes, tv_mean), _spearman(sizes, st_mean)
+  rho_train, rho_test = spearman(sizes, tv_mean), spearman(sizes, st_mean)
   checks = dict(train_collapse_weaker_with_size=rho_train >= c['size_rho_min'],
                 test_collapse_stronger_with_size=rho_test <= -c['size_rho_min'],
                 every_run_reached_the_loss=all(stopped.values()) or None)
@@ -292,7 +273,7 @@ def _claim_002c(config, workdir, records) -> Claim:
                        test_accuracy=tries[best]['test_accuracy']))
     tv = [r['train_variance'] for r in rows]
     acc = [r['test_accuracy'] for r in rows]
-    rho = _spearman(tv, acc)
+    rho = spearman(tv, acc)
     checks[f'{group}_more_collapse_worse_transfer'] = rho >= c['transfer_rho_min']
     evidence[group] = dict(spearman=rho, checkpoints=rows, diverged_runs=[
         n for n, rec in records.items()

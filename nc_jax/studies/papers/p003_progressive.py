@@ -28,15 +28,12 @@ import os
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from nc_jax import plots
 from nc_jax import train
-from nc_jax.probes import linear
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, l2_grid, say
+from nc_jax.studies.common import probe_layers, say, spearman
 from nc_jax.studies.reproduce import Claim, verdict
-from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir
 
@@ -74,14 +71,9 @@ def _probe_layers(config, rdir: str, tcfg, *, target=None) -> dict[str, float]:
     te = te.subset(np.arange(min(len(te), config.probe_test_examples)))
   else:
     tr, te = target
-  layers = _layers(rdir)
-  f = features_at(rdir, max(checkpoints.epochs(rdir)), {'train': tr, 'test': te},
-                  layers=layers, batch_size=tcfg.eval_batch_size)
-  res = linear.layerwise_probe(f['train'], tr.labels, f['test'], te.labels,
-                               num_classes=tr.num_classes, l2_grid=l2_grid(config.probe),
-                               val_fraction=config.probe.val_fraction,
-                               max_iters=config.probe.max_iters, seed=0)
-  return {l: res[l].top1 for l in layers}
+  res = probe_layers(rdir, tr, te, config.probe, layers=_layers(rdir), seed=0,
+                     batch_size=tcfg.eval_batch_size)
+  return {l: r['probe_top1'] for l, r in res.items()}
 
 
 def _final(rdir: str, extra_splits=()) -> dict[str, Any]:
@@ -179,15 +171,6 @@ def plan(config, workdir: str) -> list[sweep.Run]:
 # ---------------------------------------------------------------------------
 
 
-def _spearman(x, y) -> float:
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  # Rounded: rank correlations of a few points are exact fractions (0.8 must
-  # not compare as 0.7999999999999999).
-  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
-
-
 def _depth_names(config) -> list[str]:
   return [f'depth{d}' for d in config.depths] + [f'depth_{m}' for m in config.depth_models]
 
@@ -199,8 +182,8 @@ def _claim_003a(config, workdir, r) -> Claim:
   for name in names:
     f = r[name]['final']
     idx = np.arange(len(f['layers']))
-    rho_cdnv, rho_nc2 = _spearman(idx, f['cdnv']), _spearman(idx, f['nc2_etf'])
-    rho_probe = _spearman(idx, f['probe_accuracy'])
+    rho_cdnv, rho_nc2 = spearman(idx, f['cdnv']), spearman(idx, f['nc2_etf'])
+    rho_probe = spearman(idx, f['probe_accuracy'])
     per[name] = dict(cdnv=f['cdnv'], nc2_etf=f['nc2_etf'], probe=f['probe_accuracy'],
                             spearman_cdnv=rho_cdnv, spearman_nc2=rho_nc2,
                             spearman_probe=rho_probe, test_accuracy=f['test_accuracy'],
@@ -332,7 +315,7 @@ def _claim_003d(config, workdir, r) -> Claim:
   cdnv = np.array([r[f'source_{n}']['final']['cdnv_target'] for n in names])  # [S, L]
   acc = np.array([r[f'source_{n}']['final']['target_probe_accuracy'] for n in names])
   spread = np.std(np.log(cdnv), axis=0)  # Spread across source models, per layer.
-  rho = _spearman(cdnv.ravel(), acc.ravel())
+  rho = spearman(cdnv.ravel(), acc.ravel())
   checks = dict(diverge_with_depth=bool(spread[-1] > spread[0]),
                 collapse_predicts_probe=rho <= c['domain_rho_max'])
   figs = ['003d_target_cdnv.png', '003d_target_probe.png', '003d_cdnv_vs_probe.png']

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any
 
 import ml_collections
 import numpy as np
-import scipy.stats
 
 from nc_jax import data
 from nc_jax import plots
@@ -38,7 +36,7 @@ from nc_jax import train
 from nc_jax.studies import fine_grained
 from nc_jax.studies import simulations
 from nc_jax.studies import sweep
-from nc_jax.studies.common import say
+from nc_jax.studies.common import say, spearman
 from nc_jax.studies.reproduce import Claim, verdict
 from nc_jax.workdir import Workdir
 
@@ -60,16 +58,6 @@ CRITERIA = dict(
     fine_growth_min=1.1,       # 004c: MSDR over original classes grows x this.
     fine_final_sep_min=1.1,    # 004c: at the end, original classes still apart.
 )
-
-
-def _train_and(analysis):
-  """A run executor: train ``run.config`` (resumable), then ``analysis``."""
-
-  def execute(run: sweep.Run, rdir: str) -> dict[str, Any]:
-    train.train_and_evaluate(run.config, rdir)
-    return analysis(run, rdir)
-
-  return execute
 
 
 def _epochs(analysis_epochs, tcfg) -> list[int]:
@@ -170,11 +158,11 @@ def plan(config, workdir: str) -> list[sweep.Run]:
     for seed in seeds:
       tcfg = sweep.with_overrides(config.coarse, dict(seed=seed, **over.to_dict()))
       runs.append(sweep.Run(f'coarse_{model}_seed{seed}',
-                            _train_and(_coarse_analysis(config, model in config.clp_models)),
+                            sweep.train_then(_coarse_analysis(config, model in config.clp_models)),
                             tcfg, seed=seed, overrides=dict(arch=model, **over.to_dict())))
   for seed in config.seeds:
     tcfg = sweep.with_overrides(config.fine, dict(seed=seed))
-    runs.append(sweep.Run(f'fine_mlp_seed{seed}', _train_and(_fine_analysis(config)), tcfg,
+    runs.append(sweep.Run(f'fine_mlp_seed{seed}', sweep.train_then(_fine_analysis(config)), tcfg,
                           seed=seed, overrides=dict(label_map=tcfg.label_map)))
   for part in config.mixture_parts:
     runs.append(sweep.Run(f'mixture_{part}', _mixture(config, part),
@@ -189,15 +177,6 @@ def plan(config, workdir: str) -> list[sweep.Run]:
 # ---------------------------------------------------------------------------
 # Claims.
 # ---------------------------------------------------------------------------
-
-
-def _spearman(x, y) -> float:
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  # Rounded: rank correlations of a few points are exact fractions (0.8 must
-  # not compare as 0.7999999999999999).
-  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
 
 
 def _copy(workdir: str, src: str, name: str) -> str:
@@ -272,7 +251,7 @@ def _claim_004a(config, workdir, records) -> Claim:
 
 def _line_rhos(summary: dict, key_of) -> dict[str, float]:
   x = summary['x']
-  return {k: _spearman(x, v['msdr_mean']) for k, v in summary.items() if k != 'x'}
+  return {k: spearman(x, v['msdr_mean']) for k, v in summary.items() if k != 'x'}
 
 
 def _dim_trend(summary: dict) -> tuple[float, list[float]]:
@@ -281,7 +260,7 @@ def _dim_trend(summary: dict) -> tuple[float, list[float]]:
   lines = [k for k in summary if k != 'x']
   dims = [float(k.split('=')[1]) for k in lines]
   table = np.array([summary[k]['msdr_mean'] for k in lines])  # [D, P]
-  rhos = [_spearman(dims, table[:, j]) for j in np.flatnonzero(x >= 2)]
+  rhos = [spearman(dims, table[:, j]) for j in np.flatnonzero(x >= 2)]
   return float(np.nanmean(rhos)), rhos
 
 
@@ -301,7 +280,7 @@ def _claim_004b(config, workdir, records) -> Claim:
   wd_spread = float(spread[x >= 2].mean())
   sim = summ['similarity']
   ms, md = np.asarray(sim['msdr_similar']['msdr_mean']), np.asarray(sim['msdr_dissimilar']['msdr_mean'])
-  rho_tau = _spearman(sim['x'], ms)
+  rho_tau = spearman(sim['x'], ms)
   checks = dict(
       sigma2=all(r >= c['rho_sigma2_min'] for r in rho_sigma.values()),
       input_dim=input_trend >= c['rho_dim_min'],
