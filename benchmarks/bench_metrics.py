@@ -1,17 +1,40 @@
-"""Speed and memory of the metric library against one bare GEMM.
+"""Speed and memory of the collapse report: against one GEMM and the reference library.
 
-    .venv/bin/python benchmarks/bench_metrics.py [--quick]
+    .venv/bin/python benchmarks/bench_metrics.py [--quick] [--write] [--tag TAG]
+    bash benchmarks/setup_reference.sh && .venv-ref/bin/python benchmarks/bench_metrics.py --write
 
-For each size: `collapse_report` after compilation vs a jitted ``X.T @ X`` on
-the same array in the same run (ratio; goal <= 1.5x), the compiled
-temporaries of the report (XLA's memory analysis; goal O(N p + K p + p^2)),
-and the streaming path's throughput (samples/s) in batches of 1,024 against
-the GEMM's samples/s. Results are printed as a Markdown table.
+Each case is float32 features (random class means plus unit noise, uniform
+random labels) with a random classifier, and everything below is measured in
+one run of this script, so the ratios share the machine's state:
+
+- ``gemm``: a bare jitted ``X.T @ X`` on the same array (best of ``--repeats``).
+- ``floor``: ``gemm`` plus a bare jitted ``argmax(X @ [W; M]^T)``, the N x p x 2K
+  product NC4 cannot avoid: the least time any full report can take here.
+- ``report``: `metrics.collapse_report` with the classifier (every SPEC.md key,
+  numerical_rank and nc4 included), input checks included; ``report_nocls``
+  without the classifier (no NC4 product).
+- ``stream``: `metrics.accumulate` over batches of ``B`` rows, pooled and
+  per-class layouts, in samples/s, against the bare GEMM over the same batches.
+- ``temp``: XLA's compiled temporaries of the report, in multiples of the
+  input's N x p floats (what the report needs above its input).
+- ``reference``: the full pipeline of rhubarbwu/neural-collapse (its
+  accumulators for means, covariance, variance norms and NC4 decisions, then
+  covariance_ratio, variability_cdnv, simplex_etf_error, kernel_stats with the
+  log kernel, self_duality_error, similarities, clf_ncc_agreement), in PyTorch
+  on the same data, given all of it as one batch (its fastest use). It is
+  never a dependency: where ``neural_collapse`` cannot be imported (see
+  benchmarks/setup_reference.sh) the column says so.
+
+``--write`` adds this run to benchmarks/results_metrics.json (keyed by
+``--tag``) and renders benchmarks/results_metrics.md from every run there.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import platform
 import time
 
@@ -21,6 +44,9 @@ import numpy as np
 
 from nc_jax import metrics
 from nc_jax.metrics import report as report_lib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results_metrics.json")
 
 
 def best_time(fn, *args, repeats=5):
@@ -33,63 +59,194 @@ def best_time(fn, *args, repeats=5):
   return min(times)
 
 
-def temp_bytes(fn, *args):
-  mem = fn.lower(*args).compile().memory_analysis()
-  return None if mem is None else mem.temp_size_in_bytes
+def make_case(n, p, k, seed=0):
+  rng = np.random.default_rng(seed)
+  y = rng.integers(0, k, n).astype(np.int32)
+  x = (rng.normal(size=(k, p))[y] + rng.normal(size=(n, p))).astype(np.float32)
+  w = rng.normal(size=(k, p)).astype(np.float32)
+  b = rng.normal(size=k).astype(np.float32)
+  return x, y, w, b
 
 
-def run(n, p, k, batch=1024, pooled=False):
-  rng = np.random.default_rng(0)
-  y = jnp.asarray(rng.integers(0, k, n), jnp.int32)
-  x = jnp.asarray(rng.normal(size=(k, p)).astype(np.float32))[y] + jnp.asarray(
-      rng.normal(size=(n, p)).astype(np.float32))
+def reference_pipeline(x, y, w, k):
+  """rhubarbwu/neural-collapse's metrics as its README runs them, all data as one batch."""
+  import torch as pt
+  from neural_collapse.accumulate import (CovarAccumulator, DecAccumulator, MeanAccumulator,
+                                          VarNormAccumulator)
+  from neural_collapse.kernels import kernel_stats, log_kernel
+  from neural_collapse.measure import (clf_ncc_agreement, covariance_ratio, self_duality_error,
+                                       similarities, simplex_etf_error, variability_cdnv)
+  d = x.shape[1]
+  mean_acc = MeanAccumulator(k, d, "cpu")
+  mean_acc.accumulate(x, y)
+  means, m_g = mean_acc.compute()
+  var_acc = VarNormAccumulator(k, d, "cpu", M=means)
+  cov_acc = CovarAccumulator(k, d, "cpu", M=means)
+  var_acc.accumulate(x, y, means)
+  cov_acc.accumulate(x, y, means)
+  var_norms, _ = var_acc.compute()
+  covar_within = cov_acc.compute()
+  dec_acc = DecAccumulator(k, d, "cpu", M=means, W=w)
+  dec_acc.accumulate(x, y, w, means)
+  with pt.no_grad():
+    return {
+        "nc1_pinv": covariance_ratio(covar_within, means, m_g),
+        "nc1_cdnv": variability_cdnv(var_norms, means),
+        "nc2_etf_err": simplex_etf_error(means, m_g),
+        "nc2g_log": kernel_stats(means, m_g, kernel=log_kernel)[1],
+        "nc3_dual_err": self_duality_error(w, means, m_g),
+        "nc3u_uni_dual": similarities(w, means, m_g).var().item(),
+        "nc4_agree": clf_ncc_agreement(dec_acc),
+    }
+
+
+def time_reference(x, y, w, k, repeats):
+  try:
+    import torch as pt
+    import neural_collapse  # noqa: F401
+  except ImportError as e:
+    return None, f"not importable here ({e.name}); see benchmarks/setup_reference.sh"
+  xt, yt, wt = pt.from_numpy(x), pt.from_numpy(y.astype(np.int64)), pt.from_numpy(w)
+  reference_pipeline(xt, yt, wt, k)  # warm up
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    reference_pipeline(xt, yt, wt, k)
+    times.append(time.perf_counter() - t)
+  return min(times), f"torch {pt.__version__}, {pt.get_num_threads()} threads"
+
+
+def stream_rate(x, y, k, batch, pooled, repeats=2):
+  nb = x.shape[0] // batch
+  xs = [x[i * batch:(i + 1) * batch] for i in range(nb)]
+  ys = [y[i * batch:(i + 1) * batch] for i in range(nb)]
+  counts = np.bincount(np.asarray(y)[:nb * batch], minlength=k) if pooled else None
+
+  def run():
+    st = metrics.accumulate(xs[0], ys[0], num_classes=k, class_counts=counts)
+    for a, l in zip(xs[1:], ys[1:]):
+      st = metrics.accumulate(a, l, num_classes=k, stats=st)
+    return st
 
   gemm = jax.jit(lambda a: a.T @ a)
-  report = jax.jit(lambda a, l: report_lib._report(
-      a, l, None, None, num_classes=k, rank=None, rtol=None))
-  t_gemm = best_time(gemm, x)
-  t_report = best_time(report, x, y)
-  mem = temp_bytes(report, x, y)
+  t_stream = best_time(run, repeats=repeats)
+  t_gemm = best_time(lambda: [gemm(a) for a in xs], repeats=repeats)
+  return nb * batch / t_stream, nb * batch / t_gemm
 
-  counts = np.bincount(np.asarray(y), minlength=k) if pooled else None
-  empty = metrics.empty_stats(k, p, class_counts=counts)
-  step = jax.jit(lambda s, a, l: metrics.accumulate(a, l, num_classes=k, stats=s))
-  xb = x[: (n // batch) * batch].reshape(-1, batch, p)
-  yb = y[: (n // batch) * batch].reshape(-1, batch)
 
-  def stream():
-    s = empty
-    for i in range(xb.shape[0]):
-      s = step(s, xb[i], yb[i])
-    return s
+def run_case(n, p, k, *, batches, repeats, with_reference):
+  x_np, y_np, w_np, b_np = make_case(n, p, k)
+  x, y, w, b = map(jnp.asarray, (x_np, y_np, w_np, b_np))
+  m = metrics.class_moments(x, y, num_classes=k)
+  wm = jnp.concatenate([w, metrics.centred_means(m)])
+  gemm = jax.jit(lambda a: a.T @ a)
+  nc4_product = jax.jit(lambda a, wm: jnp.argmax(a @ wm.T, axis=1))
+  out = dict(n=n, p=p, k=k, input_mib=x_np.nbytes / 2**20)
+  out["gemm_s"] = best_time(gemm, x, repeats=repeats)
+  out["nc4_product_s"] = best_time(nc4_product, x, wm, repeats=repeats)
+  out["floor_s"] = out["gemm_s"] + out["nc4_product_s"]
+  full = lambda: metrics.collapse_report(x, y, num_classes=k, classifier=(w, b))
+  out["report_s"] = best_time(full, repeats=repeats)
+  out["report_nocls_s"] = best_time(
+      lambda: metrics.collapse_report(x, y, num_classes=k), repeats=repeats)
+  compiled = jax.jit(lambda a, l, w, b: report_lib._report(
+      a, l, (w, b), None, num_classes=k, rank=None, rtol=None)).lower(x, y, w, b).compile()
+  mem = compiled.memory_analysis()
+  out["temp_mib"] = None if mem is None else mem.temp_size_in_bytes / 2**20
+  out["stream"] = []
+  for batch in batches:
+    for pooled in (True, False):
+      rate, gemm_rate = stream_rate(x, y, k, batch, pooled)
+      out["stream"].append(dict(batch=batch, layout="pooled" if pooled else "per-class",
+                                samples_per_s=rate, gemm_samples_per_s=gemm_rate))
+  if with_reference:
+    out["reference_s"], out["reference"] = time_reference(x_np, y_np, w_np, k,
+                                                          max(2, repeats // 2))
+  report = full()
+  out["check"] = {key: float(report[key]) for key in ("nc1", "cdnv", "nc4_ncc_mismatch")}
+  return out
 
-  jax.block_until_ready(stream())
-  t = time.perf_counter()
-  jax.block_until_ready(stream())
-  t_stream = time.perf_counter() - t
-  return dict(n=n, p=p, k=k, t_gemm=t_gemm, t_report=t_report, ratio=t_report / t_gemm,
-              temp_mb=None if mem is None else mem / 2**20,
-              np_mb=n * p * 4 / 2**20,
-              stream_sps=xb.shape[0] * batch / t_stream, gemm_sps=n / t_gemm,
-              layout="pooled" if pooled else "per-class")
+
+def fmt_ratio(a, b):
+  return "n/a" if a is None or b is None else f"{a / b:.2f}"
+
+
+def render(runs: dict) -> str:
+  lines = ["# Metric benchmark (benchmarks/bench_metrics.py)", "",
+           "Rendered from results_metrics.json. Each run is one process; every ratio is between "
+           "two timings of that run. `floor` = bare X^T X + bare argmax(X [W; M]^T) (the N x p x 2K "
+           "product NC4 needs); `report` = `collapse_report` with the classifier (every SPEC.md "
+           "key, input checks included); `reference` = rhubarbwu/neural-collapse's full pipeline "
+           "(fewer metrics: no numerical_rank, vci, cosine or within_vb keys). Temporaries: XLA's "
+           "compiled temporaries of the report in multiples of the input (N p floats).", ""]
+  for tag, run in runs.items():
+    env = run["env"]
+    lines += [f"## {tag}", "",
+              f"{env['device']}; jax {env['jax']}; {env['when']}; load average "
+              f"{env['load_before']:.2f} before, {env['load_after']:.2f} after; "
+              f"GLIBC_TUNABLES={env['glibc_tunables'] or '(unset)'}; reference: "
+              f"{run['cases'][0].get('reference', 'not run')}.", "",
+              "| N | p | K | GEMM (ms) | floor (ms) | report (ms) | report / GEMM | report / floor "
+              "| report w/o classifier / GEMM | reference (ms) | reference / report "
+              "| temporaries / input |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in run["cases"]:
+      ref = c.get("reference_s")
+      temp = "n/a" if c["temp_mib"] is None else f"{c['temp_mib'] / c['input_mib']:.2f}"
+      lines.append(
+          f"| {c['n']:,} | {c['p']} | {c['k']:,} | {1e3 * c['gemm_s']:.1f} "
+          f"| {1e3 * c['floor_s']:.1f} | {1e3 * c['report_s']:.1f} "
+          f"| {fmt_ratio(c['report_s'], c['gemm_s'])} | {fmt_ratio(c['report_s'], c['floor_s'])} "
+          f"| {fmt_ratio(c['report_nocls_s'], c['gemm_s'])} "
+          f"| {'n/a' if ref is None else round(1e3 * ref)} | {fmt_ratio(ref, c['report_s'])} "
+          f"| {temp} |")
+    lines += ["", "| N | p | K | batch | layout | accumulate samples/s | bare GEMM samples/s "
+              "(same batches) | ratio | per-class / pooled |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in run["cases"]:
+      pooled = {s["batch"]: s["samples_per_s"] for s in c["stream"] if s["layout"] == "pooled"}
+      for s in c["stream"]:
+        rel = "" if s["layout"] == "pooled" else f"{s['samples_per_s'] / pooled[s['batch']]:.2f}"
+        lines.append(
+            f"| {c['n']:,} | {c['p']} | {c['k']:,} | {s['batch']:,} | {s['layout']} "
+            f"| {s['samples_per_s']:,.0f} | {s['gemm_samples_per_s']:,.0f} "
+            f"| {s['samples_per_s'] / s['gemm_samples_per_s']:.2f} | {rel} |")
+    lines.append("")
+  return "\n".join(lines)
 
 
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+  parser.add_argument("--write", action="store_true", help="record in results_metrics.json/.md")
+  parser.add_argument("--tag", default=None, help="name of this run in the results file")
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--no-reference", action="store_true")
   args = parser.parse_args()
-  sizes = [(5000, 64, 10, False)] if args.quick else [
-      (50_000, 512, 100, False), (50_000, 512, 100, True), (20_000, 256, 1000, True)]
-  print(f"device: {jax.devices()[0].device_kind}, {platform.processor() or platform.machine()}, "
-        f"jax {jax.__version__}")
-  print("| N | p | K | GEMM X^T X (s) | collapse_report (s) | ratio | report temporaries (MiB) "
-        "| N p floats (MiB) | streaming layout | streaming samples/s | GEMM samples/s |")
-  print("|---|---|---|---|---|---|---|---|---|---|---|")
-  for n, p, k, pooled in sizes:
-    r = run(n, p, k, pooled=pooled)
-    print(f"| {n:,} | {p} | {k} | {r['t_gemm']:.3f} | {r['t_report']:.3f} | {r['ratio']:.2f} "
-          f"| {r['temp_mb']:.0f} | {r['np_mb']:.0f} | {r['layout']} | {r['stream_sps']:,.0f} "
-          f"| {r['gemm_sps']:,.0f} |", flush=True)
+  cases = [(4000, 64, 10)] if args.quick else [(50_000, 512, 100), (20_000, 256, 1000)]
+  batches = (1024,) if args.quick else (1024, 8192)
+  device = jax.devices()[0]
+  env = dict(device=f"{device.platform}: {device.device_kind}, {os.cpu_count()} CPUs "
+                    f"({platform.processor() or platform.machine()})",
+             jax=jax.__version__, when=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+             glibc_tunables=os.environ.get("GLIBC_TUNABLES", ""),
+             load_before=os.getloadavg()[0])
+  results = []
+  for n, p, k in cases:
+    r = run_case(n, p, k, batches=batches, repeats=args.repeats,
+                 with_reference=not args.no_reference)
+    results.append(r)
+    print(json.dumps(r), flush=True)
+  env["load_after"] = os.getloadavg()[0]
+  run = dict(env=env, cases=results)
+  tag = args.tag or f"{device.platform}" + ("-thp" if env["glibc_tunables"] else "")
+  print(render({tag: run}))
+  if args.write:
+    runs = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
+    runs[tag] = run
+    with open(RESULTS, "w") as f:
+      json.dump(runs, f, indent=1)
+    with open(os.path.join(HERE, "results_metrics.md"), "w") as f:
+      f.write(render(runs))
 
 
 if __name__ == "__main__":
