@@ -8,3 +8,26 @@ import os
 _FLAG = "--xla_force_host_platform_device_count=8"
 if _FLAG not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
+
+import gc
+
+import pytest
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_compiled_programs():
+  """Drops JAX's compiled programs after each test module.
+
+  Every XLA:CPU executable holds a few hundred memory mappings (a
+  collapse_report ~250), and module-level jitted functions keep one
+  executable per input shape for the life of the process. The whole suite
+  in one process reached Linux's default limit of 65,530 mappings
+  (vm.max_map_count): the next compile then fails, and the process died in
+  the C++ unwinder while raising that error (seen as a segfault in
+  test_studies). Clearing between modules keeps the count to one module's
+  programs; tests that compile the same program twice do so within a module.
+  """
+  yield
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.clear_caches()
+  gc.collect()
