@@ -26,7 +26,9 @@ one run of this script, so the ratios share the machine's state:
   benchmarks/setup_reference.sh) the column says so.
 
 ``--write`` adds this run to benchmarks/results_metrics.json (keyed by
-``--tag``) and renders benchmarks/results_metrics.md from every run there.
+``--tag``) and renders benchmarks/results_metrics.md from every run there,
+each with its verdicts against issue 14's targets (`TARGETS`); ``--readme``
+also puts this run's tables between the README's bench_metrics markers.
 """
 
 from __future__ import annotations
@@ -171,6 +173,51 @@ def fmt_ratio(a, b):
   return "n/a" if a is None or b is None else f"{a / b:.2f}"
 
 
+# Issue 14's targets, fixed before any run: (name, case (N, p, K) or None for
+# every case, how the measured figure is computed, comparison, threshold).
+TARGETS = (
+    ("report / GEMM", (50_000, 512, 100), lambda c: c["report_s"] / c["gemm_s"], "<=", 1.6),
+    ("reference / report", (50_000, 512, 100),
+     lambda c: c["reference_s"] / c["report_s"] if c.get("reference_s") else None, ">=", 3.0),
+    ("reference / report", (20_000, 256, 1000),
+     lambda c: c["reference_s"] / c["report_s"] if c.get("reference_s") else None, ">=", 8.0),
+    ("temporaries / input", None,
+     lambda c: None if c["temp_mib"] is None else c["temp_mib"] / c["input_mib"], "<=", 2.0),
+    ("pooled streaming / GEMM samples/s (worst batch)", None,
+     lambda c: min(s["samples_per_s"] / s["gemm_samples_per_s"]
+                   for s in c["stream"] if s["layout"] == "pooled"), ">=", 0.8),
+    ("per-class / pooled streaming samples/s (worst batch)", None,
+     lambda c: min(s["samples_per_s"] / p["samples_per_s"]
+                   for s in c["stream"] if s["layout"] == "per-class"
+                   for p in c["stream"] if p["layout"] == "pooled" and p["batch"] == s["batch"]),
+     ">=", 0.5),
+)
+
+
+def verdicts(run: dict) -> list[dict]:
+  """Each target of issue 14 against this run: measured figure and whether it is met."""
+  out = []
+  for name, case, measure, op, threshold in TARGETS:
+    for c in run["cases"]:
+      if case is not None and (c["n"], c["p"], c["k"]) != case:
+        continue
+      value = measure(c)
+      met = None if value is None else (value <= threshold if op == "<=" else value >= threshold)
+      out.append(dict(target=f"{name} {op} {threshold:g}", case=(c["n"], c["p"], c["k"]),
+                      measured=value, met=met))
+  return out
+
+
+def render_verdicts(run: dict) -> list[str]:
+  lines = ["| target | N, p, K | measured | met |", "|---|---|---|---|"]
+  for v in verdicts(run):
+    n, p, k = v["case"]
+    measured = "n/a" if v["measured"] is None else f"{v['measured']:.2f}"
+    met = "not measured" if v["met"] is None else ("yes" if v["met"] else "**no**")
+    lines.append(f"| {v['target']} | {n:,}, {p}, {k:,} | {measured} | {met} |")
+  return lines
+
+
 def render(runs: dict) -> str:
   lines = ["# Metric benchmark (benchmarks/bench_metrics.py)", "",
            "Rendered from results_metrics.json. Each run is one process; every ratio is between "
@@ -210,6 +257,7 @@ def render(runs: dict) -> str:
             f"| {c['n']:,} | {c['p']} | {c['k']:,} | {s['batch']:,} | {s['layout']} "
             f"| {s['samples_per_s']:,.0f} | {s['gemm_samples_per_s']:,.0f} "
             f"| {s['samples_per_s'] / s['gemm_samples_per_s']:.2f} | {rel} |")
+    lines += ["", "Against issue 14's targets:", ""] + render_verdicts(run)
     lines.append("")
   return "\n".join(lines)
 
@@ -221,6 +269,8 @@ def main():
   parser.add_argument("--tag", default=None, help="name of this run in the results file")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--no-reference", action="store_true")
+  parser.add_argument("--readme", action="store_true",
+                      help="with --write: put this run's tables in README.md")
   args = parser.parse_args()
   cases = [(4000, 64, 10)] if args.quick else [(50_000, 512, 100), (20_000, 256, 1000)]
   batches = (1024,) if args.quick else (1024, 8192)
@@ -247,6 +297,26 @@ def main():
       json.dump(runs, f, indent=1)
     with open(os.path.join(HERE, "results_metrics.md"), "w") as f:
       f.write(render(runs))
+    if args.readme:
+      write_readme(render({tag: run}))
+
+
+README = os.path.join(HERE, os.pardir, "README.md")
+BEGIN, END = "<!-- bench_metrics: begin -->", "<!-- bench_metrics: end -->"
+
+
+def write_readme(text: str):
+  """Replaces the README's text between the bench_metrics markers with ``text``."""
+  with open(README) as f:
+    readme = f.read()
+  if BEGIN not in readme or END not in readme:
+    raise SystemExit(f"README.md lacks the markers {BEGIN} ... {END}")
+  head, rest = readme.split(BEGIN, 1)
+  _, tail = rest.split(END, 1)
+  # Drop the rendered page's title: the README section has its own heading.
+  body = text.split("\n", 2)[2] if text.startswith("# ") else text
+  with open(README, "w") as f:
+    f.write(f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}")
 
 
 if __name__ == "__main__":

@@ -313,3 +313,25 @@ def test_every_building_block_matches_reference(case, rank):
       for key in _RANKED:
         np.testing.assert_allclose(float(rep[key]), ref[key], rtol=1e-8, atol=1e-10,
                                    err_msg=f"report {case} rank={rank} {key}")
+
+
+@pytest.mark.parametrize("case", ["imbalanced", "large_offset", "absent_class"])
+def test_report_in_small_chunks_matches_reference(monkeypatch, case):
+  # The class sums and the NC4 pass run in chunks of tiles / rows on large inputs;
+  # shrink the chunks so that the loops, and their remainders, run here.
+  from nc_jax.metrics import core, report, stats
+  monkeypatch.setattr(stats, "_SUM_BLOCK_ELEMS", 3 * 4 * 10)  # 3 tiles of sums (p = 8..10)
+  monkeypatch.setattr(core, "_NCC_CHUNK_ELEMS", 2 * 7 * 6)  # 7 rows of scores (C = 4..6)
+  h, y, c = make_case(case)
+  w, b = _classifier(c, h.shape[1])
+  rtol = metrics.default_rtol(np.float32, h.shape[1])
+  ref = reference.report(h, y, c, W=w, b=b, rtol=rtol)
+  # A fresh jit (not the cached report) so the patched sizes are traced.
+  fn = jax.jit(lambda f, l, w, b: report._report(f, l, (w, b), None, num_classes=c,
+                                                 rank=None, rtol=None))
+  got = fn(jnp.asarray(h, jnp.float32), jnp.asarray(y, jnp.int32), jnp.asarray(w, jnp.float32),
+           jnp.asarray(b, jnp.float32))
+  tol = 1e-3 if case == "large_offset" else 1e-4
+  ref_nc4 = ref.pop("nc4_ncc_mismatch")
+  _assert_report_close(got, ref, rtol=tol, atol=1e-5)
+  np.testing.assert_allclose(float(got["nc4_ncc_mismatch"]), ref_nc4, atol=1.5 / len(y))

@@ -130,17 +130,27 @@ def test_sharded_over_8_devices_equals_one_device(pooled):
     metrics.accumulate_sharded(h[:12], y[:12], num_classes=c, mesh=mesh)
 
 
-@pytest.mark.parametrize("c", [3, 130])  # one-hot product / scatter-add paths
-def test_per_class_scatter_in_chunks_equals_one_block(monkeypatch, c):
+@pytest.mark.parametrize("c,t", [(3, 4), (3, 64), (130, 1), (130, 2)])
+def test_per_class_scatter_in_chunks_equals_one_block(monkeypatch, c, t):
+  # Classes spanning several tiles, classes padded inside one tile, absent classes.
   from nc_jax.metrics import stats as stats_lib
   rng = np.random.default_rng(5)
-  p, n = 4, 37  # 37 rows in chunks of 4: several chunks and padding
+  p, n = 4, 37
   h = rng.normal(size=(n, p)).astype(np.float32)
   y = rng.integers(0, c, n)
-  whole = stats_lib._per_class_scatter(jnp.asarray(h), jnp.asarray(y), c)
-  row = c * p if c <= stats_lib._ONE_HOT_MAX_CLASSES else p * p
-  monkeypatch.setattr(stats_lib, "_OUTER_BLOCK_ELEMS", 4 * row)  # chunks of 4 rows
-  chunked = stats_lib._per_class_scatter(jnp.asarray(h), jnp.asarray(y), c)
-  ref = np.stack([h[y == k].T @ h[y == k] for k in range(c)])
+  tiles = stats_lib.sort_by_class(jnp.asarray(h), jnp.asarray(y, jnp.int32), c, tile_rows=t)
+  whole = stats_lib._per_class_scatter(tiles)
+  monkeypatch.setattr(stats_lib, "_OUTER_BLOCK_ELEMS", 3 * p * p)  # chunks of 3 tiles
+  chunked = stats_lib._per_class_scatter(tiles)
+  piv = np.asarray(tiles.pivots)  # rows are stored shifted by a sample of their class
+  ref = np.stack([(h[y == k] - piv[k]).T @ (h[y == k] - piv[k]) for k in range(c)])
   np.testing.assert_allclose(np.asarray(chunked), ref, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(np.asarray(whole), ref, rtol=1e-5, atol=1e-5)
+  # The layout itself: every sample exactly once, in its class's tiles.
+  valid = np.asarray(tiles.valid)
+  tile_class = np.repeat(np.asarray(tiles.tile_class), t)[valid.ravel()]
+  np.testing.assert_array_equal(tile_class, np.sort(y) if t > 1 else y)  # T=1: sample order
+  rows = np.asarray(tiles.rows)[valid] + piv[tile_class]
+  np.testing.assert_allclose(np.sort(rows, axis=0), np.sort(h, axis=0), atol=1e-6)
+  for k in set(y.tolist()):  # each pivot is a sample of its class
+    assert np.any(np.all(h[y == k] == piv[k], axis=1))

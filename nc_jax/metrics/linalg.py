@@ -97,32 +97,39 @@ def top_eigenvalue(matvec, v0: jax.Array, *, max_iters: int = 500,
       relative; default 4 eps of the dtype.
 
   Returns:
-    Rayleigh quotients [B], the top eigenvalue of each operator. The error
-    shrinks like (lambda_2 / lambda_1)^(2 t) after t steps.
+    Rayleigh quotients [B] of the last step, the top eigenvalue of each
+    operator. The error
+    shrinks like (lambda_2 / lambda_1)^(2 t) after t steps. The iteration
+    also stops at the rounding floor: once the largest relative change is
+    below sqrt(eps) and no longer shrinks (a matvec over many samples
+    carries rounding of a few eps * sqrt(n p), so a change of 4 eps may never
+    come), since further steps only redraw the rounding.
   """
   dtype = v0.dtype
+  eps = float(np.finfo(np.dtype(dtype)).eps)
   if tol is None:
-    tol = 4 * float(np.finfo(np.dtype(dtype)).eps)
+    tol = 4 * eps
+  floor = math.sqrt(eps)
   # A random-ish start where v0 is zero (a class whose mean is zero).
   fallback = jnp.ones_like(v0) / math.sqrt(v0.shape[-1])  # A weak-typed float.
   nrm = jnp.linalg.norm(v0, axis=-1, keepdims=True)
   v = jnp.where(nrm > 0, v0 / jnp.where(nrm > 0, nrm, 1.0), fallback)
 
   def step(carry):
-    i, v, lam, _ = carry
+    i, v, lam, delta, _ = carry
     av = matvec(v)
     new_lam = jnp.sum(v * av, axis=-1)
     n = jnp.linalg.norm(av, axis=-1, keepdims=True)
     v_new = jnp.where(n > 0, av / jnp.where(n > 0, n, 1.0), v)
-    delta = jnp.max(jnp.abs(new_lam - lam) / jnp.maximum(jnp.abs(new_lam), 1e-30))
-    return i + 1, v_new, new_lam, delta
+    new_delta = jnp.max(jnp.abs(new_lam - lam) / jnp.maximum(jnp.abs(new_lam), 1e-30))
+    return i + 1, v_new, new_lam, new_delta, delta
 
   def cond(carry):
-    i, _, _, delta = carry
-    return (i < max_iters) & (delta > tol)
+    i, _, _, delta, prev = carry
+    at_floor = (delta < floor) & (delta >= prev)
+    return (i < max_iters) & (delta > tol) & ~at_floor
 
   lam0 = jnp.zeros(v0.shape[:-1], dtype)
-  _, v, lam, _ = jax.lax.while_loop(
-      cond, step, (0, v, lam0, jnp.asarray(jnp.inf, dtype)))
-  # One more Rayleigh quotient at the converged vector.
-  return jnp.sum(v * matvec(v), axis=-1)
+  inf = jnp.asarray(jnp.inf, dtype)
+  _, _, lam, _, _ = jax.lax.while_loop(cond, step, (0, v, lam0, inf, inf))
+  return lam

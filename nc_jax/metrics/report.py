@@ -66,19 +66,21 @@ def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> di
   return out
 
 
-def top_sq_singular_values(features: jax.Array, labels: jax.Array, m: ClassMoments,
+def top_sq_singular_values(tiles: stats_lib.ClassTiles, sums, m: ClassMoments,
                            *, max_iters: int = 500) -> jax.Array:
   """||H_k||_2^2 for every class by power iteration on H_k^T H_k. [C].
 
-  Each step is two passes over [N, p] (one product, one segment-sum): no
-  C x p x p matrix. Starts from mu_k, which for raw features is close to the
-  top singular direction, so it typically converges in a few steps.
+  H_k^T H_k = S_k + n_k mu_k mu_k^T with S_k the centred scatter, applied
+  from the class-sorted rows (`stats.sort_by_class`): each step is two fused
+  passes over them (one product per tile each way) and a segment-sum over
+  tiles; no C x p x p matrix. Starts from mu_k, which for raw features is
+  close to the top singular direction, so it typically converges in a few
+  steps. ``sums``: the layout's `stats._class_sums`.
   """
-  c = m.means.shape[0]
 
   def matvec(v):
-    proj = jnp.sum(features * v[labels], axis=1)
-    return stats_lib.segment_sum(features * proj[:, None], labels, c)
+    return (stats_lib._scatter_matvec(tiles, sums, v)
+            + (m.counts * jnp.sum(m.means * v, 1))[:, None] * m.means)
 
   return jax.lax.stop_gradient(
       core.linalg.top_eigenvalue(matvec, m.means, max_iters=max_iters))
@@ -86,12 +88,12 @@ def top_sq_singular_values(features: jax.Array, labels: jax.Array, m: ClassMomen
 
 @partial(jax.jit, static_argnames=("num_classes", "rank", "rtol"))
 def _report(features, labels, classifier, ood_features, *, num_classes, rank, rtol):
-  m = stats_lib.class_moments(features, labels, num_classes=num_classes)
+  m, tiles, sums = stats_lib._tiled_moments(features, labels, num_classes)
   w = None if classifier is None else classifier[0]
   ood_mean = None if ood_features is None else jnp.mean(ood_features, axis=0)
   out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean)
   out["numerical_rank"] = core.numerical_rank_from_top(
-      m, top_sq_singular_values(features, labels, m))
+      m, top_sq_singular_values(tiles, sums, m))
   if classifier is not None:
     count = core.ncc_mismatch_count(m, features, classifier[0], classifier[1])
     out["nc4_ncc_mismatch"] = count.astype(features.dtype) / features.shape[0]
