@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=${1:-https://github.com/rhubarbwu/neural-collapse.git}
 if [ ! -d "$src" ]; then
-  git clone -q "$src" build/neural-collapse
+  # A clone from an earlier run is reused (git clone refuses a non-empty target).
+  [ -d build/neural-collapse/.git ] || git clone -q "$src" build/neural-collapse
   src=build/neural-collapse
 fi
 python3 -m venv .venv-ref
