@@ -14,6 +14,30 @@ import gc
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _persistent_compilation_cache(tmp_path_factory):
+  """Compiles each program once per test session, on disk.
+
+  The trainer and the studies build fresh jitted closures in every run, so
+  the in-memory cache never serves a second run (nor a program freed by
+  `_free_compiled_programs`); the persistent cache is keyed on the program
+  itself, so the many runs of identical programs across tests compile once.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+           "jax_persistent_cache_min_entry_size_bytes")
+  saved = {n: getattr(jax.config, n) for n in names}
+  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update(names[1], 0.0)
+  jax.config.update(names[2], 0)
+  compilation_cache.reset_cache()
+  yield
+  for n, v in saved.items():
+    jax.config.update(n, v)
+  compilation_cache.reset_cache()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _free_compiled_programs():
   """Drops JAX's compiled programs after each test module.
