@@ -507,13 +507,12 @@ def _merge(a: FeatureStats, b: FeatureStats, *, delta=None, scatter=None) -> Fea
     delta = b.means - a.means  # [C, p]; small even when both means are large
   means = a.means + frac_b[:, None] * delta
   corr = na * frac_b  # n_a n_b / n
-  if scatter is not None:
-    pass
-  elif a.pooled:
-    cw = corr * a.class_weights
-    scatter = a.scatter + b.scatter + (delta * cw[:, None]).T @ delta
-  else:
-    scatter = a.scatter + b.scatter + jnp.einsum("k,ki,kj->kij", corr, delta, delta)
+  if scatter is None:
+    if a.pooled:
+      cw = corr * a.class_weights
+      scatter = a.scatter + b.scatter + (delta * cw[:, None]).T @ delta
+    else:
+      scatter = a.scatter + b.scatter + jnp.einsum("k,ki,kj->kij", corr, delta, delta)
   delta_u = b.unit_means - a.unit_means
   return FeatureStats(
       counts=a.counts + b.counts,
