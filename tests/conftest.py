@@ -21,7 +21,8 @@ def _persistent_compilation_cache(tmp_path_factory):
   The trainer and the studies build fresh jitted closures in every run, so
   the in-memory cache never serves a second run (nor a program freed by
   `_free_compiled_programs`); the persistent cache is keyed on the program
-  itself, so the many runs of identical programs across tests compile once.
+  itself, so the many runs of identical programs across tests compile once
+  (test_train's resume and sharding runs: ~5 s -> ~1 s per extra run).
   """
   import jax  # pylint: disable=g-import-not-at-top
   from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top

@@ -22,7 +22,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from absl import flags
-from jax.experimental.compilation_cache import compilation_cache
 from ml_collections import config_flags
 
 from nc_jax import train
@@ -78,29 +77,6 @@ def assert_records_close(a, b, rtol=1e-6, atol=0.0):
                                    err_msg=f'{k} in {ra}')
       else:
         assert ra[k] == rb[k], (k, ra, rb)
-
-
-@pytest.fixture(scope='module', autouse=True)
-def persistent_compilation_cache(tmp_path_factory):
-  """Compiles identical programs once across this module's runs.
-
-  Every `train_and_evaluate` builds fresh jitted closures, so JAX's in-memory
-  cache cannot reuse the previous run's executables; the persistent cache
-  (keyed on the program) can, which cuts the resume and sharding tests from
-  ~5 s to ~1 s per extra run. Restored afterwards.
-  """
-  names = ('jax_compilation_cache_dir',
-           'jax_persistent_cache_min_compile_time_secs',
-           'jax_persistent_cache_min_entry_size_bytes')
-  saved = {n: getattr(jax.config, n) for n in names}
-  jax.config.update(names[0], str(tmp_path_factory.mktemp('jax_cache')))
-  jax.config.update(names[1], 0.0)
-  jax.config.update(names[2], 0)
-  compilation_cache.reset_cache()
-  yield
-  for n, v in saved.items():
-    jax.config.update(n, v)
-  compilation_cache.reset_cache()
 
 
 # --------------------------------------------------------------- main job
