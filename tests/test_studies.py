@@ -144,18 +144,33 @@ def _paper_config(name, arg='runlocal'):
   return importlib.import_module(f'configs.papers.{name}').get_config(arg)
 
 
+def _check_claims(results, tmp_path, ids):
+  """REPRODUCTIONS.md's fields of every claim, gates included, and the figures on disk."""
+  assert set(results['claims']) == set(ids)
+  for cid, claim in results['claims'].items():
+    assert claim['verdict'] in reproduce.VERDICTS, cid
+    for key in ('claim', 'paper', 'setting', 'criterion', 'evidence', 'gates'):
+      assert claim[key], (cid, key)
+    for name, gate in claim['gates'].items():
+      assert {'value', 'threshold', 'ok'} <= set(gate), (cid, name)
+      assert type(gate['ok']) is bool, (cid, name)  # pylint: disable=unidiomatic-typecheck
+    if not all(g['ok'] for g in claim['gates'].values()):
+      assert claim['verdict'] == 'inconclusive', cid
+    for check in claim['evidence']['checks'].values():
+      assert check is None or type(check) is bool, cid  # pylint: disable=unidiomatic-typecheck
+    for fig in claim['figures']:
+      assert os.path.exists(tmp_path / fig), fig
+  report = (tmp_path / 'report.md').read_text()
+  for cid in ids:
+    assert f'## {cid}' in report
+
+
 @pytest.mark.slow
 def test_p004_runlocal_writes_the_contract_and_only_reproduces_a_run(tmp_path):
   """REPRODUCTIONS.md: results.json structure, report.md, figures; --config.only."""
   config = _paper_config('p004_fine_grained')
   results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
-  assert set(results['claims']) == {'004a', '004b', '004c'}
-  for cid, claim in results['claims'].items():
-    assert claim['verdict'] in reproduce.VERDICTS, cid
-    for key in ('claim', 'paper', 'setting', 'criterion', 'evidence', 'figures'):
-      assert claim[key], (cid, key)
-    for fig in claim['figures']:
-      assert os.path.exists(tmp_path / fig), fig
+  _check_claims(results, tmp_path, ('004a', '004b', '004c'))
   with open(tmp_path / 'results.json') as f:
     on_disk = json.load(f)
   assert on_disk['claims'].keys() == results['claims'].keys()
@@ -173,12 +188,7 @@ def test_p004_runlocal_writes_the_contract_and_only_reproduces_a_run(tmp_path):
 def test_p002_runlocal_writes_the_contract(tmp_path):
   config = _paper_config('p002_limits')
   results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
-  assert set(results['claims']) == {'002a', '002b', '002c', '002d'}
-  for cid, claim in results['claims'].items():
-    assert claim['verdict'] in reproduce.VERDICTS, cid
-    assert claim['criterion'] and claim['evidence'] and claim['figures'], cid
-    for fig in claim['figures']:
-      assert os.path.exists(tmp_path / fig), fig
+  _check_claims(results, tmp_path, ('002a', '002b', '002c', '002d'))
   # Fine-tuning runs start from the pretraining run's checkpoints.
   with open(tmp_path / 'runs/mnist_finetune_e2_lr0.05/config.json') as f:
     ft = json.load(f)
@@ -204,11 +214,7 @@ def test_paper_002_train_variance_uses_the_final_means():
 def test_p000_runlocal_writes_the_contract(tmp_path):
   config = _paper_config('p000_vci')
   results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
-  assert set(results['claims']) == {'000a', '000b', '000c', '000d', '000e'}
-  for cid, claim in results['claims'].items():
-    assert claim['verdict'] in reproduce.VERDICTS, cid
-    for fig in claim['figures']:
-      assert os.path.exists(tmp_path / fig), fig
+  _check_claims(results, tmp_path, ('000a', '000b', '000c', '000d', '000e'))
   # Thm 5.1 on real features holds to float64 precision whatever the scale.
   assert results['claims']['000a']['verdict'] == 'reproduced'
   assert results['claims']['000b']['evidence']['example_fuzziness'] == pytest.approx([1, 2])
@@ -233,11 +239,7 @@ def test_least_squares_probe_loss_is_the_closed_form():
 def test_p003_runlocal_writes_the_contract(tmp_path):
   config = _paper_config('p003_progressive')
   results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
-  assert set(results['claims']) == {'003a', '003b', '003c', '003d'}
-  for cid, claim in results['claims'].items():
-    assert claim['verdict'] in reproduce.VERDICTS, cid
-    for fig in claim['figures']:
-      assert os.path.exists(tmp_path / fig), fig
+  _check_claims(results, tmp_path, ('003a', '003b', '003c', '003d'))
   # The memorization ratio is CDNV(clean labels) / CDNV(noisy labels), per layer.
   f = results['runs']['noise0.4_seed0']['final']
   np.testing.assert_allclose(f['memorization_ratio'],
@@ -263,11 +265,7 @@ def test_every_paper_config_plans_every_variant():
 def test_p001_runlocal_writes_the_contract(tmp_path):
   config = _paper_config('p001_transfer')
   results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
-  assert set(results['claims']) == {'001a', '001b', '001c', '001d'}
-  for cid, claim in results['claims'].items():
-    assert claim['verdict'] in reproduce.VERDICTS, cid
-    for fig in claim['figures']:
-      assert os.path.exists(tmp_path / fig), fig
+  _check_claims(results, tmp_path, ('001a', '001b', '001c', '001d'))
   runs = results['runs']
   # Transfer reads the pre-head features when a classifier-side head is present.
   assert runs['ce_head1']['final']['layer'] == 'pre_head'

@@ -32,13 +32,16 @@ class Run:
   Attributes:
     name: unique within the study; the sub-workdir ``runs/<name>``.
     execute: ``(run, run_dir) -> final`` (a dict of numbers); e.g.
-      `train_run`, which trains ``config`` with the nc_jax trainer.
-    config: what the run computes (a trainer config for `train_run`).
+      ``train()``, which trains ``config`` with the nc_jax trainer.
+    config: what the run computes (a trainer config for `train`).
     seed: the run's seed (recorded).
     overrides: the settings that distinguish it from the study's base
       (recorded in results.json).
     deps: names of runs that must finish first (e.g. the pretraining a
       fine-tuning run starts from).
+    tags: what the run is, for claims to select it by (`where`):
+      ``dict(kind='size', train_size=4000, seed=1)``. ``seed`` is added
+      from the run's seed when absent.
   """
 
   name: str
@@ -47,6 +50,50 @@ class Run:
   seed: int = 0
   overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   deps: tuple[str, ...] = ()
+  tags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  @property
+  def all_tags(self) -> dict[str, Any]:
+    """``tags`` with the run's seed under ``seed`` unless tagged otherwise."""
+    return {'seed': self.seed, **self.tags}
+
+  def matches(self, **tags) -> bool:
+    mine = self.all_tags
+    return all(k in mine and _same(mine[k], v) for k, v in tags.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+  """Tag equality, with 4000 == 4000.0 (numbers from configs may be either)."""
+  if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+    return float(a) == float(b)
+  return a == b
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+  """A finished run as a claim reads it: its tags, record and folder."""
+
+  name: str
+  tags: Mapping[str, Any]
+  seed: int
+  final: Mapping[str, Any]
+  path: str  # The run's folder, ``workdir/runs/<name>``.
+
+  def __getitem__(self, key: str) -> Any:
+    """A final number: ``result['test_accuracy']``."""
+    return self.final[key]
+
+
+def where(runs: Sequence[Run], records: Mapping[str, Mapping[str, Any]], workdir: str,
+          **tags) -> list[Result]:
+  """The finished runs of ``runs`` whose tags include ``tags`` (plan order).
+
+  ``where(runs, records, wd, kind='size', train_size=4000)`` ; ``seed`` matches
+  the run's seed unless the run tags it otherwise.
+  """
+  return [Result(name=r.name, tags=r.all_tags, seed=r.seed,
+                 final=records[r.name]['final'], path=run_dir(workdir, r.name))
+          for r in runs if r.name in records and r.matches(**tags)]
 
 
 def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
@@ -125,24 +172,46 @@ def run_all(runs: Sequence[Run], workdir: str, *, only: str = '',
   return out
 
 
-def train_run(run: Run, rdir: str) -> dict[str, Any]:
-  """Trains ``run.config`` with the nc_jax trainer; final = its summary's headline."""
-  from nc_jax import train  # pylint: disable=g-import-not-at-top
-  summary = train.train_and_evaluate(run.config, rdir)
+def headline(summary: Mapping[str, Any]) -> dict[str, Any]:
+  """The scalar entries of a trainer summary (what a run records by default)."""
   return {k: v for k, v in summary.items()
           if not isinstance(v, (dict, list)) and v is not None}
 
 
-def train_then(analysis: Callable[[Run, str], Mapping[str, Any]]
-               ) -> Callable[[Run, str], Mapping[str, Any]]:
-  """An executor: train ``run.config`` (resumable), then ``analysis(run, run_dir)``."""
+def train(keep: Iterable[str] | None = None,
+          then: Callable[[Run, str], Mapping[str, Any]] | None = None
+          ) -> Callable[[Run, str], Mapping[str, Any]]:
+  """The executor of trainer runs: train ``run.config`` (resumable), then record.
+
+  Args:
+    keep: the summary keys to record (missing ones are recorded as None);
+      None records every scalar of the summary (`headline`), ``()`` none.
+    then: ``(run, run_dir) -> dict`` computed after training (an analysis
+      of the trained run), merged into the record.
+
+  Returns:
+    An ``execute`` for `Run`: ``sweep.Run(name, sweep.train(), config)``.
+  """
+  keep = None if keep is None else tuple(keep)
 
   def execute(run: Run, rdir: str) -> Mapping[str, Any]:
-    from nc_jax import train  # pylint: disable=g-import-not-at-top
-    train.train_and_evaluate(run.config, rdir)
-    return analysis(run, rdir)
+    from nc_jax import train as trainer  # pylint: disable=g-import-not-at-top
+    summary = trainer.train_and_evaluate(run.config, rdir)
+    final = headline(summary) if keep is None else {k: summary.get(k) for k in keep}
+    if then is not None:
+      final.update(then(run, rdir))
+    return final
 
   return execute
+
+
+train_run = train()  # Train and record the summary's scalars.
+
+
+def train_then(analysis: Callable[[Run, str], Mapping[str, Any]]
+               ) -> Callable[[Run, str], Mapping[str, Any]]:
+  """Train, then record only ``analysis(run, run_dir)`` (= ``train(keep=(), then=...)``)."""
+  return train(keep=(), then=analysis)
 
 
 def with_overrides(base: ml_collections.ConfigDict,
