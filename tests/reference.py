@@ -99,3 +99,28 @@ def class_distance_matrix(h, y, num_classes):
       if len(a) and len(b):
         d[i, j] = np.mean(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
   return d
+
+
+def variance_to_means(h, y, means):
+  """Paper 002 TrainVariance(t), class-balanced (SPEC.md Notation): loops over classes.
+
+  (1/K) sum_k mean_{i in k} ||h_i - c_k||^2 / ((1/K) sum_k ||c_k - c_bar||^2).
+  """
+  h, means = np.asarray(h, np.float64), np.asarray(means, np.float64)
+  y = np.asarray(y)
+  classes = [k for k in range(len(means)) if np.any(y == k)]
+  within = np.mean([np.mean(np.sum((h[y == k] - means[k]) ** 2, 1)) for k in classes])
+  c = np.stack([means[k] for k in classes])
+  return within / np.mean(np.sum((c - c.mean(0)) ** 2, 1))
+
+
+def msdr(d, superclass):
+  """SPEC.md `msdr`: mean of D_ij over pairs i != j in one super-class / mean_i D_ii.
+
+  Classes whose D_ii is NaN (absent) are left out; pairs are listed one by one.
+  """
+  d = np.asarray(d, np.float64)
+  classes = [i for i in range(len(d)) if not np.isnan(d[i, i])]
+  pairs = [d[i, j] for i in classes for j in classes
+           if i != j and superclass[i] == superclass[j]]
+  return np.mean(pairs) / np.mean([d[i, i] for i in classes])

@@ -37,3 +37,4 @@ from nc_jax.metrics.stats import (
     moments_from_stats)
 from nc_jax.metrics.structure import (
     class_distance_matrix, class_distance_matrix_from_moments, msdr)
+from nc_jax.metrics.variance import variance_to_means

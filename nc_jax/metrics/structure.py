@@ -62,11 +62,15 @@ def _msdr(d, superclass):
 
 
 def msdr(d: jax.Array, superclass) -> jax.Array:
-  """Mean squared distance ratio (SPEC.md `msdr`; 004 App B).
+  """Mean squared distance ratio (SPEC.md `msdr`, line 56; 004 App B).
 
   msdr = mean of D_ij over i != j in the same super-class / mean_i D_ii.
-  1 when sub-classes of a super-class are indistinguishable (fully collapsed
-  together), > 1 when fine-grained structure survives.
+  The numerator pools all such pairs (a super-class of s classes gives
+  s (s - 1) of them), the denominator all classes present; pairs i = j are
+  not in the numerator. About 1 when the sub-classes of each super-class
+  are indistinguishable (exactly 1 if, in addition, every class has the
+  same V_i or every super-class the same size), > 1 when fine-grained
+  structure survives.
 
   Args:
     d: [C, C] class distance matrix over the original classes.
