@@ -15,25 +15,34 @@ Claims (nc_jax/studies/papers/p002_limits.py holds the criteria):
         transfer worse to the 10 classes after full fine-tuning;
   002d  cascading collapse: the last hidden layer first and furthest.
 
-Plain (CPU scale, real MNIST / Fashion-MNIST from ../shared/data): about 21
-minutes on a 2-core CPU (measured: the runs' `seconds` in results.json sum to
-20.9 min). The paper's 3 x 1024 MLP on 1,000 MNIST images for
+Plain (CPU scale, real MNIST / Fashion-MNIST from ../shared/data), 90 runs:
+3 seeds of the cascade, 3 seeds per training-set size, 3 parity pretraining
+chains of 24 fine-tuning runs each (every claim's seeds gate asks for >= 3).
+About 30 minutes on a 2-core CPU: an estimate from the first pass (35 runs:
+2 seeds, 1 pretraining chain; its runs' `seconds` in results.json sum to 20.9
+min), plus one cascade run (~3 min), 4 size runs (~2 min) and 2 pretrainings
+(~4 min); the 72 fine-tuning runs cost about what the first pass's 24 did,
+since they now evaluate every 50 epochs instead of every epoch (their final
+numbers are unchanged: evaluation does not touch training). To be measured
+by the rerun. The paper's 3 x 1024 MLP on 1,000 MNIST images for
 002a/002d and for the parity pretraining (lr 0.01 instead of 0.001, 1,000 and
 700 epochs = 7,000 and 4,900 iterations instead of 80k and 100k, to fit the
 CPU); a 3 x 512 MLP on Fashion-MNIST subsets of 1k-8k images trained to a
 running training loss < 1e-3 for 002b (the paper: VGG-11-BN and ResNet-18 to
-1e-6).
+1e-6). Each claim's "what we ran" sentence is computed from the variant's
+config (nc_jax/studies/papers/p002_limits.py).
 
 :gpu (the paper's settings): lr 0.001, 80k / 100k iterations for the MNIST
 MLPs; VGG-11-BN on Fashion-MNIST subsets (6k-60k) to loss 1e-6; the CIFAR-10
 objects-vs-animals transfer with ResNet-18 (8 classes, deer and dog dropped;
 19,000 pretraining images from the first 25,000, fine-tuning on 10,000 of the
-next), needs CIFAR-10
-under the data root. Run time on one modern GPU: about 5 hours (an estimate:
-the MLP runs are bound by per-step overhead, ~80-100k steps each at ~1 ms;
-VGG-11-BN ~0.3 GFLOP per 28x28 image x 3 x 60k x ~100 epochs per size; the
-CIFAR ResNet-18 pretraining 100k steps of batch 128 at 0.56 GFLOP per image);
-not run here.
+next), needs CIFAR-10 under the data root; 3 seeds per group, 3 pretraining
+chains per transfer group (219 runs). Run time on one modern GPU: about 13
+hours (an estimate, not run: the first pass's estimate of about 5 hours for 2
+seeds and one pretraining chain per group, scaled by the seeds; the MLP runs
+are bound by per-step overhead, ~80-100k steps each at ~1 ms; VGG-11-BN ~0.3
+GFLOP per 28x28 image x 3 x 60k x ~100 epochs per size; each CIFAR ResNet-18
+pretraining 100k steps of batch 128 at 0.56 GFLOP per image).
 """
 
 import ml_collections
@@ -68,7 +77,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.study = 'p002_limits'
   config.variant = 'runlocal' if v.runlocal else 'gpu' if v.gpu else 'cpu'
   config.only = ''
-  config.seeds = (0, 1)
+  # Seeds per group: every claim is about a difference, an order or a trend,
+  # which REPRODUCTIONS.md judges on >= 3 seeds (the claims' `seeds` gates).
+  config.cascade_seeds = (0, 1, 2)  # 002a, 002d
+  config.size_seeds = (0, 1, 2)  # 002b: per training-set size
   config.kmeans_restarts = 10
 
   # 002a / 002d: the 3 x 1024 MLP on 1,000 MNIST images, checkpointed.
@@ -81,11 +93,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.keep_checkpoints = 12
   config.cascade = c
   config.cascade_layers = ('layer1', 'layer2', 'penultimate')
-  config.setting_cascade = (
-      'MLP 3 x 1024 (ReLU, no normalisation) on 1,000 MNIST training images (100 per class), '
-      'SGD momentum 0.9, lr 0.01 cosine, no weight decay, batch 128, 1,000 epochs (7,000 '
-      'iterations), seeds 0 and 1; variances at 9 checkpoints (epochs 0-1,000) on the 1,000 '
-      'training images and 2,000 test images; weak test variance by k-means (10 restarts).')
 
   # 002b: train-size sweep, each run stopped at a training loss.
   s = _mlp('fashion_mnist', 512, 0.01, 400)
@@ -94,11 +101,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   s.eval_test_examples = 5000
   config.size = s
   config.sizes = (1000, 2000, 4000, 8000)
-  config.setting_size = (
-      'MLP 3 x 512 on Fashion-MNIST subsets of 1,000-8,000 training images (balanced), SGD '
-      'momentum 0.9, lr 0.01 cosine over at most 400 epochs, each run stopped after the first '
-      'epoch whose running training loss is below 1e-3 (the paper: 1e-6), seeds 0 and 1; '
-      'variances on 5,000 test images.')
 
   # 002c: parity pretraining, then full fine-tuning of its checkpoints.
   p = _mlp('mnist', 1024, 0.01, 700)
@@ -114,19 +116,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   f.track_collapse = False
   f.plots = False
   f.eval_sets.val = ml_collections.ConfigDict(dict(split='train[1500:1600]'))
+  # Only the final numbers are read: evaluating the 10,600 images every epoch
+  # was most of a fine-tuning run's time (evaluation does not change training).
+  f.eval_every = 50
   config.transfer = ml_collections.ConfigDict()
   config.transfer.mnist = ml_collections.ConfigDict(dict(
       pretrain=p, finetune=f, epochs=(1, 10, 30, 100, 300, 700),
-      lrs=(0.0005, 0.005, 0.05, 0.25)))
-  config.setting_transfer = (
-      'MNIST: the 3 x 1024 MLP pretrained on the first 1,000 training images with parity '
-      'labels (lr 0.01, 700 epochs = 4,900 iterations); its checkpoints at epochs 1-700 '
-      'fine-tuned (all layers, a new 10-class head) for 100 epochs on 500 new training images '
-      'at lr 0.0005, 0.005, 0.05 and 0.25; the learning rate chosen on 100 further training '
-      'images (validation), test accuracy on the 10,000 test images. CIFAR-10 part: :gpu only.')
+      lrs=(0.0005, 0.005, 0.05, 0.25),
+      seeds=(0, 1, 2)))  # Pretraining seeds (each chain fine-tuned with its seed).
 
-  if v.runlocal:
-    config.seeds = (0,)
+  if v.runlocal:  # One seed per group: the claims' seeds gates fail (structure only).
+    config.cascade_seeds = config.size_seeds = (0,)
+    config.transfer.mnist.seeds = (0,)
     config.kmeans_restarts = 2
     c.train_examples_per_class, c.num_epochs, c.eval_every = 20, 6, 3
     c.model_kwargs.width = 64
@@ -171,9 +172,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     cf.train_split = 'train[25000:35000]'
     cf.finetune, cf.track_collapse, cf.plots = 'full', False, False
     cf.eval_sets.val = ml_collections.ConfigDict(dict(split='train[35000:37000]'))
+    cf.eval_every = 50
     config.transfer.cifar = ml_collections.ConfigDict(dict(
         pretrain=cp, finetune=cf, epochs=cp.checkpoint_epochs,
-        lrs=(0.0005, 0.005, 0.05, 0.25)))
-    config.setting_cascade = config.setting_transfer = config.setting_size = (
-        "The paper's settings (see the config's docstring).")
+        lrs=(0.0005, 0.005, 0.05, 0.25), seeds=(0, 1, 2)))
   return common.apply(config, v)
