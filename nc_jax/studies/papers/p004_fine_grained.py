@@ -1,22 +1,29 @@
 """Paper 004: "Are Neurons Actually Collapsed? On the Fine-Grained Structure in
 Neural Representations" — claims 004a-004c as one study.
 
-Runs (``configs/papers/p004_fine_grained.py``):
+Runs (``configs/papers/p004_fine_grained.py``), each tagged for the claims:
 
-- ``coarse_<model>_seed<s>``: a trainer run on coarse labels y mod C~
-  (``label_map='mod:5'``), checkpointed at the analysis epochs, then the
+- ``coarse_<model>_seed<s>`` (tags ``kind='coarse', model=..., tested=...``):
+  a trainer run on coarse labels y mod C~ (``label_map='mod:5'``),
+  checkpointed at the analysis epochs (epoch 0 = initialisation), then the
   class distance matrix over the ORIGINAL classes and its MSDR at every
-  analysis epoch; for the models in ``clp_models`` also t-SNE views per
-  super-class, CLP and a true-label linear probe (`fine_grained.analyze_run`).
-- ``fine_<model>_seed<s>``: a trainer run on fine labels (each class split at
-  random in two, ``label_map='split:2'``); distance matrices over the 2C fine
-  classes at the analysis epochs.
-- ``mixture_<part>``: the Gaussian-mixture sweeps of App. B (Figs 18-21), and
-  ``mixture_hidden_dim_lr<x>``: the hidden-width sweep at another learning
-  rate (the investigation of the width trend).
+  analysis epoch. The models in ``clp_models`` are the tested ones (seeds
+  ``coarse_seeds``): also t-SNE views per super-class, CLP and a true-label
+  linear probe (`fine_grained.analyze_run`). The others (seeds
+  ``reported_seeds``) are reported, not tested.
+- ``fine_<model>_seed<s>`` (``kind='fine'``): a trainer run on fine labels
+  (each class split at random in two, ``label_map='split:2'``); distances
+  between the 2C fine classes at the analysis epochs.
+- ``mixture_<part>`` (``kind='mixture', role='test', part=...``): the
+  Gaussian-mixture sweeps of App. B (Figs 18-21), every seed's final and
+  initial numbers recorded; ``mixture_hidden_dim_lr<x>``
+  (``role='investigation'``): the hidden-width sweep at another learning rate.
 
-The criteria are module constants (`CRITERIA`), fixed before any run; the
-verdicts are computed from the runs' numbers by `analyze`.
+Each claim is a `reproduce.ClaimSpec` in `CLAIMS`: evidence read from the runs
+by their tags, gates (the preconditions: the runs trained, the collapse
+happened, the MSDR read is the trained network's, enough seeds), checks (the
+claim, every comparison with its noise through `spread`), figures and text.
+The criteria are the ``constants`` of each spec, fixed before the run.
 
 References: paper 004 secs 4-6, Figs 1-8, 11-12, 15-21, App. B; SPEC.md
 "Fine-grained structure (004)".
@@ -24,40 +31,275 @@ References: paper 004 secs 4-6, Figs 1-8, 11-12, 15-21, App. B; SPEC.md
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ml_collections
 import numpy as np
 
 from nc_jax import data
 from nc_jax import plots
-from nc_jax import train
+from nc_jax.probes.correlation import spearman
 from nc_jax.studies import fine_grained
+from nc_jax.studies import reproduce
 from nc_jax.studies import simulations
+from nc_jax.studies import spread
 from nc_jax.studies import sweep
-from nc_jax.studies.common import say, spearman
-from nc_jax.studies.reproduce import Claim, verdict
 from nc_jax.workdir import Workdir
 
 PAPER = '004'
 TITLE = 'Are Neurons Actually Collapsed? On the Fine-Grained Structure in Neural Representations'
 
-# Fixed before the first run; never tuned afterwards.
-CRITERIA = dict(
-    msdr_min=1.1,          # 004a: final-epoch MSDR above this = structure visible.
-    epochs_past_tpt=2.0,   # 004a: trained >= this x the first 100%-accuracy epoch.
-    clp_ratio_min=0.9,     # 004a: CLP >= this x the true-label probe.
-    reconstruction_min=0.8,  # 004a: k-means on t-SNE recovers sub-classes.
-    rho_sigma2_min=0.7,    # 004b: Spearman(sigma^2, MSDR) of every line.
-    rho_dim_min=0.5,       # 004b: mean Spearman(dim, MSDR) at sigma^2 >= 2.
-    wd_spread_max=0.2,     # 004b: mean (max-min)/mean MSDR over weight decays.
-    rho_tau2_min=0.7,      # 004b: Spearman(tau^2, MSDR of similar sub-classes).
-    fine_early_msdr_max=1.2,   # 004c: early, halves of a class indistinct.
-    fine_early_sep_min=1.5,    # 004c: early, original classes apart.
-    fine_growth_min=1.1,       # 004c: MSDR over original classes grows x this.
-    fine_final_sep_min=1.1,    # 004c: at the end, original classes still apart.
+MIXTURE_PARTS = ('input_dim', 'hidden_dim', 'weight_decay', 'similarity')
+
+# What a trainer run records from its summary (`sweep.train(keep=...)`).
+KEEP = ('epoch', 'train_accuracy', 'test_accuracy', 'train_loss', 'train_nc1',
+        'terminal_phase_epoch')
+
+# ---------------------------------------------------------------------------
+# Criteria: the constants each claim's gates, checks and criterion text read.
+# Fixed before the run (the check thresholds are those of the first pass);
+# never tuned afterwards.
+# ---------------------------------------------------------------------------
+
+_NOISE = dict(z=spread.Z, min_seeds=spread.MIN_SEEDS)
+
+C_004A = dict(
+    _NOISE,
+    train_acc_min=0.99,     # gate: every tested run fits its coarse train labels.
+    epochs_past_tpt=2.0,    # gate: trained >= this x the first 100%-train-accuracy epoch.
+    nc1_max=0.5,            # gate: final coarse train NC1 (penultimate) <= this: collapsed.
+    msdr_min=1.1,           # check: final MSDR above this = structure visible.
+    clp_ratio_min=0.9,      # check: CLP above this x the true-label probe.
+    reconstruction_min=0.8,  # check: k-means on t-SNE recovers the train sub-classes.
 )
+
+C_004B = dict(
+    _NOISE,
+    train_acc_min=0.99,     # gate: every point at sigma^2 >= fit_sigma2_min fits.
+    fit_sigma2_min=1.0,     # (the clusters are well apart there: separable data).
+    wd_strength_min=1.0,    # gate: max lr x wd x steps (the decay could shrink the
+                            # weights by e on its own) so "no effect" is a test.
+    rho_sigma2_min=0.7,     # check: Spearman(sigma^2, MSDR) of every line.
+    rho_dim_min=0.5,        # check: mean over sigma^2 >= dim_sigma2_min of
+    dim_sigma2_min=2.0,     #   Spearman(dimension, MSDR).
+    wd_spread_max=0.2,      # check: mean (max-min)/mean MSDR over weight decays.
+    rho_tau2_min=0.7,       # check: Spearman(tau^2, MSDR of similar sub-classes).
+)
+
+C_004C = dict(
+    _NOISE,
+    train_acc_min=0.99,     # gate: every run fits its fine (2C) train labels.
+    nc1_max=0.5,            # gate: final fine-label train NC1 <= this: the 2C collapse.
+    fine_early_msdr_max=1.2,   # check: early, the halves of a class indistinct.
+    fine_early_sep_min=1.5,    # check: early, the original classes apart.
+    fine_growth_min=1.1,       # check: MSDR over original classes grows x this.
+    fine_final_sep_min=1.1,    # check: at the end, original classes still apart.
+)
+
+
+# ---------------------------------------------------------------------------
+# Numbers with their spread; checks that are Python bool or None.
+# ---------------------------------------------------------------------------
+
+
+def _finite(x) -> bool:
+  return x is not None and math.isfinite(float(x))
+
+
+def _num(x) -> float | None:
+  return float(x) if _finite(x) else None
+
+
+def quantity(values: Sequence[Any]) -> dict[str, Any]:
+  """Per-seed values and their `spread.summary` (None where one is not finite)."""
+  v = [_num(x) for x in values]
+  if v and all(x is not None for x in v):
+    return dict(values=v, **spread.summary(v))
+  return dict(values=v, mean=None, se=None, n=len(v))
+
+
+def _values(q: Mapping[str, Any] | None) -> list[float] | None:
+  """The per-seed values of a `quantity`, or None if absent or not all finite."""
+  if not q or not q.get('values'):
+    return None
+  v = q['values']
+  return [float(x) for x in v] if all(_finite(x) for x in v) else None
+
+
+def _exceeds(a, b, *, paired: bool = False) -> bool | None:
+  """`spread.exceeds` of per-seed values; None when a side is missing or not finite."""
+  if a is None or b is None:
+    return None
+  if np.ndim(b) == 0 and not _finite(b):
+    return None
+  return spread.exceeds(a, b, paired=paired)
+
+
+def _below(a, limit: float) -> bool | None:
+  """mean(a) below ``limit`` by more than Z standard errors (`spread.exceeds`)."""
+  return None if a is None else _exceeds([-x for x in a], -limit)
+
+
+def _all(checks: Sequence[bool | None]) -> bool | None:
+  """False if any is False, else None if any is None (or none given), else True."""
+  checks = list(checks)
+  if any(c is False for c in checks):
+    return False
+  if not checks or any(c is None for c in checks):
+    return None
+  return True
+
+
+def _z(after, before) -> float | None:
+  """Paired z-score of (after - before) per seed; None if not measurable."""
+  if after is None or before is None or len(after) != len(before):
+    return None
+  z = spread.z_score(after, before, paired=True)
+  return None if math.isnan(z) else z
+
+
+def moved_gate(after, before, about: str, *, two_sided: bool = True) -> reproduce.Gate:
+  """Gate: the paired z-score of (trained - untrained) beyond `spread.Z`.
+
+  ``two_sided``: |z| (training moved the number, either direction); else z
+  (training raised it). What the inputs (an untrained network) give cannot
+  pass: after == before gives no z, and a missing side fails the gate.
+  """
+  z = _z(after, before)
+  value = None if z is None else abs(z) if two_sided else z
+  return reproduce.Gate(value, spread.Z, '>', about)
+
+
+def _min_or_none(values) -> float | None:
+  values = list(values)
+  return None if not values or any(v is None for v in values) else float(min(values))
+
+
+def _max_or_none(values) -> float | None:
+  values = list(values)
+  return None if not values or any(v is None for v in values) else float(max(values))
+
+
+# ---------------------------------------------------------------------------
+# Text computed from the config.
+# ---------------------------------------------------------------------------
+
+_DATA_NAMES = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST', 'cifar10': 'CIFAR-10',
+               'cifar10_jpeg': 'CIFAR-10 (JPEG copy)', 'cifar100': 'CIFAR-100'}
+_TRAIN_SIZES = {'mnist': 60_000, 'fashion_mnist': 60_000, 'cifar10': 50_000,
+                'cifar10_jpeg': 50_000, 'cifar100': 50_000}
+_NUM_CLASSES = {'cifar100': 100}
+_EMBEDDINGS = {'tsne': 't-SNE', 'opentsne': 't-SNE (openTSNE)', 'pca': 'PCA'}
+
+
+def _n(x: float) -> str:
+  return f'{x:,}' if float(x).is_integer() else f'{x:g}'
+
+
+def _seeds(seeds) -> str:
+  seeds = list(seeds)
+  return (f'seed {seeds[0]}' if len(seeds) == 1 else
+          f"{len(seeds)} seeds ({', '.join(str(s) for s in seeds)})")
+
+
+def _model_text(t) -> str:
+  kw = t.model_kwargs
+  if t.model == 'mlp':
+    return f'MLP {kw.depth} x {kw.width} (ReLU, no normalisation)'
+  name = {'resnet18': 'ResNet-18', 'vgg11_bn': 'VGG-11-BN'}.get(t.model, t.model)
+  return f"{name} (width {kw.get('width', '?')})"
+
+
+def _label_classes(t) -> tuple[int, str]:
+  """(number of training labels, what they are) of a trainer config's label map."""
+  original = _NUM_CLASSES.get(t.dataset, 10)
+  kind, _, k = t.label_map.partition(':')
+  if kind == 'mod':
+    return int(k), f'coarse labels y mod {k}'
+  if kind == 'split':
+    return original * int(k), (f'fine labels (each class split at random into {k}: '
+                               f'{original * int(k)} labels)')
+  return original, f'labels {t.label_map or "as given"}'
+
+
+def _data_text(t) -> str:
+  labels, what = _label_classes(t)
+  name = _DATA_NAMES.get(t.dataset, t.dataset)
+  if t.train_examples_per_class:
+    n = t.train_examples_per_class * labels
+    train = f'{_n(n)} training images ({_n(t.train_examples_per_class)} per label)'
+  else:
+    train = f'the full training split ({_n(_TRAIN_SIZES.get(t.dataset, 0))} images)'
+  test = (f'{_n(t.eval_test_examples)} test images' if t.eval_test_examples
+          else 'the whole test split')
+  return f'{name} with {what}, {train}; {test}'
+
+
+def _optim_text(t) -> str:
+  opt = t.optimizer.upper() if t.optimizer == 'sgd' else t.optimizer
+  mom = f' momentum {t.momentum:g}' if t.optimizer == 'sgd' and t.momentum else ''
+  return (f'{opt} lr {t.learning_rate:g}{mom} wd {t.weight_decay:g} {t.schedule}, '
+          f'batch {t.batch_size}, {t.num_epochs} epoch{"s" if t.num_epochs != 1 else ""}')
+
+
+def _trainer_text(t) -> str:
+  return f'{_model_text(t)}, {_optim_text(t)}, on {_data_text(t)}'
+
+
+def _coarse_config(config, model: str):
+  over = config.coarse_models[model].to_dict()
+  return sweep.with_overrides(config.coarse, over)
+
+
+def setting_004a(config) -> str:
+  tested = [m for m in config.coarse_models if m in config.clp_models]
+  reported = [m for m in config.coarse_models if m not in config.clp_models]
+  p, clp = config.probe, config.clp
+  text = '; '.join(f'{_trainer_text(_coarse_config(config, m))}' for m in tested)
+  text += (f', {_seeds(config.coarse_seeds)}; distances on {_n(config.analysis_train_examples)} '
+           f'training images at epochs {", ".join(str(e) for e in config.coarse_epochs)} '
+           f'(0 = initialisation); CLP: {_EMBEDDINGS.get(clp.embedding, clp.embedding)}'
+           + (f' (perplexity {clp.perplexity:g})' if 'tsne' in clp.embedding else '')
+           + f' and k-means per super-class ({clp.kmeans_restarts} restarts), L-BFGS probe with '
+           f'{p.l2_grid_size} L2 values in [{p.l2_min:g}, {p.l2_max:g}] '
+           f'({p.max_iters} iterations).')
+  if reported:
+    text += ' Reported, not tested (MSDR only): ' + '; '.join(
+        f'{_trainer_text(_coarse_config(config, m))}, {_seeds(config.reported_seeds)}'
+        for m in reported) + '.'
+  return text
+
+
+def setting_004b(config) -> str:
+  m = config.mixture
+  sim = m.similarity
+  lrs = ', '.join(f'{lr:g}' for lr in config.mixture_width_lrs)
+  return (f'App. B model (2-layer ReLU MLP, full-batch gradient descent on the coarse '
+          f'labels, PyTorch-default initialisation, lr {m.learning_rate:g}, '
+          f'{m.num_steps:,} steps): {m.num_clusters} clusters x {m.samples_per_cluster} '
+          f'samples, {m.num_superclasses} super-classes, d_input = {m.input_dim}, '
+          f'd_hidden = {m.hidden_dim}, weight decay {m.weight_decay:g} by default; '
+          f'input dims {list(m.input_dims)}, hidden widths {list(m.hidden_dims)}, weight '
+          f'decays {[float(w) for w in m.weight_decays]}; sigma^2 in {list(m.sigma2)}; '
+          f'tau^2 in {list(sim.tau2)} at sigma^2 = {sim.sigma2:g} ({sim.num_similar} '
+          f'similar super-classes); {m.num_seeds} seed{"s" if m.num_seeds > 1 else ""}.'
+          + (f' Width investigation: the hidden-width sweep again at lr {lrs}.' if lrs else ''))
+
+
+def setting_004c(config) -> str:
+  return (f'{_trainer_text(config.fine)}, {_seeds(config.fine_seeds)}; distances between '
+          f'the fine classes on {_n(config.analysis_train_examples)} training images at '
+          f'epochs {", ".join(str(e) for e in config.fine_epochs)} (0 = initialisation; '
+          f'"early" = epoch {config.fine_early_epoch}).')
+
+
+# ---------------------------------------------------------------------------
+# The runs.
+# ---------------------------------------------------------------------------
 
 
 def _epochs(analysis_epochs, tcfg) -> list[int]:
@@ -65,33 +307,42 @@ def _epochs(analysis_epochs, tcfg) -> list[int]:
   return sorted({e for e in analysis_epochs if e < tcfg.num_epochs} | {tcfg.num_epochs})
 
 
-def _last(by_epoch: dict) -> float:
-  """The value at the largest epoch of an {"epoch": value} record."""
-  return by_epoch[str(max(int(e) for e in by_epoch))]
+def initial_record(rdir: str) -> dict[str, float | None]:
+  """Train accuracy, loss and NC1 (penultimate, training labels) at epoch 0."""
+  for r in Workdir(rdir).read_metrics():
+    if (r.get('epoch') == 0 and r.get('split') == 'train' and
+        r.get('layer') == 'penultimate' and 'labels' not in r):
+      return dict(train_accuracy_init=r.get('accuracy'), train_loss_init=r.get('loss'),
+                  train_nc1_init=r.get('nc1'))
+  return dict(train_accuracy_init=None, train_loss_init=None, train_nc1_init=None)
 
 
-def _coarse_analysis(config, with_clp: bool):
+# Keys of `fine_grained.analyze_run` that repeat the summary's (`KEEP`).
+_REPEATED = ('coarse_test_accuracy', 'coarse_train_accuracy', 'coarse_train_nc1',
+             'terminal_phase_epoch')
+
+
+def _coarse_analysis(config, tested: bool):
 
   def analysis(run, rdir):
-    if with_clp:
-      return fine_grained.analyze_run(
+    if tested:
+      out = fine_grained.analyze_run(
           rdir, run.config, analysis_epochs=config.coarse_epochs,
           analysis_train_examples=config.analysis_train_examples,
           clp_cfg=config.clp, probe_cfg=config.probe, out=Workdir(rdir))
-    sub_ds, _ = fine_grained.analysis_sets(run.config, config.analysis_train_examples)
-    num_fine = int(sub_ds.fine_labels.max()) + 1
-    f2c = data.mod_coarse_map(num_fine, sub_ds.num_classes)
-    dist, msdr = fine_grained.distances_over_epochs(
-        rdir, run.config, _epochs(config.coarse_epochs, run.config), sub_ds,
-        sub_ds.fine_labels, num_fine, f2c)
-    plots.distance_heatmaps(os.path.join(rdir, 'class_distances.png'), dist,
-                            fine_to_coarse=f2c, msdr=msdr,
-                            title=f'{run.name}: class distances (train, penultimate)')
-    summary = train.summarize(Workdir(rdir).read_metrics())
-    return dict(msdr_by_epoch={str(e): v for e, v in msdr.items()},
-                coarse_train_accuracy=summary['train_accuracy'],
-                coarse_test_accuracy=summary['test_accuracy'],
-                terminal_phase_epoch=summary.get('terminal_phase_epoch'))
+      out = {k: v for k, v in out.items() if k not in _REPEATED}
+    else:
+      sub_ds, _ = fine_grained.analysis_sets(run.config, config.analysis_train_examples)
+      num_fine = int(sub_ds.fine_labels.max()) + 1
+      f2c = data.mod_coarse_map(num_fine, sub_ds.num_classes)
+      dist, msdr = fine_grained.distances_over_epochs(
+          rdir, run.config, _epochs(config.coarse_epochs, run.config), sub_ds,
+          sub_ds.fine_labels, num_fine, f2c)
+      plots.distance_heatmaps(os.path.join(rdir, 'class_distances.png'), dist,
+                              fine_to_coarse=f2c, msdr=msdr,
+                              title=f'{run.name}: class distances (train, penultimate)')
+      out = dict(msdr_by_epoch={str(e): v for e, v in msdr.items()})
+    return dict(out, **initial_record(rdir))
 
   return analysis
 
@@ -128,23 +379,72 @@ def _fine_analysis(config):
         msdr={e: s['msdr_original'] for e, s in stats.items()},
         title=f'{run.name}: distances between the {sub_ds.num_classes} fine classes '
               '(pairs of one original class grouped; MSDR over original classes)')
-    summary = train.summarize(Workdir(rdir).read_metrics())
     return dict(msdr_original_by_epoch={str(e): s['msdr_original'] for e, s in stats.items()},
                 separation_by_epoch={str(e): s['separation'] for e, s in stats.items()},
-                fine_train_accuracy=summary['train_accuracy'],
-                terminal_phase_epoch=summary.get('terminal_phase_epoch'))
+                **initial_record(rdir))
 
   return analysis
 
 
-def _mixture(config, part: str, **overrides):
+def _mixture_lines(mcfg, part: str) -> list[dict[str, Any]]:
+  """The plotted lines of one part: label, varied value, x key and values, match."""
+  base = dict(input_dim=mcfg.input_dim, hidden_dim=mcfg.hidden_dim,
+              weight_decay=float(mcfg.weight_decay), num_similar=0, tau2=0.0)
+  sigma = dict(x_key='sigma2', x=[float(s) for s in mcfg.sigma2])
+  if part == 'input_dim':
+    return [dict(label=f'd_input={d}', value=d, match=dict(base, input_dim=d), **sigma)
+            for d in mcfg.input_dims]
+  if part == 'hidden_dim':
+    return [dict(label=f'd_hidden={d}', value=d, match=dict(base, hidden_dim=d), **sigma)
+            for d in mcfg.hidden_dims]
+  if part == 'weight_decay':
+    return [dict(label=f'wd={w:g}', value=float(w), match=dict(base, weight_decay=float(w)),
+                 **sigma) for w in mcfg.weight_decays]
+  if part == 'similarity':
+    sim = mcfg.similarity
+    match = dict(base, num_similar=sim.num_similar, sigma2=float(sim.sigma2))
+    del match['tau2']
+    return [dict(label='tau2', value=float(sim.sigma2), match=match, x_key='tau2',
+                 x=[float(t) for t in sim.tau2])]
+  raise ValueError(f'unknown mixture part {part!r}; choose from {MIXTURE_PARTS}')
+
+
+_MIXTURE_KEYS = ('msdr', 'msdr_init', 'train_accuracy', 'loss')
+
+
+def mixture_tables(mcfg, part: str, records: Sequence[Mapping[str, Any]]
+                   ) -> dict[str, dict[str, Any]]:
+  """Per-line tables ``{key: [points][seeds]}`` from a mixture run's metrics.jsonl."""
+  keys = _MIXTURE_KEYS + (('msdr_similar', 'msdr_dissimilar') if part == 'similarity' else ())
+  seeds = range(mcfg.num_seeds)
+  rnd = lambda v: round(float(v), 12)
+  out = {}
+  for line in _mixture_lines(mcfg, part):
+    found = {}
+    for r in records:
+      if all(rnd(r.get(k, np.nan)) == rnd(v) for k, v in line['match'].items()):
+        found[(rnd(r[line['x_key']]), r['seed'])] = r
+    table = {k: [[_num(found[(rnd(x), s)].get(k)) if (rnd(x), s) in found else None
+                  for s in seeds] for x in line['x']] for k in keys}
+    out[line['label']] = dict(value=line['value'], x_key=line['x_key'], x=line['x'],
+                              **table)
+  return out
+
+
+def _mixture(config, part: str, learning_rate: float):
 
   def execute(run, rdir):
+    del run
     mcfg = ml_collections.ConfigDict(config.mixture.to_dict())
     mcfg.parts = (part,)
-    for k, v in overrides.items():
-      mcfg[k] = v
-    return simulations.mixture_study(mcfg, rdir)
+    mcfg.learning_rate = learning_rate
+    wd = Workdir(rdir)
+    if os.path.exists(wd.file('metrics.jsonl')):  # A killed run starts afresh.
+      os.remove(wd.file('metrics.jsonl'))
+    simulations.mixture_study(mcfg, rdir)
+    return dict(part=part, learning_rate=learning_rate, num_steps=mcfg.num_steps,
+                num_seeds=mcfg.num_seeds,
+                lines=mixture_tables(mcfg, part, wd.read_metrics()))
 
   return execute
 
@@ -154,236 +454,456 @@ def plan(config, workdir: str) -> list[sweep.Run]:
   del workdir
   runs = []
   for model, over in config.coarse_models.items():
-    seeds = config.seeds if model in config.clp_models else config.seeds[:1]
-    for seed in seeds:
+    tested = model in config.clp_models
+    for seed in (config.coarse_seeds if tested else config.reported_seeds):
       tcfg = sweep.with_overrides(config.coarse, dict(seed=seed, **over.to_dict()))
-      runs.append(sweep.Run(f'coarse_{model}_seed{seed}',
-                            sweep.train_then(_coarse_analysis(config, model in config.clp_models)),
-                            tcfg, seed=seed, overrides=dict(arch=model, **over.to_dict())))
-  for seed in config.seeds:
+      runs.append(sweep.Run(
+          f'coarse_{model}_seed{seed}',
+          sweep.train(keep=KEEP, then=_coarse_analysis(config, tested)), tcfg, seed=seed,
+          overrides=dict(arch=model, **over.to_dict()),
+          tags=dict(kind='coarse', model=model, tested=tested)))
+  for seed in config.fine_seeds:
     tcfg = sweep.with_overrides(config.fine, dict(seed=seed))
-    runs.append(sweep.Run(f'fine_mlp_seed{seed}', sweep.train_then(_fine_analysis(config)), tcfg,
-                          seed=seed, overrides=dict(label_map=tcfg.label_map)))
+    runs.append(sweep.Run(
+        f'fine_{tcfg.model}_seed{seed}', sweep.train(keep=KEEP, then=_fine_analysis(config)),
+        tcfg, seed=seed, overrides=dict(label_map=tcfg.label_map),
+        tags=dict(kind='fine', model=tcfg.model)))
+  lr0 = config.mixture.learning_rate
   for part in config.mixture_parts:
-    runs.append(sweep.Run(f'mixture_{part}', _mixture(config, part),
-                          overrides=dict(part=part)))
+    runs.append(sweep.Run(f'mixture_{part}', _mixture(config, part, lr0),
+                          overrides=dict(part=part),
+                          tags=dict(kind='mixture', role='test', part=part,
+                                    learning_rate=lr0)))
   for lr in config.mixture_width_lrs:
-    runs.append(sweep.Run(f'mixture_hidden_dim_lr{lr:g}',
-                          _mixture(config, 'hidden_dim', learning_rate=lr),
-                          overrides=dict(part='hidden_dim', learning_rate=lr)))
+    runs.append(sweep.Run(f'mixture_hidden_dim_lr{lr:g}', _mixture(config, 'hidden_dim', lr),
+                          overrides=dict(part='hidden_dim', learning_rate=lr),
+                          tags=dict(kind='mixture', role='investigation', part='hidden_dim',
+                                    learning_rate=lr)))
   return runs
 
 
+def _copy(study: reproduce.Study, src: str, name: str) -> list[str]:
+  """Copies a run's figure into the study folder (nothing if the run drew none)."""
+  if not os.path.exists(src):
+    return []
+  shutil.copyfile(src, study.file(name))
+  return [name]
+
+
+def _by_epoch(by_epoch: Mapping[str, float]) -> tuple[list[int], list[float]]:
+  epochs = sorted(int(e) for e in by_epoch)
+  return epochs, [by_epoch[str(e)] for e in epochs]
+
+
 # ---------------------------------------------------------------------------
-# Claims.
+# 004a: coarse labels.
 # ---------------------------------------------------------------------------
 
 
-def _copy(workdir: str, src: str, name: str) -> str:
-  shutil.copyfile(src, os.path.join(workdir, name))
-  return name
+def evidence_004a(study: reproduce.Study) -> dict[str, Any]:
+  tested = study.where(kind='coarse', tested=True)
+  reported = study.where(kind='coarse', tested=False)
+  finals = [r.final for r in tested]
+  last = lambda f: _by_epoch(f['msdr_by_epoch'])[1][-1]
+  clp = [f['clp_accuracy'] for f in finals]
+  lpo = [f['lpo_accuracy'] for f in finals]
+  return dict(
+      tested_model=sorted({r.tags['model'] for r in tested}),
+      seeds=[r.seed for r in tested],
+      last_epoch=[f['epoch'] for f in finals],
+      terminal_phase_epoch=[f['terminal_phase_epoch'] for f in finals],
+      train_accuracy=quantity([f['train_accuracy'] for f in finals]),
+      test_accuracy=quantity([f['test_accuracy'] for f in finals]),
+      train_nc1=quantity([f['train_nc1'] for f in finals]),
+      train_nc1_init=quantity([f['train_nc1_init'] for f in finals]),
+      msdr_init=quantity([f['msdr_by_epoch'].get('0') for f in finals]),
+      final_msdr=quantity([last(f) for f in finals]),
+      clp_accuracy=quantity(clp),
+      true_label_probe_accuracy=quantity(lpo),
+      clp_over_probe=quantity([a / b if b else None for a, b in zip(clp, lpo)]),
+      reconstruction_accuracy=quantity([f['clp_reconstruction_accuracy'] for f in finals]),
+      msdr_by_epoch={f"{r.tags['model']}_seed{r.seed}": r.final['msdr_by_epoch']
+                     for r in tested + reported},
+      reported={f"{r.tags['model']}_seed{r.seed}": dict(
+          final_msdr=last(r.final), msdr_init=r.final['msdr_by_epoch'].get('0'),
+          train_accuracy=r.final['train_accuracy'], test_accuracy=r.final['test_accuracy'])
+                for r in reported})
 
 
-def _claim_004a(config, workdir, records) -> Claim:
-  c = CRITERIA
-  mlp = {n: r['final'] for n, r in records.items() if n.startswith('coarse_mlp_')}
-  epochs = max(config.coarse_epochs)
-  tpt = {n: f['terminal_phase_epoch'] for n, f in mlp.items()}
-  final_msdr = {n: f['msdr_by_epoch'][str(epochs)] for n, f in mlp.items()}
-  clp = np.array([f['clp_accuracy'] for f in mlp.values()])
-  lpo = np.array([f['lpo_accuracy'] for f in mlp.values()])
-  recon = np.array([f['clp_reconstruction_accuracy'] for f in mlp.values()])
-  checks = dict(
-      terminal_phase=all(t is not None and epochs >= c['epochs_past_tpt'] * t
-                         for t in tpt.values()),
-      msdr=all(m > c['msdr_min'] for m in final_msdr.values()),
-      clp_close=bool(clp.mean() >= c['clp_ratio_min'] * lpo.mean()),
-      subclusters=bool(recon.mean() >= c['reconstruction_min']))
-  arch = {n.removeprefix('coarse_'): _last(r['final']['msdr_by_epoch'])
-          for n, r in records.items() if n.startswith('coarse_') and 'mlp' not in n}
-  arch_acc = {n.removeprefix('coarse_'): r['final']['coarse_train_accuracy']
-              for n, r in records.items() if n.startswith('coarse_') and 'mlp' not in n}
-  # Figures: seed 0 of the MLP, and MSDR over epochs for every model.
-  first = sorted(mlp)[0]
-  rdir = sweep.run_dir(workdir, first)
-  figs = [_copy(workdir, os.path.join(rdir, f), f'004a_{f}')
-          for f in ('class_distances.png', 'tsne_superclasses.png', 'clp.png')]
+def gates_004a(ev, c) -> dict[str, reproduce.Gate]:
+  ratios = [e / t if _finite(t) and t > 0 else None
+            for e, t in zip(ev['last_epoch'], ev['terminal_phase_epoch'])]
+  return dict(
+      seeds=reproduce.seeds_gate(len(ev['seeds'])),
+      runs_trained=reproduce.at_least(
+          _min_or_none(ev['train_accuracy']['values']), c['train_acc_min'],
+          'smallest final coarse train accuracy of the tested runs'),
+      terminal_phase=reproduce.at_least(
+          _min_or_none(ratios), c['epochs_past_tpt'],
+          'smallest last epoch / first epoch at 100% train accuracy (none: never reached)'),
+      coarse_collapse=reproduce.at_most(
+          _max_or_none(ev['train_nc1']['values']), c['nc1_max'],
+          'largest final coarse train NC1 (penultimate): the super-classes collapsed'),
+      msdr_moved_by_training=moved_gate(
+          _values(ev['final_msdr']), _values(ev['msdr_init']),
+          'abs(z) of final - initial MSDR, paired by seed: the MSDR read is the trained '
+          "network's, not the input's"))
+
+
+def checks_004a(ev, c) -> dict[str, bool | None]:
+  clp, lpo = _values(ev['clp_accuracy']), _values(ev['true_label_probe_accuracy'])
+  scaled = None if lpo is None else [c['clp_ratio_min'] * x for x in lpo]
+  return dict(
+      msdr=_exceeds(_values(ev['final_msdr']), c['msdr_min']),
+      clp_close=_exceeds(clp, scaled, paired=True),
+      subclusters=_exceeds(_values(ev['reconstruction_accuracy']), c['reconstruction_min']))
+
+
+def figure_004a(ev, study: reproduce.Study) -> list[str]:
+  tested = study.where(kind='coarse', tested=True)
+  figs = []
+  if tested:
+    for f in ('class_distances.png', 'tsne_superclasses.png', 'clp.png'):
+      figs += _copy(study, os.path.join(tested[0].path, f), f'004a_{f}')
   lines = {}
-  for n, r in records.items():
-    if n.startswith('coarse_'):
-      by_epoch = r['final']['msdr_by_epoch']
-      ep = sorted(int(e) for e in by_epoch)
-      lines[n.removeprefix('coarse_')] = ([e / ep[-1] for e in ep],
-                                          [by_epoch[str(e)] for e in ep])
-  plots.xy_lines(os.path.join(workdir, '004a_msdr_over_epochs.png'), lines,
+  for name, by_epoch in ev['msdr_by_epoch'].items():
+    epochs, msdr = _by_epoch(by_epoch)
+    lines[name] = ([e / epochs[-1] for e in epochs], msdr)
+  plots.xy_lines(study.file('004a_msdr_over_epochs.png'), lines,
                  xlabel='fraction of training (epoch / last epoch)', ylabel='MSDR',
                  title='MSDR over the original classes (train), coarse labels y mod 5')
   figs.append('004a_msdr_over_epochs.png')
-  for n in sorted(records):
-    if n.startswith('coarse_') and 'mlp' not in n:
-      figs.append(_copy(workdir, os.path.join(sweep.run_dir(workdir, n), 'class_distances.png'),
-                        f'004a_class_distances_{n.removeprefix("coarse_")}.png'))
-  return Claim(
-      id='004a',
-      claim='Trained on coarse labels into the terminal phase, the original classes stay '
-            'visible inside the collapsed super-classes: MSDR > 1, two sub-clusters per '
-            'super-class under t-SNE, and Cluster-and-Linear-Probe close to a probe '
-            'trained with the true labels.',
-      paper='Secs 4-5, Figs 1-8 and 11-12: ResNet-18 on coarse CIFAR-10 (y mod 5), 350 '
-            'epochs; CLP 93% on the 10 original classes; structure seen for ResNet and '
-            'DenseNet, not VGG.',
-      setting=config.setting_004a,
-      criterion=(f"Every MLP seed reaches 100% train accuracy and is trained to >= "
-                 f"{c['epochs_past_tpt']:g}x that epoch; final-epoch MSDR > {c['msdr_min']} "
-                 f"for every seed; mean CLP >= {c['clp_ratio_min']} x mean true-label probe; "
-                 f"mean k-means-on-t-SNE reconstruction of the train sub-classes >= "
-                 f"{c['reconstruction_min']}. The CNN runs are reported, not tested."),
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, terminal_phase_epoch=tpt, last_epoch=epochs,
-                    final_msdr=final_msdr, clp_accuracy=clp.tolist(),
-                    true_label_probe_accuracy=lpo.tolist(),
-                    clp_over_probe=float(clp.mean() / lpo.mean()),
-                    reconstruction_accuracy=recon.tolist(),
-                    msdr_initialisation={n: f['msdr_by_epoch']['0'] for n, f in mlp.items()},
-                    cnn_final_msdr=arch, cnn_final_train_accuracy=arch_acc),
-      figures=figs)
+  for r in study.where(kind='coarse', tested=False):
+    figs += _copy(study, os.path.join(r.path, 'class_distances.png'),
+                  f"004a_class_distances_{r.tags['model']}_seed{r.seed}.png")
+  return figs
 
 
-def _line_rhos(summary: dict, key_of) -> dict[str, float]:
-  x = summary['x']
-  return {k: spearman(x, v['msdr_mean']) for k, v in summary.items() if k != 'x'}
+def notes_004a(ev, config) -> str:
+  del config
+  text = ('The reported runs (other architectures, one seed) are not tested. The trainer '
+          'stops a run whose loss turns non-finite, so a recorded run did not diverge.')
+  moved = _z(_values(ev['final_msdr']), _values(ev['msdr_init']))
+  if moved is not None and moved < 0:
+    text += (' Training lowered MSDR below its value at initialisation: the structure '
+             'seen is what is left of the input\'s.')
+  return text
 
 
-def _dim_trend(summary: dict) -> tuple[float, list[float]]:
-  """Mean over sigma^2 >= 2 of Spearman(dimension, MSDR) across the lines."""
-  x = np.asarray(summary['x'])
-  lines = [k for k in summary if k != 'x']
-  dims = [float(k.split('=')[1]) for k in lines]
-  table = np.array([summary[k]['msdr_mean'] for k in lines])  # [D, P]
-  rhos = [spearman(dims, table[:, j]) for j in np.flatnonzero(x >= 2)]
-  return float(np.nanmean(rhos)), rhos
+# ---------------------------------------------------------------------------
+# 004b: the Gaussian mixture.
+# ---------------------------------------------------------------------------
 
 
-def _claim_004b(config, workdir, records) -> Claim:
-  c = CRITERIA
-  summ = {p: records[f'mixture_{p}']['final'][p] for p in config.mixture_parts}
-  rho_sigma = {}
-  for part in ('input_dim', 'hidden_dim', 'weight_decay'):
-    for line, rho in _line_rhos(summ[part], None).items():
-      rho_sigma[f'{part}:{line}'] = rho
-  input_trend, _ = _dim_trend(summ['input_dim'])
-  hidden_trend, _ = _dim_trend(summ['hidden_dim'])
-  w = summ['weight_decay']
-  x = np.asarray(w['x'])
-  table = np.array([w[k]['msdr_mean'] for k in w if k != 'x'])
-  spread = (table.max(0) - table.min(0)) / table.mean(0)
-  wd_spread = float(spread[x >= 2].mean())
-  sim = summ['similarity']
-  ms, md = np.asarray(sim['msdr_similar']['msdr_mean']), np.asarray(sim['msdr_dissimilar']['msdr_mean'])
-  rho_tau = spearman(sim['x'], ms)
-  checks = dict(
-      sigma2=all(r >= c['rho_sigma2_min'] for r in rho_sigma.values()),
-      input_dim=input_trend >= c['rho_dim_min'],
-      hidden_dim=hidden_trend >= c['rho_dim_min'],
-      weight_decay=wd_spread <= c['wd_spread_max'],
-      similar_lower=bool(ms[0] < md[0]),
-      similar_grows_with_tau2=rho_tau >= c['rho_tau2_min'])
-  investigation = {}
-  for lr in config.mixture_width_lrs:
-    s = records[f'mixture_hidden_dim_lr{lr:g}']['final']['hidden_dim']
-    investigation[f'lr{lr:g}_hidden_trend'] = _dim_trend(s)[0]
-    investigation[f'lr{lr:g}_msdr_at_sigma2_max'] = {
-        k: v['msdr_mean'][-1] for k, v in s.items() if k != 'x'}
-  h = summ['hidden_dim']
-  investigation[f'lr{config.mixture.learning_rate:g}_msdr_at_sigma2_max'] = {
-      k: v['msdr_mean'][-1] for k, v in h.items() if k != 'x'}
-  investigation[f'lr{config.mixture.learning_rate:g}_msdr_init_at_sigma2_max'] = {
-      k: v['msdr_init_mean'][-1] for k, v in h.items() if k != 'x'}
-  all_fit = {p: bool(all(all(v['all_fit']) for k, v in s.items() if k != 'x'))
-             for p, s in summ.items()}
+def _table(line: Mapping[str, Any], key: str) -> np.ndarray:
+  """[points, seeds] float array (NaN where a value is missing)."""
+  return np.array([[np.nan if v is None else v for v in row] for row in line[key]],
+                  np.float64)
+
+
+def _per_seed(fn, num_seeds: int) -> list[float | None]:
+  return [_num(fn(s)) for s in range(num_seeds)]
+
+
+def _dim_trend(lines: Mapping[str, Mapping[str, Any]], seed: int, sigma2_min: float) -> float:
+  """Mean over sigma^2 >= sigma2_min of Spearman(dimension, MSDR) of one seed."""
+  labels = list(lines)
+  x = np.asarray(lines[labels[0]]['x'])
+  dims = [lines[k]['value'] for k in labels]
+  table = np.stack([_table(lines[k], 'msdr')[:, seed] for k in labels])  # [D, P]
+  rhos = [spearman(dims, table[:, j]) for j in np.flatnonzero(x >= sigma2_min)]
+  return float(np.mean(rhos)) if rhos else float('nan')
+
+
+def _wd_spread(lines: Mapping[str, Mapping[str, Any]], seed: int, sigma2_min: float) -> float:
+  """Mean over sigma^2 >= sigma2_min of (max - min) / mean MSDR over weight decays."""
+  labels = list(lines)
+  x = np.asarray(lines[labels[0]]['x'])
+  table = np.stack([_table(lines[k], 'msdr')[:, seed] for k in labels])  # [W, P]
+  rel = (table.max(0) - table.min(0)) / table.mean(0)
+  keep = x >= sigma2_min
+  return float(rel[keep].mean()) if keep.any() else float('nan')
+
+
+def _msdr_at_largest_x(lines) -> dict[str, dict[str, Any]]:
+  out = {}
+  for label, line in lines.items():
+    i = int(np.argmax(line['x']))
+    out[label] = dict(x=line['x'][i], trained=quantity(_table(line, 'msdr')[i]),
+                      initial=quantity(_table(line, 'msdr_init')[i]))
+  return out
+
+
+def evidence_004b(study: reproduce.Study) -> dict[str, Any]:
+  c = C_004B
+  runs = {r.tags['part']: r.final for r in study.where(kind='mixture', role='test')}
+  num_seeds = min((f['num_seeds'] for f in runs.values()), default=0)
+  ev: dict[str, Any] = dict(num_seeds=num_seeds, parts=sorted(runs))
+  # Preconditions: fit at separable points, finite numbers, a real weight decay.
+  worst: dict[str, list[float | None]] = {}  # sigma^2 -> the worst seed of each point
+  nonfinite = 0
+  for part, f in runs.items():
+    for line in f['lines'].values():
+      for key in _MIXTURE_KEYS:
+        nonfinite += int(np.sum(~np.isfinite(_table(line, key))))
+      acc = _table(line, 'train_accuracy')
+      for i, x in enumerate(line['x']):
+        sigma2 = line['value'] if part == 'similarity' else x
+        worst.setdefault(f'{sigma2:g}', []).append(
+            float(acc[i].min()) if np.all(np.isfinite(acc[i])) else None)
+  fit = {k: _min_or_none(v) for k, v in sorted(worst.items(), key=lambda kv: float(kv[0]))}
+  ev.update(min_train_accuracy_by_sigma2=fit, num_nonfinite=nonfinite)
+  if 'weight_decay' in runs:
+    f = runs['weight_decay']
+    ev['weight_decay_strength'] = float(max(line['value'] for line in f['lines'].values())
+                                        * f['learning_rate'] * f['num_steps'])
+  ev['msdr_at_largest_x'] = {f'{part}:{label}': v for part, f in runs.items()
+                             for label, v in _msdr_at_largest_x(f['lines']).items()}
+  # The claim's numbers, per seed.
+  ev['spearman_sigma2'] = {
+      f'{part}:{label}': quantity(_per_seed(
+          lambda s, line=line: spearman(line['x'], _table(line, 'msdr')[:, s]), num_seeds))
+      for part, f in runs.items() if part != 'similarity' for label, line in f['lines'].items()}
+  for part in ('input_dim', 'hidden_dim'):
+    if part in runs:
+      ev[f'{part}_trend'] = quantity(_per_seed(
+          lambda s, p=part: _dim_trend(runs[p]['lines'], s, c['dim_sigma2_min']), num_seeds))
+  if 'weight_decay' in runs:
+    ev['weight_decay_spread'] = quantity(_per_seed(
+        lambda s: _wd_spread(runs['weight_decay']['lines'], s, c['dim_sigma2_min']),
+        num_seeds))
+  if 'similarity' in runs:
+    line = runs['similarity']['lines']['tau2']
+    ms, md = _table(line, 'msdr_similar'), _table(line, 'msdr_dissimilar')
+    i = int(np.argmin(line['x']))
+    ev.update(tau2=line['x'], msdr_similar=ms.mean(1).tolist(),
+              msdr_dissimilar=md.mean(1).tolist(),
+              smallest_tau2=dict(tau2=line['x'][i], similar=quantity(ms[i]),
+                                 dissimilar=quantity(md[i])),
+              spearman_tau2=quantity(_per_seed(
+                  lambda s: spearman(line['x'], ms[:, s]), num_seeds)))
+  # Reported: the hidden-width trend at the other learning rates (investigation).
+  inv = {}
+  for r in study.where(kind='mixture', role='investigation'):
+    lines, n = r.final['lines'], r.final['num_seeds']
+    inv[f"lr{r.tags['learning_rate']:g}"] = dict(
+        hidden_dim_trend=quantity(_per_seed(
+            lambda s, lines=lines: _dim_trend(lines, s, c['dim_sigma2_min']), n)),
+        msdr_at_sigma2_max={k: dict(trained=v['trained']['mean'], initial=v['initial']['mean'])
+                            for k, v in _msdr_at_largest_x(lines).items()})
+  if 'hidden_dim' in runs:
+    inv[f"lr{runs['hidden_dim']['learning_rate']:g}"] = dict(
+        hidden_dim_trend=ev['hidden_dim_trend'],
+        msdr_at_sigma2_max={k.removeprefix('hidden_dim:'): dict(
+            trained=v['trained']['mean'], initial=v['initial']['mean'])
+                            for k, v in ev['msdr_at_largest_x'].items()
+                            if k.startswith('hidden_dim:')})
+  ev['width_investigation'] = inv
+  return ev
+
+
+def gates_004b(ev, c) -> dict[str, reproduce.Gate]:
+  fit = [v for k, v in ev['min_train_accuracy_by_sigma2'].items()
+         if float(k) >= c['fit_sigma2_min']]
+  zs = [_z(_values(v['trained']), _values(v['initial']))
+        for v in ev['msdr_at_largest_x'].values()]
+  moved = _min_or_none(None if z is None else abs(z) for z in zs)
+  return dict(
+      seeds=reproduce.seeds_gate(ev['num_seeds']),
+      runs_trained=reproduce.at_least(
+          _min_or_none(fit), c['train_acc_min'],
+          f"smallest train accuracy at sigma^2 >= {c['fit_sigma2_min']:g}, every line and seed"),
+      finite=reproduce.at_most(ev['num_nonfinite'], 0,
+                               'non-finite MSDR, loss or accuracy values (divergence)'),
+      msdr_moved_by_training=reproduce.Gate(
+          moved, spread.Z, '>',
+          'smallest abs(z) over lines of trained - initial MSDR at the largest sigma^2 '
+          "(tau^2), paired by seed: the MSDR read is the trained network's"),
+      weight_decay_effective=reproduce.at_least(
+          ev.get('weight_decay_strength'), c['wd_strength_min'],
+          'largest lr x weight decay x steps of the weight-decay sweep'))
+
+
+def checks_004b(ev, c) -> dict[str, bool | None]:
+  sim = ev.get('smallest_tau2')
+  return dict(
+      sigma2=_all(_exceeds(_values(q), c['rho_sigma2_min'])
+                  for q in ev['spearman_sigma2'].values()),
+      input_dim=_exceeds(_values(ev.get('input_dim_trend')), c['rho_dim_min']),
+      hidden_dim=_exceeds(_values(ev.get('hidden_dim_trend')), c['rho_dim_min']),
+      weight_decay=_below(_values(ev.get('weight_decay_spread')), c['wd_spread_max']),
+      similar_lower=(_exceeds(_values(sim['dissimilar']), _values(sim['similar']), paired=True)
+                     if sim else None),
+      similar_grows_with_tau2=_exceeds(_values(ev.get('spearman_tau2')), c['rho_tau2_min']))
+
+
+def figure_004b(ev, study: reproduce.Study) -> list[str]:
+  del ev
   figs = []
-  for part, name in (('input_dim', 'msdr_vs_sigma2_input_dim.png'),
-                     ('hidden_dim', 'msdr_vs_sigma2_hidden_dim.png'),
-                     ('weight_decay', 'msdr_vs_sigma2_weight_decay.png'),
-                     ('similarity', 'msdr_vs_tau2.png')):
-    figs.append(_copy(workdir, os.path.join(sweep.run_dir(workdir, f'mixture_{part}'), name),
-                      f'004b_{name}'))
-  for lr in config.mixture_width_lrs:
-    figs.append(_copy(workdir, os.path.join(sweep.run_dir(workdir, f'mixture_hidden_dim_lr{lr:g}'),
-                                            'msdr_vs_sigma2_hidden_dim.png'),
-                      f'004b_msdr_vs_sigma2_hidden_dim_lr{lr:g}.png'))
-  return Claim(
-      id='004b',
-      claim='In the Gaussian-mixture toy, MSDR rises with the cluster spread sigma^2, the '
-            'input dimension and the hidden width, not with weight decay, and is lower for '
-            'similar sub-classes (rising with their spread tau^2).',
-      paper='App. B, Figs 18-21: 8 clusters x 500 samples, 4 super-classes, 2-layer ReLU MLP, '
-            'd_input = d_hidden = 512, weight decay 0 by default; learning rate, '
-            'initialisation and training length not stated.',
-      setting=config.setting_004b,
-      criterion=(f"Spearman(sigma^2, MSDR) >= {c['rho_sigma2_min']} on every line of Figs 18-20; "
-                 f"mean over sigma^2 >= 2 of Spearman(dimension, MSDR) >= {c['rho_dim_min']} "
-                 f"for input and for hidden width; mean relative spread of MSDR over weight "
-                 f"decays at sigma^2 >= 2 <= {c['wd_spread_max']}; at the smallest tau^2 "
-                 f"similar < dissimilar MSDR, and Spearman(tau^2, similar MSDR) >= "
-                 f"{c['rho_tau2_min']}. Tested at the default learning rate; the other "
-                 "learning rates are the width investigation, reported only."),
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, spearman_sigma2_by_line=rho_sigma,
-                    input_dim_trend=input_trend, hidden_dim_trend=hidden_trend,
-                    weight_decay_spread=wd_spread, msdr_similar=ms.tolist(),
-                    msdr_dissimilar=md.tolist(), tau2=sim['x'], spearman_tau2=rho_tau,
-                    all_points_fit_by_part=all_fit, width_investigation=investigation),
-      figures=figs,
-      notes=config.notes_004b)
+  for r in study.where(kind='mixture', role='test'):
+    name = ('msdr_vs_tau2.png' if r.tags['part'] == 'similarity'
+            else f"msdr_vs_sigma2_{r.tags['part']}.png")
+    figs += _copy(study, os.path.join(r.path, name), f'004b_{name}')
+  for r in study.where(kind='mixture', role='investigation'):
+    figs += _copy(study, os.path.join(r.path, 'msdr_vs_sigma2_hidden_dim.png'),
+                  f"004b_msdr_vs_sigma2_hidden_dim_lr{r.tags['learning_rate']:g}.png")
+  return figs
 
 
-def _claim_004c(config, workdir, records) -> Claim:
-  c = CRITERIA
-  fine = {n: r['final'] for n, r in records.items() if n.startswith('fine_')}
-  early, last = str(config.fine_early_epoch), str(max(config.fine_epochs))
-  per = {}
-  for n, f in fine.items():
-    m, s = f['msdr_original_by_epoch'], f['separation_by_epoch']
-    per[n] = dict(early_msdr=m[early], early_separation=s[early], final_msdr=m[last],
-                  final_separation=s[last], growth=m[last] / m[early],
-                  train_accuracy=f['fine_train_accuracy'],
-                  terminal_phase_epoch=f['terminal_phase_epoch'])
-  checks = dict(
-      early_c_clusters=all(p['early_msdr'] <= c['fine_early_msdr_max'] and
-                           p['early_separation'] >= c['fine_early_sep_min'] for p in per.values()),
-      toward_2c=all(p['growth'] >= c['fine_growth_min'] for p in per.values()),
-      c_structure_at_end=all(p['final_separation'] >= c['fine_final_sep_min']
-                             for p in per.values()))
-  first = sorted(fine)[0]
-  figs = [_copy(workdir, os.path.join(sweep.run_dir(workdir, first), 'class_distances.png'),
-                '004c_class_distances.png')]
-  epochs = sorted(config.fine_epochs)
-  plots.curves(os.path.join(workdir, '004c_over_epochs.png'), epochs,
-               {f'{n} {k}': [f[f'{k}_by_epoch'][str(e)] for e in epochs]
-                for n, f in fine.items() for k in ('msdr_original', 'separation')},
-               xlabel='epoch', title='Fine labels (2C): halves of a class (MSDR) and original '
-               'classes (separation)')
-  figs.append('004c_over_epochs.png')
-  return Claim(
-      id='004c',
-      claim='Trained on fine labels (each class split at random into two), the features first '
-            'cluster by the C original classes, then move toward 2C clusters, and the C-class '
-            'structure is still visible at the end.',
-      paper='Sec 6, Figs 15-16: ResNet-18 on fine CIFAR-10 (20 labels); distance matrices '
-            'over training.',
-      setting=config.setting_004c,
-      criterion=(f"For every seed, at epoch {early}: MSDR over the original classes <= "
-                 f"{c['fine_early_msdr_max']} (its two halves indistinct) and separation "
-                 f"(mean D between halves of different classes / between halves of one class) "
-                 f">= {c['fine_early_sep_min']}; MSDR grows >= {c['fine_growth_min']}x by the "
-                 f"last epoch ({last}); final separation >= {c['fine_final_sep_min']}."),
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, **per),
-      figures=figs)
+def notes_004b(ev, config) -> str:
+  del ev
+  lrs = ', '.join(f'{lr:g}' for lr in config.mixture_width_lrs)
+  return ((f'Width investigation: the hidden-width sweep rerun at learning rate {lrs}; '
+           'width_investigation lists the trend there and, per width, the trained MSDR '
+           'next to the MSDR at initialisation. ' if lrs else '')
+          + 'The input itself has MSDR about 1 + sigma^2 (1 + tau^2 for similar '
+          'sub-classes), so the sigma^2, tau^2 and similar-vs-dissimilar checks are read '
+          'only where training moved MSDR beyond its noise (gate msdr_moved_by_training); '
+          'judging them relative to the input is left to the second pass.')
 
 
-def analyze(config, workdir: str, records: dict) -> list[Claim]:
-  say('analysing the runs into claims 004a-004c')
-  return [_claim_004a(config, workdir, records), _claim_004b(config, workdir, records),
-          _claim_004c(config, workdir, records)]
+# ---------------------------------------------------------------------------
+# 004c: fine labels.
+# ---------------------------------------------------------------------------
+
+
+def evidence_004c(study: reproduce.Study) -> dict[str, Any]:
+  runs = study.where(kind='fine')
+  finals = [r.final for r in runs]
+  last = lambda f, key: _by_epoch(f[f'{key}_by_epoch'])[1][-1]
+  early = str(study.config.fine_early_epoch)
+  early_msdr = [f['msdr_original_by_epoch'][early] for f in finals]
+  final_msdr = [last(f, 'msdr_original') for f in finals]
+  return dict(
+      seeds=[r.seed for r in runs],
+      early_epoch=int(early),
+      last_epoch=[max(int(e) for e in f['msdr_original_by_epoch']) for f in finals],
+      train_accuracy=quantity([f['train_accuracy'] for f in finals]),
+      train_nc1=quantity([f['train_nc1'] for f in finals]),
+      train_nc1_init=quantity([f['train_nc1_init'] for f in finals]),
+      terminal_phase_epoch=[f['terminal_phase_epoch'] for f in finals],
+      msdr_init=quantity([f['msdr_original_by_epoch'].get('0') for f in finals]),
+      separation_init=quantity([f['separation_by_epoch'].get('0') for f in finals]),
+      early_msdr=quantity(early_msdr),
+      early_separation=quantity([f['separation_by_epoch'][early] for f in finals]),
+      final_msdr=quantity(final_msdr),
+      final_separation=quantity([last(f, 'separation') for f in finals]),
+      growth=quantity([b / a if a else None for a, b in zip(early_msdr, final_msdr)]),
+      by_epoch={f'seed{r.seed}': dict(msdr_original=r.final['msdr_original_by_epoch'],
+                                      separation=r.final['separation_by_epoch'])
+                for r in runs})
+
+
+def gates_004c(ev, c) -> dict[str, reproduce.Gate]:
+  return dict(
+      seeds=reproduce.seeds_gate(len(ev['seeds'])),
+      runs_trained=reproduce.at_least(
+          _min_or_none(ev['train_accuracy']['values']), c['train_acc_min'],
+          'smallest final train accuracy on the fine labels'),
+      fine_collapse=reproduce.at_most(
+          _max_or_none(ev['train_nc1']['values']), c['nc1_max'],
+          'largest final train NC1 on the fine labels (penultimate): the 2C collapse'),
+      msdr_rose_from_initialisation=moved_gate(
+          _values(ev['final_msdr']), _values(ev['msdr_init']),
+          'z of final - initial MSDR over the original classes, paired by seed',
+          two_sided=False))
+
+
+def checks_004c(ev, c) -> dict[str, bool | None]:
+  return dict(
+      early_halves_indistinct=_below(_values(ev['early_msdr']), c['fine_early_msdr_max']),
+      early_classes_apart=_exceeds(_values(ev['early_separation']), c['fine_early_sep_min']),
+      toward_2c=_exceeds(_values(ev['growth']), c['fine_growth_min']),
+      c_structure_at_end=_exceeds(_values(ev['final_separation']), c['fine_final_sep_min']))
+
+
+def figure_004c(ev, study: reproduce.Study) -> list[str]:
+  runs = study.where(kind='fine')
+  figs = _copy(study, os.path.join(runs[0].path, 'class_distances.png'),
+               '004c_class_distances.png') if runs else []
+  lines = {}
+  for name, by in ev['by_epoch'].items():
+    for key in ('msdr_original', 'separation'):
+      lines[f'{name} {key}'] = _by_epoch(by[key])
+  plots.xy_lines(study.file('004c_over_epochs.png'), lines, xlabel='epoch', ylabel='ratio',
+                 title='Fine labels (2C): halves of a class (MSDR) and original classes '
+                       '(separation)')
+  return figs + ['004c_over_epochs.png']
+
+
+# ---------------------------------------------------------------------------
+# The claims.
+# ---------------------------------------------------------------------------
+
+_SEEDS_TEXT = ('>= {min_seeds} seeds; "a exceeds b" = mean difference > {z:g} standard errors '
+               'of the difference (`spread.exceeds`)')
+
+CLAIMS = [
+    reproduce.ClaimSpec(
+        id='004a',
+        claim='Trained on coarse labels into the terminal phase, the original classes stay '
+              'visible inside the collapsed super-classes: MSDR > 1, two sub-clusters per '
+              'super-class under t-SNE, and Cluster-and-Linear-Probe close to a probe '
+              'trained with the true labels.',
+        paper='Secs 4-5, Figs 1-8 and 11-12: ResNet-18 on coarse CIFAR-10 (y mod 5), 350 '
+              'epochs; CLP 93% on the 10 original classes; structure seen for ResNet and '
+              'DenseNet, not VGG.',
+        criterion=('Gates: ' + _SEEDS_TEXT + '; every tested run reaches train accuracy >= '
+                   '{train_acc_min} and is trained to >= {epochs_past_tpt:g}x its first '
+                   '100%-train-accuracy epoch; final coarse train NC1 <= {nc1_max} (the '
+                   'super-classes collapsed); the final MSDR differs from its value at '
+                   'initialisation by > {z:g} SE (paired by seed). Checks: mean final MSDR '
+                   'exceeds {msdr_min}; mean CLP exceeds {clp_ratio_min} x the true-label '
+                   'probe (paired by seed); mean k-means-on-t-SNE reconstruction of the train '
+                   'sub-classes exceeds {reconstruction_min}. The reported runs are not '
+                   'tested.'),
+        constants=C_004A,
+        evidence=evidence_004a, gates=gates_004a, checks=checks_004a,
+        setting=setting_004a, figure=figure_004a, notes=notes_004a),
+    reproduce.ClaimSpec(
+        id='004b',
+        claim='In the Gaussian-mixture toy, MSDR rises with the cluster spread sigma^2, the '
+              'input dimension and the hidden width, not with weight decay, and is lower for '
+              'similar sub-classes (rising with their spread tau^2).',
+        paper='App. B, Figs 18-21: 8 clusters x 500 samples, 4 super-classes, 2-layer ReLU '
+              'MLP, d_input = d_hidden = 512, weight decay 0 by default; learning rate, '
+              'initialisation and training length not stated.',
+        criterion=('Gates: ' + _SEEDS_TEXT + '; every point at sigma^2 >= {fit_sigma2_min:g} '
+                   'reaches train accuracy >= {train_acc_min} (every line, every seed); no '
+                   'non-finite value; on every line the trained MSDR at the largest sigma^2 '
+                   '(tau^2) differs from its value at initialisation by > {z:g} SE (paired '
+                   'by seed); the strongest weight decay has lr x wd x steps >= '
+                   '{wd_strength_min:g}. Checks, on per-seed statistics: Spearman(sigma^2, '
+                   'MSDR) exceeds {rho_sigma2_min} on every line of Figs 18-20; the mean over '
+                   'sigma^2 >= {dim_sigma2_min:g} of Spearman(dimension, MSDR) exceeds '
+                   '{rho_dim_min} for input dimension and for hidden width; the mean relative '
+                   'spread (max - min) / mean of MSDR over weight decays at sigma^2 >= '
+                   '{dim_sigma2_min:g} is below {wd_spread_max}; at the smallest tau^2 the '
+                   'dissimilar MSDR exceeds the similar one (paired by seed), and Spearman'
+                   '(tau^2, similar MSDR) exceeds {rho_tau2_min}. Tested at the default '
+                   'learning rate; the width investigation is reported only.'),
+        constants=C_004B,
+        evidence=evidence_004b, gates=gates_004b, checks=checks_004b,
+        setting=setting_004b, figure=figure_004b, notes=notes_004b),
+    reproduce.ClaimSpec(
+        id='004c',
+        claim='Trained on fine labels (each class split at random into two), the features '
+              'first cluster by the C original classes, then move toward 2C clusters, and the '
+              'C-class structure is still visible at the end.',
+        paper='Sec 6, Figs 15-16: ResNet-18 on fine CIFAR-10 (20 labels); distance matrices '
+              'over training.',
+        criterion=('Gates: ' + _SEEDS_TEXT + '; every run reaches train accuracy >= '
+                   '{train_acc_min} on the fine labels; final fine-label train NC1 <= '
+                   '{nc1_max} (the 2C collapse happened); the final MSDR over the original '
+                   'classes exceeds its value at initialisation by > {z:g} SE (paired by '
+                   'seed). Checks: at the early epoch, '
+                   'MSDR over the original classes (halves of a class) is below '
+                   '{fine_early_msdr_max} and the separation (mean D between halves of '
+                   'different classes / between the halves of one class) exceeds '
+                   '{fine_early_sep_min}; MSDR grows from the early to the last epoch by a '
+                   'factor exceeding {fine_growth_min}; the final separation exceeds '
+                   '{fine_final_sep_min}.'),
+        constants=C_004C,
+        evidence=evidence_004c, gates=gates_004c, checks=checks_004c,
+        setting=setting_004c, figure=figure_004c),
+]
