@@ -8,27 +8,35 @@ corruption and domain shift.
   python experiments/reproduce.py --config=configs/papers/p003_progressive.py:gpu \
       --workdir=runs/p003_gpu            # the paper's ResNet settings
 
-Claims (nc_jax/studies/papers/p003_progressive.py holds the criteria): 003a
-progressive CDNV / NC2 and probe accuracy through the layers over a depth
-sweep; 003b label noise lifts the curves, memorization ratio > 1 only late;
-003c the same for corrupted inputs; 003d domain shift: early layers agree,
-deep ones diverge, target collapse predicts target probe accuracy.
+Claims (nc_jax/studies/papers/p003_progressive.py: `CLAIMS`, each with its
+gates, checks and constants): 003a progressive CDNV / NC2 and probe accuracy
+through the layers over a depth sweep; 003b label noise lifts the curves,
+memorization ratio > 1 only late; 003c the same for corrupted inputs; 003d
+domain shift: early layers agree, deep ones diverge, target collapse predicts
+target probe accuracy. Every group (a depth, a noise rate, a severity, a
+source) runs ``seeds`` (3 by default: each claim is about a difference, order
+or trend, REPRODUCTIONS.md). Each claim's "what we ran" is computed from this
+config.
 
-Plain (CPU scale, real data from ../shared/data): about 5 minutes on a
-2-core CPU (measured: the runs' `seconds` in results.json sum to 4.8 min). MLPs of width 256 (ReLU, BatchNorm) at depths 3, 6 and 9 on
-Fashion-MNIST (3,000 training images, 100 epochs); label noise 0 / 0.2 / 0.4
-(2 seeds) and Gaussian-noise inputs (severities 1, 3, 5) at depth 6; for the
-domain shift, depth-6 MLPs trained on MNIST clean, with Gaussian noise
-(severity 3) and with blur (severity 2), the target MNIST blurred at
-severity 4 (30 target images per class for the probes). Each hidden layer is
-a "layer" here (the paper: ResNet blocks).
+Plain (CPU scale, real data from ../shared/data): 36 runs, about 12 minutes on
+a 2-core CPU (an estimate: the first pass ran 15 of these runs, one seed per
+group except label noise with two, in 4.8 min). MLPs of width 256 (ReLU,
+BatchNorm) at depths 3, 6 and 9 on Fashion-MNIST (3,000 training images, 100
+epochs); label noise 0 / 0.2 / 0.4 and Gaussian-noise inputs (severities 1, 3,
+5) at depth 6; for the domain shift, depth-6 MLPs trained on MNIST clean, with
+Gaussian noise (severity 3) and with blur (severity 2), the target MNIST
+blurred at severity 4 (30 target images per class for the probes); 3 seeds
+each. Each hidden layer is a "layer" here (the paper: ResNet blocks).
+
+:runlocal: the same pipeline, tiny (11 runs, one seed: its seed gates fail and
+its claims read inconclusive; the test suite checks the structure).
 
 :gpu: ResNet-18/34/50 on CIFAR-10 (crop + flip, 200 epochs, every residual
 block tracked), label noise and Gaussian-noise CIFAR-10-C-style inputs on
-ResNet-18; CIFAR-10N / CIFAR-10-C / Office-Home need files a user supplies
-(point ``--config.base.dataset`` at them). About 3 hours on one GPU (an
-estimate: ~0.56-1.3 GFLOP per image x 3 x 50,000 x 200 epochs per model at
-~30 TFLOP/s, ten models); not run here.
+ResNet-18, 3 seeds each; CIFAR-10N / CIFAR-10-C / Office-Home need files a
+user supplies (point ``--config.base.dataset`` at them). About 7 hours on one
+GPU (an estimate: ~0.56-1.3 GFLOP per image x 3 x 50,000 x 200 epochs per
+model at ~30 TFLOP/s, 36 runs of which 27 ResNets on CIFAR-10); not run here.
 """
 
 import ml_collections
@@ -44,7 +52,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.study = 'p003_progressive'
   config.variant = 'runlocal' if v.runlocal else 'gpu' if v.gpu else 'cpu'
   config.only = ''
-  config.seeds = (0, 1)
+  config.seeds = (0, 1, 2)  # Every group: a depth, a noise rate, a severity, a source.
 
   b = train.default_config()
   b.dataset = 'fashion_mnist'
@@ -80,17 +88,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.probe_test_examples = 2000
   config.probe = ml_collections.ConfigDict(dict(
       l2_grid_size=5, l2_min=1e-4, l2_max=1e0, val_fraction=0.2, max_iters=200))
-  config.setting = (
-      'MLP (width 256, ReLU, BatchNorm) on Fashion-MNIST, 3,000 training images (300 per '
-      'class), SGD momentum 0.9, lr 0.05 cosine, wd 5e-4, 100 epochs; CDNV and NC2 of every '
-      'hidden layer on the training images at the last epoch; MLPs instead of ResNets to fit '
-      'a 2-core CPU (each hidden layer plays the role of a block).')
-  config.setting_domain = (
-      'Depth-6 MLPs as above trained on MNIST (3,000 images) from three source domains that '
-      'share the labels but not the input distribution: clean, Gaussian noise (severity 3) and '
-      'Gaussian blur (severity 2); the target domain is MNIST blurred at severity 4 (CDNV on '
-      '2,000 target test images; linear probes trained on 30 target images per class, tested '
-      'on 2,000). Office-Home is not available offline.')
 
   if v.runlocal:
     config.seeds = (0,)
@@ -110,5 +107,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     b.crop_padding, b.flip, b.num_epochs, b.learning_rate = 4, True, 200, 0.1
     b.eval_every, b.eval_train_examples, b.eval_test_examples = 20, 10_000, 0
     config.depths, config.depth_models = (), ('resnet18', 'resnet34', 'resnet50')
-    config.setting = config.setting_domain = "The paper's settings (see the docstring)."
   return common.apply(config, v)
