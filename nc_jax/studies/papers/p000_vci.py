@@ -1,29 +1,44 @@
 """Paper 000: "Quantifying the Variability Collapse of Neural Networks" (VCI) —
 claims 000a-000e as one study.
 
-Runs (``configs/papers/p000_vci.py``):
+Runs (``configs/papers/p000_vci.py``), each tagged for the claims to select
+it by (`reproduce.Study.where`):
 
-- ``schedule_<name>`` (000c, 000d): one pretraining per learning-rate schedule
-  (exponential x0.975 per epoch after a warm-up from 1e-5; cosine; cosine
-  without weight decay and warm-up), the collapse metrics of the train
-  features recorded along training.
-- ``tau<t>_seed<s>`` and ``cosreg<l>_seed<s>`` (000e): pretrainings swept over
-  the softmax temperature and over the within-class cosine regulariser; each
-  then probed (L-BFGS linear probes of the frozen penultimate features) on
-  the downstream tasks, giving MLOG.
-- ``theorem`` (000a, 000b): on the features of one trained network, Thm 5.1's
-  closed form against a fitted least-squares probe at several layers, and
-  the invariance of VCI under random invertible maps (Obs 4.2's 2 x 2
-  example included).
-- ``ufm_null_space`` (000d): the UFM with lambda_H = 0 and NO injected noise.
+- ``schedule_<name>_seed<s>`` (``kind='schedule', schedule=<name>``; 000c,
+  000d): one pretraining per learning-rate schedule (exponential x0.975 per
+  epoch after a warm-up from 1e-5; cosine; cosine without weight decay and
+  warm-up) and seed, the collapse metrics of the train features recorded
+  along training (epoch 0 is the initialisation).
+- ``tau<t>_seed<s>`` (``kind='temperature', temperature=<t>``) and
+  ``cosreg<l>_seed<s>`` (``kind='cosine_reg', cosine_reg=<l>``) (000e):
+  pretrainings swept over the softmax temperature and over the within-class
+  cosine regulariser; each then probed (L-BFGS linear probes of the frozen
+  penultimate features) on the downstream tasks. MLOG is computed from the
+  recorded accuracies by the claim.
+- ``theorem`` (``kind='theorem'``; 000a, 000b): on the features of one
+  trained network (the temperature sweep's run at ``theorem_temperature``,
+  first seed), Thm 5.1's closed form against a fitted least-squares probe at
+  several layers, and the invariance of VCI under random invertible maps
+  (Obs 4.2's 2 x 2 example included).
+- ``ufm_null_space`` (``kind='ufm'``; 000d): the UFM with lambda_H = 0 and NO
+  injected noise.
 
-Criteria: `CRITERIA`, fixed before any run. References: paper 000 secs 4-6,
-Thm 5.1, Prop 4.1, Obs 4.2-4.5, Figs 1, 3, 7, Tables 1-2; SPEC.md.
+Each claim is a `reproduce.ClaimSpec` in `CLAIMS`: its evidence (read from the
+runs by their tags), gates (every run read trained; the collapse the claim is
+about happened, measured against the initialisation; >= 3 seeds where the
+claim is about a trend or a difference), checks (every comparison of seed
+groups through `spread.exceeds`) and a criterion written over the same
+constants the gates and checks read, fixed before the run.
+
+References: paper 000 secs 4-6, Thm 5.1, Prop 4.1, Obs 4.2-4.5, Figs 1, 3, 7,
+Tables 1-2; SPEC.md.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -33,11 +48,12 @@ import numpy as np
 from nc_jax import metrics
 from nc_jax import plots
 from nc_jax import sims
-from nc_jax import train
 from nc_jax.probes import correlation
+from nc_jax.probes.correlation import pearson, spearman
+from nc_jax.studies import reproduce
+from nc_jax.studies import spread
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, pearson, probe_layers, say, spearman
-from nc_jax.studies.reproduce import Claim, verdict
+from nc_jax.studies.common import features_at, probe_layers, say
 from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir
@@ -45,18 +61,32 @@ from nc_jax.workdir import Workdir
 PAPER = '000'
 TITLE = 'Quantifying the Variability Collapse of Neural Networks'
 
-CRITERIA = dict(
-    theorem_rtol=1e-4,     # 000a: |closed form - fitted| <= this x fitted (+ 1e-7).
-    invariance_rtol=1e-4,  # 000b: VCI changes by at most this (relative, float64).
-    changes_min=0.01,      # 000b: the other metrics change by more than 1% under some map.
-    fall_rho_max=-0.8,     # 000c: Spearman(epoch, VCI / fuzziness) <= this, every schedule.
-    vb_fall_max=0.5,       # 000d: within_vb(T) <= this x within_vb(first epoch).
-    vb_perp_keep_min=0.8,  # 000d: within_vb_perp(T) >= this x its first-epoch value.
-    pearson_min=0.5,       # 000e: Pearson(VCI, MLOG) >= this in both sweeps.
-)
 METRICS_000E = ('vci', 'fuzziness', 'squared_distance', 'class_separation')
+FALL_METRICS = METRICS_000E + ('cosine_within',)  # 000c's curves.
 TRACKED = ('fuzziness', 'squared_distance', 'cosine_within', 'class_separation', 'vci',
            'within_vb', 'within_vb_perp')
+# The summary numbers every trainer run records (the gates read them).
+KEEP = ('test_accuracy', 'train_accuracy', 'train_loss', 'train_nc1')
+# 000e's sweeps: the run's kind (also its tag and trainer key) -> the config key of its values.
+SWEEPS = {'temperature': 'temperatures', 'cosine_reg': 'cosine_regs'}
+_PREFIX = {'temperature': 'tau', 'cosine_reg': 'cosreg'}
+
+# Gates shared by the claims, fixed before the run.
+TRAINED = dict(
+    test_accuracy_min=0.7,  # Every pretraining read: test accuracy (7 classes: chance 0.14).
+)
+# 000a / 000b test identities that hold for any features; the gate only asks that the
+# features be a trained network's (test accuracy > 2x chance), at any scale.
+TRAINED_FEATURES = dict(test_accuracy_min=0.3)
+COLLAPSED = dict(
+    nc1_max=0.5,  # Every run read: final train NC1 (penultimate), ~1/5 of its value at init.
+)
+SEEDS = dict(min_seeds=spread.MIN_SEEDS, z=spread.Z)
+
+
+# ---------------------------------------------------------------------------
+# Runs.
+# ---------------------------------------------------------------------------
 
 
 def _series(rdir: str, split: str = 'train', layer: str = 'penultimate') -> dict[str, list]:
@@ -69,9 +99,9 @@ def _series(rdir: str, split: str = 'train', layer: str = 'penultimate') -> dict
   return out
 
 
-def _schedule_run(run, rdir):
-  summary = train.train_and_evaluate(run.config, rdir)
-  return dict(_series(rdir), test_accuracy=summary['test_accuracy'])
+def _record_series(run, rdir) -> dict[str, list]:
+  del run
+  return _series(rdir)
 
 
 def _probe_tasks(config, rdir: str) -> dict[str, float]:
@@ -85,19 +115,16 @@ def _probe_tasks(config, rdir: str) -> dict[str, float]:
   return out
 
 
-def _sweep_run(config):
+def _transfer(config):
+  """After pretraining: the last train metrics and the downstream probe accuracies."""
 
-  def execute(run, rdir):
-    summary = train.train_and_evaluate(run.config, rdir)
+  def then(run, rdir):
     last = _series(rdir)
     accs = _probe_tasks(config, rdir)
-    pre = summary['test_accuracy']
-    mlog = float(correlation.mlog(np.array(list(accs.values())), pre))
-    say(f"{run.name}: vci {last['vci'][-1]:.4f}, MLOG {mlog:.4f}, downstream {accs}")
-    return dict({k: last[k][-1] for k in TRACKED + ('nc1',)}, pretrain_test_accuracy=pre,
-                downstream_accuracy=accs, mlog=mlog)
+    say(f"{run.name}: vci {last['vci'][-1]:.4f}, downstream {accs}")
+    return dict({k: last[k][-1] for k in TRACKED}, downstream_accuracy=accs)
 
-  return execute
+  return then
 
 
 def least_squares_probe_loss(h: np.ndarray, y: np.ndarray, num_classes: int) -> float:
@@ -119,7 +146,8 @@ def least_squares_probe_loss(h: np.ndarray, y: np.ndarray, num_classes: int) -> 
 def _theorem_run(config):
 
   def execute(run, rdir):
-    src = sweep.run_dir(os.path.dirname(os.path.dirname(rdir)), config.theorem_run)
+    # The source run is this run's dependency, in the same study folder.
+    src = sweep.run_dir(os.path.dirname(os.path.dirname(rdir)), run.deps[0])
     tcfg = checkpoints.read_config(src)
     tr, _ = input_lib.load_data(tcfg)
     sub = tr.subset(np.arange(min(len(tr), config.theorem_examples)))
@@ -166,6 +194,7 @@ def _theorem_run(config):
 def _ufm_run(config):
 
   def execute(run, rdir):
+    del run, rdir
     u = config.ufm
     spec = sims.UFMSpec.balanced(num_classes=u.num_classes, samples_per_class=u.samples_per_class,
                                  dim=u.dim, loss=u.loss, num_steps=u.num_steps,
@@ -183,206 +212,682 @@ def _ufm_run(config):
 def plan(config, workdir: str) -> list[sweep.Run]:
   del workdir
   runs = []
-  for name, over in config.schedules.items():
-    runs.append(sweep.Run(f'schedule_{name}', _schedule_run,
-                          sweep.with_overrides(config.pretrain, over.to_dict()),
-                          overrides=over.to_dict()))
+  for seed in config.schedule_seeds:
+    for name, over in config.schedules.items():
+      o = over.to_dict()
+      runs.append(sweep.Run(f'schedule_{name}_seed{seed}',
+                            sweep.train(keep=KEEP, then=_record_series),
+                            sweep.with_overrides(config.pretrain, dict(o, seed=seed)),
+                            seed=seed, overrides=o, tags=dict(kind='schedule', schedule=name)))
+  pretrain_and_probe = sweep.train(keep=KEEP, then=_transfer(config))
   for seed in config.seeds:
-    for tau in config.temperatures:
-      runs.append(sweep.Run(f'tau{tau:g}_seed{seed}', _sweep_run(config),
-                            sweep.with_overrides(config.pretrain, dict(temperature=tau, seed=seed)),
-                            seed=seed, overrides=dict(temperature=tau)))
-    for lam in config.cosine_regs:
-      runs.append(sweep.Run(f'cosreg{lam:g}_seed{seed}', _sweep_run(config),
-                            sweep.with_overrides(config.pretrain, dict(cosine_reg=lam, seed=seed)),
-                            seed=seed, overrides=dict(cosine_reg=lam)))
-  runs.append(sweep.Run('theorem', _theorem_run(config), deps=(config.theorem_run,)))
-  runs.append(sweep.Run('ufm_null_space', _ufm_run(config)))
+    for kind, key in SWEEPS.items():
+      for value in config[key]:
+        runs.append(sweep.Run(f'{_PREFIX[kind]}{value:g}_seed{seed}', pretrain_and_probe,
+                              sweep.with_overrides(config.pretrain, {kind: value, 'seed': seed}),
+                              seed=seed, overrides={kind: value}, tags={'kind': kind, kind: value}))
+  source = [r for r in runs if r.matches(kind='temperature', temperature=config.theorem_temperature,
+                                         seed=config.seeds[0])]
+  if len(source) != 1:
+    raise ValueError(f'theorem_temperature {config.theorem_temperature} is not one of the '
+                     f'temperatures {tuple(config.temperatures)}')
+  runs.append(sweep.Run('theorem', _theorem_run(config), deps=(source[0].name,),
+                        seed=source[0].seed, tags=dict(kind='theorem')))
+  runs.append(sweep.Run('ufm_null_space', _ufm_run(config), tags=dict(kind='ufm')))
   return runs
 
 
 # ---------------------------------------------------------------------------
-# Claims.
+# Numbers, groups of seeds and the shared gates.
+# ---------------------------------------------------------------------------
+
+NAN = float('nan')
+
+
+def _num(x) -> float:
+  """A recorded number as a float: NaN for None (non-finite numbers are stored as text)."""
+  return NAN if x is None else float(x)
+
+
+def _nums(xs: Iterable[Any]) -> list[float]:
+  return [_num(x) for x in xs]
+
+
+def _finite(xs: Sequence[Any]) -> bool:
+  return len(xs) > 0 and all(math.isfinite(_num(x)) for x in xs)
+
+
+def _group(values: Iterable[Any]) -> dict[str, Any]:
+  """Per-seed values with their `spread.summary` (mean, se, n); NaN summary if one is not finite."""
+  v = _nums(values)
+  if _finite(v):
+    return dict(values=v, **spread.summary(v))
+  return dict(values=v, mean=NAN, se=NAN, n=len(v))
+
+
+def _above(values: Sequence[Any], limit: float) -> bool | None:
+  """mean(values) > limit by more than `spread.Z` SE (`spread.exceeds`); None if undecidable."""
+  v = _nums(values)
+  return spread.exceeds(v, limit) if _finite(v) else None
+
+
+def _below(values: Sequence[Any], limit: float) -> bool | None:
+  """mean(values) < limit by more than `spread.Z` SE; None if undecidable."""
+  v = _nums(values)
+  return spread.exceeds([-x for x in v], -limit) if _finite(v) else None
+
+
+def _all(xs: Iterable[bool | None]) -> bool | None:
+  xs = list(xs)
+  if any(x is False for x in xs):
+    return False
+  return None if any(x is None for x in xs) else True
+
+
+def _any(xs: Iterable[bool | None]) -> bool | None:
+  xs = list(xs)
+  if any(x is True for x in xs):
+    return True
+  return None if any(x is None for x in xs) else False
+
+
+def _max(values: Sequence[Any]) -> float | None:
+  return float(np.max(_nums(values))) if len(values) else None  # NaN propagates.
+
+
+def _min(values: Sequence[Any]) -> float | None:
+  return float(np.min(_nums(values))) if len(values) else None
+
+
+def _trained(results: Sequence[sweep.Result]) -> dict[str, Any]:
+  """What `_trained_gates` reads: the runs' test accuracies and final train losses."""
+  acc = [_num(r.final.get('test_accuracy')) for r in results]
+  loss = [_num(r.final.get('train_loss')) for r in results]
+  return dict(runs=len(results), test_accuracy=_group(acc), min_test_accuracy=_min(acc),
+              nonfinite_losses=sum(not math.isfinite(x) for x in loss))
+
+
+def _trained_gates(ev, c) -> dict[str, reproduce.Gate]:
+  t = ev['trained']
+  return dict(
+      runs_trained=reproduce.at_least(t['min_test_accuracy'], c['test_accuracy_min'],
+                                      'smallest test accuracy of the pretrainings read'),
+      losses_finite=reproduce.at_most(t['nonfinite_losses'], 0,
+                                      'runs read whose final train loss is not finite'))
+
+
+def _epoch_value(r: sweep.Result, key: str, epoch: int) -> float:
+  epochs = list(r.final.get('epoch', ()))
+  return _num(r.final[key][epochs.index(epoch)]) if epoch in epochs else NAN
+
+
+def _train_nc1(results: Sequence[sweep.Result]) -> dict[str, Any]:
+  """Train NC1 (penultimate) at initialisation (epoch 0) and at the end, per run."""
+  return dict(initial=_group(_epoch_value(r, 'nc1', 0) for r in results),
+              final=_group(_num(r.final['nc1'][-1]) for r in results))
+
+
+def _fell_gate(before: Sequence[Any], after: Sequence[Any], about: str) -> reproduce.Gate:
+  """Gate: ``before`` exceeds ``after`` beyond its noise (z > `spread.Z`).
+
+  Unmeasured (fails) when a value is not finite.
+  """
+  if not (_finite(before) and _finite(after)):
+    return reproduce.Gate(None, spread.Z, '>', about)
+  return reproduce.changed_gate(_nums(before), _nums(after), about)
+
+
+def _collapse_gates(ev, c) -> dict[str, reproduce.Gate]:
+  nc1 = ev['train_nc1']
+  return dict(
+      train_collapse=reproduce.at_most(_max(nc1['final']['values']), c['nc1_max'],
+                                       'largest final train NC1 (penultimate) of the runs read'),
+      collapse_vs_init=_fell_gate(nc1['initial']['values'], nc1['final']['values'],
+                                  'z of (train NC1 at initialisation - final train NC1)'))
+
+
+def _moves_gate(first: Sequence[Any], last: Sequence[Any], about: str) -> reproduce.Gate:
+  """Gate: the sweep's end points differ beyond their noise (|z| > `spread.Z`)."""
+  z = abs(spread.z_score(_nums(last), _nums(first))) if _finite(first) and _finite(last) else None
+  return reproduce.Gate(z, spread.Z, '>', about)
+
+
+# ---------------------------------------------------------------------------
+# The setting, computed from the variant's config.
+# ---------------------------------------------------------------------------
+
+_DATA = {'fashion_mnist': 'Fashion-MNIST', 'mnist': 'MNIST', 'cifar10': 'CIFAR-10',
+         'cifar10_jpeg': 'CIFAR-10 (JPEG copy)', 'cifar100': 'CIFAR-100',
+         'digits': 'scikit-learn digits'}
+
+
+def _data_text(d) -> str:
+  text = _DATA.get(d.dataset, d.dataset)
+  if d.label_map.startswith('classes:'):
+    text += f" classes {d.label_map.removeprefix('classes:').replace(',', ', ')}"
+  elif d.label_map:
+    text += f' (labels {d.label_map})'
+  if d.corruption:
+    text += f" with {d.corruption.replace('_', ' ')} (severity {d.corruption_severity})"
+  n = d.train_examples_per_class
+  return text + (f', {n:,} training images per class' if n else ', the full training split')
+
+
+def _model_text(p) -> str:
+  kw = p.model_kwargs
+  if p.model == 'mlp':
+    norm = f", {kw.get('norm')} norm" if kw.get('norm') else ''
+    return f"MLP {kw.get('depth')} x {kw.get('width')} (ReLU{norm})"
+  return f"{p.model} ({', '.join(f'{k} {v}' for k, v in kw.items())})"
+
+
+def _pretrain_text(p) -> str:
+  opt = (('Nesterov SGD' if p.nesterov else 'SGD') + f' (momentum {p.momentum:g})'
+         if p.optimizer == 'sgd' else p.optimizer)
+  warm = f', warm-up {p.warmup_epochs:g} epochs from {p.warmup_init:g}' if p.warmup_epochs else ''
+  sched = p.schedule + (f' x{p.decay_rate:g} per epoch' if p.schedule == 'exponential' else '')
+  aug = ', '.join(([f'crop (padding {p.crop_padding})'] if p.crop_padding else [])
+                  + (['flip'] if p.flip else [])) or 'no augmentation'
+  n_eval = f'{p.eval_train_examples:,}' if p.eval_train_examples else 'all'
+  return (f'{_model_text(p)} on {_data_text(p)}; {opt}, lr {p.learning_rate:g}, batch '
+          f'{p.batch_size}{warm}, {sched} schedule, weight decay {p.weight_decay:g}, '
+          f'{p.num_epochs} epochs, {aug}, softmax temperature {p.temperature:g}; collapse '
+          f'metrics on {n_eval} training images every '
+          + ('epoch' if p.eval_every == 1 else f'{p.eval_every} epochs'))
+
+
+# Why the variant's setting differs from the paper's (by ``config.variant``).
+_WHY = {
+    'cpu': 'An MLP on Fashion-MNIST instead of the paper\'s ResNets on CIFAR-10 / ImageNet, to '
+           'fit a 2-core CPU.',
+    'runlocal': 'The pipeline at toy scale (a test of the code; its verdicts mean nothing).',
+    'gpu': "The paper's model family and schedule on the data available here.",
+}
+
+
+def _why(config) -> str:
+  return ' ' + _WHY.get(config.variant, '')
+
+
+def _seeds_text(seeds) -> str:
+  return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+
+
+def _num_classes(p) -> int | None:
+  if p.label_map.startswith('classes:'):
+    return len(p.label_map.removeprefix('classes:').split(','))
+  return {'fashion_mnist': 10, 'mnist': 10, 'cifar10': 10, 'cifar10_jpeg': 10,
+          'cifar100': 100}.get(p.dataset) if not p.label_map else None
+
+
+def _setting_theorem(config) -> str:
+  return (f"Features of the temperature sweep's run at tau = {config.theorem_temperature:g}, "
+          f"seed {config.seeds[0]} ({_pretrain_text(config.pretrain)}), on "
+          f"{config.theorem_examples:,} training images, at layers "
+          f"{', '.join(config.theorem_layers)}")
+
+
+def _setting_000a(config) -> str:
+  return (_setting_theorem(config) + '; the closed form (metrics.linear_probe_mse, float64) '
+          'against a weighted least-squares fit (numpy.linalg.lstsq, float64).' + _why(config))
+
+
+def _setting_000b(config) -> str:
+  return (_setting_theorem(config) + f'; the penultimate features under {config.num_maps} '
+          "random Gaussian maps, float64; Obs 4.2's 2 x 2 example." + _why(config))
+
+
+def _schedules_text(config) -> str:
+  return '; '.join(f"{n}: {', '.join(f'{k} {v}' for k, v in o.items())}"
+                   for n, o in config.schedules.items())
+
+
+def _setting_000c(config) -> str:
+  return (f'{_pretrain_text(config.pretrain)}. Schedules (overriding the above): '
+          f'{_schedules_text(config)}; {_seeds_text(config.schedule_seeds)} per schedule.'
+          + _why(config))
+
+
+def _setting_000d(config) -> str:
+  p, u = config.pretrain, config.ufm
+  width = p.model_kwargs.get('width') if p.model == 'mlp' else None
+  dims = f'p = {width}, K = {_num_classes(p)}' if width else f'K = {_num_classes(p)}'
+  over = ', '.join(f'{k} {v}' for k, v in config.schedules[config.vb_schedule].items())
+  return (f"The {config.vb_schedule} schedule's runs of 000c ({over}; "
+          f'{_seeds_text(config.schedule_seeds)}), penultimate train features ({dims}); '
+          f'{_pretrain_text(p)}. And the UFM (K = {u.num_classes}, {u.samples_per_class} '
+          f'samples per class, p = {u.dim}, {u.loss} loss, lr {u.learning_rate:g}, lambda_W '
+          f'{u.lambda_w:g}, lambda_H = 0, {u.num_steps} steps) with no injected noise.'
+          + _why(config))
+
+
+def _setting_000e(config) -> str:
+  tasks = '; '.join(f"{name}: {_data_text(d)}, test split '{d.test_split}'"
+                    for name, d in config.downstream.items())
+  pr = config.probe
+  return (f'{_pretrain_text(config.pretrain)}. Sweeps: softmax temperature tau in '
+          f'({", ".join(f"{t:g}" for t in config.temperatures)}); within-class cosine '
+          f'regulariser lambda in ({", ".join(f"{x:g}" for x in config.cosine_regs)}) at tau = '
+          f'{config.pretrain.temperature:g}; {_seeds_text(config.seeds)} per point. Downstream '
+          f'(frozen penultimate features, L-BFGS probes with {pr.l2_grid_size} L2 values in '
+          f'[{pr.l2_min:g}, {pr.l2_max:g}], {pr.max_iters} iterations): {tasks}. MLOG from the '
+          "probes' top-1 accuracies and the pretraining test accuracy." + _why(config))
+
+
+# ---------------------------------------------------------------------------
+# 000a: Thm 5.1 on real features.
 # ---------------------------------------------------------------------------
 
 
-def _claim_000a(config, workdir, r) -> Claim:
-  c = CRITERIA
-  f = r['theorem']['final']
-  rows = {l: dict(closed_form=f[f'closed_form_{l}'], fitted=f[f'fitted_{l}'])
-          for l in config.theorem_layers}
-  checks = {f'{l}_agrees': abs(v['closed_form'] - v['fitted'])
-            <= c['theorem_rtol'] * abs(v['fitted']) + 1e-7 for l, v in rows.items()}
-  return Claim(
-      id='000a',
-      claim='Thm 5.1: the minimum class-balanced MSE linear-probe loss equals '
-            '1/2 - 1/(2K) - Tr(Sigma_T^+ Sigma_B)/(2K).',
-      paper='Thm 5.1 (proof in App. A), which makes VCI the normalised optimal linear-probe '
-            'loss.',
-      setting=(f"Features of a trained network ({config.theorem_run}: the MLP of 000e at "
-               f"tau = 1) on {config.theorem_examples} training images, at layers "
-               f"{', '.join(config.theorem_layers)}; the closed form "
-               "(metrics.linear_probe_mse, float64) against a weighted least-squares fit "
-               "(numpy.linalg.lstsq, float64)."),
-      criterion=f"|closed form - fitted| <= {c['theorem_rtol']:g} x fitted + 1e-7 at every layer.",
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, **rows))
+def _theorem_and_source(study: reproduce.Study):
+  c = study.config
+  return (study.one(kind='theorem'),
+          study.one(kind='temperature', temperature=c.theorem_temperature, seed=c.seeds[0]))
 
 
-def _claim_000b(config, workdir, r) -> Claim:
-  c = CRITERIA
-  f = r['theorem']['final']
-  ch = f['relative_change']
-  max_change = {k: max(v) for k, v in ch.items()}
-  checks = dict(vci_invariant=max_change['vci'] <= c['invariance_rtol'],
-                others_change=all(max_change[k] > c['changes_min'] for k in ch if k != 'vci'),
-                example_fuzziness_1_to_2=bool(np.allclose(f['example_fuzziness'], [1, 2],
-                                                          rtol=1e-9)))
-  return Claim(
-      id='000b',
-      claim='VCI is unchanged by an invertible linear map of the features, while fuzziness, '
-            'squared distance and the cosine metrics change; the 2 x 2 example takes '
-            'fuzziness from 1 to 2.',
-      paper='Sec 4 (Obs 4.2-4.5, Thm 5.2).',
-      setting=(f'The penultimate features of {config.theorem_run} ({config.theorem_examples} '
-               f'images, p = {config.pretrain.model_kwargs.width}) under {config.num_maps} '
-               'random Gaussian maps, float64; Obs 4.2\'s example.'),
-      criterion=(f"Max relative change of VCI <= {c['invariance_rtol']:g}; each of fuzziness, "
-                 f"squared_distance, class_separation, cosine_within changes by > "
-                 f"{c['changes_min']:.0%} under some map; the example gives fuzziness 1 -> 2."),
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, max_relative_change=max_change,
-                    map_condition_numbers=f['map_condition_numbers'],
-                    example_fuzziness=f['example_fuzziness'], example_vci=f['example_vci']))
+def _evidence_000a(study) -> dict[str, Any]:
+  t, src = _theorem_and_source(study)
+  return dict(trained=_trained([src]),
+              layers={l: dict(closed_form=_num(t[f'closed_form_{l}']),
+                              fitted=_num(t[f'fitted_{l}']))
+                      for l in study.config.theorem_layers})
 
 
-def _claim_000c(config, workdir, r) -> Claim:
-  c = CRITERIA
-  rho, checks, figs = {}, {}, []
-  inconsistent = []
-  for name in config.schedules:
-    f = r[f'schedule_{name}']['final']
-    ep = np.asarray(f['epoch'][1:])  # From the first epoch (0 is the initialisation).
-    rho[name] = {k: spearman(ep, f[k][1:]) for k in METRICS_000E + ('cosine_within',)}
-    checks[f'{name}_vci_falls'] = rho[name]['vci'] <= c['fall_rho_max']
-    checks[f'{name}_fuzziness_falls'] = rho[name]['fuzziness'] <= c['fall_rho_max']
-    inconsistent += [(name, k) for k in ('squared_distance', 'cosine_within')
-                     if not rho[name][k] <= c['fall_rho_max']]
-  checks['sqdist_or_cosine_not_consistent'] = bool(inconsistent)
-  for k in METRICS_000E + ('cosine_within',):
+def _checks_000a(ev, c) -> dict[str, bool | None]:
+  return {f'{l}_agrees': bool(abs(v['closed_form'] - v['fitted'])
+                              <= c['theorem_rtol'] * abs(v['fitted']) + c['theorem_atol'])
+          for l, v in ev['layers'].items()}
+
+
+CLAIM_000A = reproduce.ClaimSpec(
+    id='000a',
+    claim='Thm 5.1: the minimum class-balanced MSE linear-probe loss equals '
+          '1/2 - 1/(2K) - Tr(Sigma_T^+ Sigma_B)/(2K).',
+    paper='Thm 5.1 (proof in App. A), which makes VCI the normalised optimal linear-probe loss.',
+    criterion=('Gates: the source pretraining reaches test accuracy >= {test_accuracy_min} '
+               'with a finite final train loss. Check: |closed form - fitted| <= '
+               '{theorem_rtol:g} x fitted + {theorem_atol:g} at every layer.'),
+    constants=dict(theorem_rtol=1e-4, theorem_atol=1e-7, **TRAINED_FEATURES),
+    evidence=_evidence_000a,
+    gates=_trained_gates,
+    checks=_checks_000a,
+    setting=_setting_000a)
+
+
+# ---------------------------------------------------------------------------
+# 000b: invariance of VCI.
+# ---------------------------------------------------------------------------
+
+
+def _evidence_000b(study) -> dict[str, Any]:
+  t, src = _theorem_and_source(study)
+  return dict(trained=_trained([src]),
+              max_relative_change={k: float(np.max(_nums(v)))
+                                   for k, v in t['relative_change'].items()},
+              map_condition_numbers=_nums(t['map_condition_numbers']),
+              example_fuzziness=_nums(t['example_fuzziness']),
+              example_vci=_nums(t['example_vci']))
+
+
+def _gates_000b(ev, c) -> dict[str, reproduce.Gate]:
+  return dict(_trained_gates(ev, c), maps_well_conditioned=reproduce.at_most(
+      _max(ev['map_condition_numbers']), c['cond_max'],
+      'largest condition number of the random maps (float64 round-off stays below the '
+      'invariance tolerance)'))
+
+
+def _checks_000b(ev, c) -> dict[str, bool | None]:
+  ch = ev['max_relative_change']
+  return dict(
+      vci_invariant=bool(ch['vci'] <= c['invariance_rtol']),
+      others_change=all(bool(ch[k] > c['changes_min']) for k in ch if k != 'vci'),
+      example_fuzziness_1_to_2=bool(np.allclose(ev['example_fuzziness'], [1, 2], rtol=1e-9)))
+
+
+CLAIM_000B = reproduce.ClaimSpec(
+    id='000b',
+    claim='VCI is unchanged by an invertible linear map of the features, while fuzziness, '
+          'squared distance and the cosine metrics change; the 2 x 2 example takes '
+          'fuzziness from 1 to 2.',
+    paper='Sec 4 (Obs 4.2-4.5, Thm 5.2).',
+    criterion=('Gates: the source pretraining reaches test accuracy >= {test_accuracy_min} with '
+               'a finite final train loss; every map has condition number <= {cond_max:g}. '
+               'Checks: max relative change of VCI <= {invariance_rtol:g}; each of fuzziness, '
+               'squared_distance, class_separation, cosine_within changes by > '
+               '{changes_min:.0%} under some map; the example gives fuzziness 1 -> 2.'),
+    constants=dict(invariance_rtol=1e-4, changes_min=0.01, cond_max=1e6, **TRAINED_FEATURES),
+    evidence=_evidence_000b,
+    gates=_gates_000b,
+    checks=_checks_000b,
+    setting=_setting_000b)
+
+
+# ---------------------------------------------------------------------------
+# 000c: VCI and fuzziness fall over training; squared distance and cosine need not.
+# ---------------------------------------------------------------------------
+
+
+def _schedule_runs(study, name: str) -> list[sweep.Result]:
+  return study.where(kind='schedule', schedule=name)
+
+
+def _spearman_from_epoch1(r: sweep.Result, key: str) -> float:
+  """Spearman(epoch, metric) over the evaluated epochs after the initialisation."""
+  ep = np.asarray(r['epoch'], float)
+  v = np.asarray(_nums(r[key]), float)
+  return float(spearman(ep[ep > 0], v[ep > 0]))
+
+
+def _evidence_000c(study) -> dict[str, Any]:
+  names = list(study.config.schedules)
+  runs = {n: _schedule_runs(study, n) for n in names}
+  every = [r for n in names for r in runs[n]]
+  return dict(
+      seeds={n: [r.seed for r in runs[n]] for n in names},
+      trained=_trained(every), train_nc1=_train_nc1(every),
+      spearman_with_epoch={n: {k: _group(_spearman_from_epoch1(r, k) for r in runs[n])
+                               for k in FALL_METRICS} for n in names})
+
+
+def _seeds_gate(counts: Iterable[int], c) -> reproduce.Gate:
+  """Gate: the fewest seeds of a compared group (schedule, sweep point) >= ``min_seeds``."""
+  return reproduce.seeds_gate(min(counts, default=0), c['min_seeds'])
+
+
+def _gates_000c(ev, c) -> dict[str, reproduce.Gate]:
+  return dict(_trained_gates(ev, c), seeds=_seeds_gate(map(len, ev['seeds'].values()), c),
+              **_collapse_gates(ev, c))
+
+
+def _checks_000c(ev, c) -> dict[str, bool | None]:
+  rho, lim = ev['spearman_with_epoch'], c['fall_rho_max']
+  checks = {}
+  for name, by_metric in rho.items():
+    for k in ('vci', 'fuzziness'):
+      checks[f'{name}_{k}_falls'] = _below(by_metric[k]['values'], lim)
+  checks['sqdist_or_cosine_not_consistent'] = _any(
+      _above(by_metric[k]['values'], lim)
+      for by_metric in rho.values() for k in ('squared_distance', 'cosine_within'))
+  return checks
+
+
+def _figure_000c(ev, study) -> list[str]:
+  del ev
+  figs = []
+  for k in FALL_METRICS:
+    curves, x = {}, None
+    for name in study.config.schedules:
+      rs = _schedule_runs(study, name)
+      if rs:
+        x = rs[0]['epoch']
+        curves[f'{name} (mean of {len(rs)})'] = np.mean([_nums(r[k]) for r in rs], axis=0)
     fig = f'000c_{k}.png'
-    plots.curves(os.path.join(workdir, fig), r[f'schedule_{list(config.schedules)[0]}']['final']['epoch'],
-                 {name: r[f'schedule_{name}']['final'][k] for name in config.schedules},
-                 xlabel='epoch', logy=k in ('fuzziness', 'squared_distance'),
-                 title=f'{k} of the train features over training')
+    plots.curves(study.file(fig), x, curves, xlabel='epoch',
+                 logy=k in ('fuzziness', 'squared_distance'),
+                 title=f'{k} of the train features over training (seed mean)')
     figs.append(fig)
-  return Claim(
-      id='000c',
-      claim='Over training, VCI and fuzziness fall, while squared distance and cosine '
-            'similarity need not.',
-      paper='Fig 3: ResNet-18 on CIFAR-10, Nesterov SGD lr 0.1 x B/256, 10-epoch warm-up from '
-            '1e-5, wd 8e-5, crop + flip; exponential x0.975/epoch, cosine, and cosine without '
-            'wd and warm-up.',
-      setting=config.setting_pretrain + ' Schedules: ' + '; '.join(
-          f'{n}: {dict(o)}' for n, o in config.schedules.items()),
-      criterion=(f"For every schedule, Spearman(epoch, VCI) and Spearman(epoch, fuzziness) <= "
-                 f"{c['fall_rho_max']} from epoch 1 on; and for at least one schedule squared "
-                 f"distance or cosine_within is not consistently falling (Spearman > "
-                 f"{c['fall_rho_max']})."),
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, spearman_with_epoch=rho,
-                    not_consistently_falling=[f'{n}:{k}' for n, k in inconsistent]),
-      figures=figs)
+  return figs
 
 
-def _claim_000d(config, workdir, r) -> Claim:
-  c = CRITERIA
-  f = r[f"schedule_{config.vb_schedule}"]['final']
-  vb, perp = f['within_vb'], f['within_vb_perp']
-  u = r['ufm_null_space']['final']
-  checks = dict(within_vb_falls=vb[-1] <= c['vb_fall_max'] * vb[1],
-                within_vb_perp_does_not=perp[-1] >= c['vb_perp_keep_min'] * perp[1])
+CLAIM_000C = reproduce.ClaimSpec(
+    id='000c',
+    claim='Over training, VCI and fuzziness fall, while squared distance and cosine '
+          'similarity need not.',
+    paper='Fig 3: ResNet-18 on CIFAR-10, Nesterov SGD lr 0.1 x B/256, 10-epoch warm-up from '
+          '1e-5, wd 8e-5, crop + flip; exponential x0.975/epoch, cosine, and cosine without '
+          'wd and warm-up.',
+    criterion=('Gates: every run reaches test accuracy >= {test_accuracy_min} with a finite '
+               'final train loss; >= {min_seeds} seeds per schedule; every run collapses: final '
+               'train NC1 <= {nc1_max}, and below its value at initialisation by > {z:g} SE. '
+               'Checks (Spearman(epoch, metric) per run, from the first evaluated epoch after '
+               'the initialisation on): for every schedule, the seed mean of Spearman for VCI '
+               'and for fuzziness lies below {fall_rho_max} by > {z:g} SE; and for at least one '
+               'schedule the seed mean for squared distance or cosine_within lies above '
+               '{fall_rho_max} by > {z:g} SE (not consistently falling).'),
+    constants=dict(fall_rho_max=-0.8, **TRAINED, **COLLAPSED, **SEEDS),
+    evidence=_evidence_000c,
+    gates=_gates_000c,
+    checks=_checks_000c,
+    setting=_setting_000c,
+    figure=_figure_000c)
+
+
+# ---------------------------------------------------------------------------
+# 000d: within_vb falls, within_vb_perp does not.
+# ---------------------------------------------------------------------------
+
+
+def _first_last(rs: Sequence[sweep.Result], key: str) -> dict[str, Any]:
+  """Per seed: the value at the first evaluated epoch after init, the last, and last / first."""
+  first = [_num(r[key][1]) if len(r[key]) > 1 else NAN for r in rs]
+  last = [_num(r[key][-1]) for r in rs]
+  return dict(first=_group(first), last=_group(last),
+              ratio=_group(b / a if a else NAN for a, b in zip(first, last)))
+
+
+def _evidence_000d(study) -> dict[str, Any]:
+  rs = _schedule_runs(study, study.config.vb_schedule)
+  u = study.one(kind='ufm')
+  return dict(
+      seeds={study.config.vb_schedule: [r.seed for r in rs]},
+      trained=_trained(rs), train_nc1=_train_nc1(rs),
+      first_epoch=[r['epoch'][1] if len(r['epoch']) > 1 else None for r in rs],
+      last_epoch=[r['epoch'][-1] for r in rs],
+      within_vb=_first_last(rs, 'within_vb'), within_vb_perp=_first_last(rs, 'within_vb_perp'),
+      ufm_within_vb_first_last=[_num(u['within_vb'][1]), _num(u['within_vb'][-1])],
+      ufm_within_vb_perp_first_last=[_num(u['within_vb_perp'][1]),
+                                     _num(u['within_vb_perp'][-1])])
+
+
+def _checks_000d(ev, c) -> dict[str, bool | None]:
+  return dict(
+      within_vb_falls=_below(ev['within_vb']['ratio']['values'], c['vb_fall_max']),
+      within_vb_perp_does_not=_above(ev['within_vb_perp']['ratio']['values'],
+                                     c['vb_perp_keep_min']))
+
+
+def _figure_000d(ev, study) -> list[str]:
+  del ev
+  config = study.config
+  curves, x = {}, None
+  for r in _schedule_runs(study, config.vb_schedule):
+    x = r['epoch']
+    curves[f'within_vb seed {r.seed}'] = _nums(r['within_vb'])
+    curves[f'within_vb_perp seed {r.seed}'] = _nums(r['within_vb_perp'])
   fig = '000d_within_vb.png'
-  plots.curves(os.path.join(workdir, fig), f['epoch'], {'within_vb': vb, 'within_vb_perp': perp},
-               xlabel='epoch', logy=True,
+  plots.curves(study.file(fig), x, curves, xlabel='epoch', logy=True,
                title=f'Sigma_W inside / outside span(M), schedule {config.vb_schedule}')
+  u = study.one(kind='ufm')
   fig2 = '000d_ufm_lambda_h_0.png'
-  plots.curves(os.path.join(workdir, fig2), u['steps'],
+  plots.curves(study.file(fig2), u['steps'],
                {'within_vb': u['within_vb'], 'within_vb_perp': u['within_vb_perp']},
                xlabel='step', logy=True, title='UFM, lambda_H = 0, no injected noise')
-  return Claim(
-      id='000d',
-      claim='With p > K, the within-class variation inside span(M) falls while the part in its '
-            'orthogonal complement does not, and can grow.',
-      paper='Fig 1 and Prop 4.1: ResNet-50 on ImageNet; in the UFM without feature '
-            'regularisation the loss cannot see variation in the null space of W.',
-      setting=(f"The {config.vb_schedule} schedule's run of 000c (weight decay 0, "
-               f"p = {config.pretrain.model_kwargs.width} > K = 7), train features; and the UFM "
-               f"(K = {config.ufm.num_classes}, p = {config.ufm.dim}, {config.ufm.loss}, "
-               f"lambda_H = 0) with no injected noise."),
-      criterion=(f"within_vb(last) <= {c['vb_fall_max']} x within_vb(epoch 1) and "
-                 f"within_vb_perp(last) >= {c['vb_perp_keep_min']} x within_vb_perp(epoch 1). "
-                 "The UFM is reported, not tested."),
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, epochs=f['epoch'], within_vb=vb, within_vb_perp=perp,
-                    ufm_within_vb_first_last=[u['within_vb'][1], u['within_vb'][-1]],
-                    ufm_within_vb_perp_first_last=[u['within_vb_perp'][1],
-                                                   u['within_vb_perp'][-1]]),
-      figures=[fig, fig2],
-      notes=('In the UFM the gradient of the loss with respect to each feature lies in the row '
-             'space of W, so with lambda_H = 0 and no injected noise gradient descent never '
-             'moves the features inside null(W): within_vb_perp stays near its initial value '
-             'instead of growing (the numbers above). The growth shown by '
-             'experiments/ufm.py comes from the null-space noise it injects every step, by '
-             'construction; Prop 4.1 says such growth costs nothing, not that training '
-             'produces it.'))
+  return [fig, fig2]
 
 
-def _claim_000e(config, workdir, r) -> Claim:
-  c = CRITERIA
-  sweeps = {'temperature': [n for n in r if n.startswith('tau')],
-            'cosine_reg': [n for n in r if n.startswith('cosreg')]}
-  rs = {s: {k: pearson([r[n]['final'][k] for n in names],
-                             [r[n]['final']['mlog'] for n in names]) for k in METRICS_000E}
-             for s, names in sweeps.items()}
-  checks = dict(vci_consistent=all(rs[s]['vci'] >= c['pearson_min'] for s in sweeps))
+def _notes_000d(ev, config) -> str:
+  del ev, config
+  return ('In the UFM the gradient of the loss with respect to each feature lies in the row '
+          'space of W, so with lambda_H = 0 and no injected noise gradient descent never '
+          'moves the features inside null(W): within_vb_perp stays near its initial value '
+          'instead of growing (the numbers above). The growth shown by '
+          'experiments/ufm.py comes from the null-space noise it injects every step, by '
+          'construction; Prop 4.1 says such growth costs nothing, not that training '
+          'produces it.')
+
+
+CLAIM_000D = reproduce.ClaimSpec(
+    id='000d',
+    claim='With p > K, the within-class variation inside span(M) falls while the part in its '
+          'orthogonal complement does not, and can grow.',
+    paper='Fig 1 and Prop 4.1: ResNet-50 on ImageNet; in the UFM without feature '
+          'regularisation the loss cannot see variation in the null space of W.',
+    criterion=('Gates: every run reaches test accuracy >= {test_accuracy_min} with a finite '
+               'final train loss; >= {min_seeds} seeds; every run collapses: final train NC1 '
+               '<= {nc1_max}, and below its value at initialisation by > {z:g} SE. Checks, on '
+               'the per-seed ratio last / first evaluated epoch after the initialisation: the '
+               'mean ratio of within_vb lies below {vb_fall_max} by > {z:g} SE, and that of '
+               'within_vb_perp above {vb_perp_keep_min} by > {z:g} SE. The UFM is reported, '
+               'not tested.'),
+    constants=dict(vb_fall_max=0.5, vb_perp_keep_min=0.8, **TRAINED, **COLLAPSED, **SEEDS),
+    evidence=_evidence_000d,
+    gates=_gates_000c,  # The same preconditions: trained, seeds, collapsed.
+    checks=_checks_000d,
+    setting=_setting_000d,
+    figure=_figure_000d,
+    notes=_notes_000d)
+
+
+# ---------------------------------------------------------------------------
+# 000e: VCI tracks transfer in both sweeps; the other metrics do not consistently.
+# ---------------------------------------------------------------------------
+
+
+def _mlog(accuracies: Mapping[str, Any], pretrain_accuracy) -> float:
+  acc = np.asarray(_nums(accuracies.values()), np.float64)
+  return float(correlation.mlog(acc, _num(pretrain_accuracy)))
+
+
+def _sweep_table(study) -> tuple[dict[str, list[dict]], list[sweep.Result]]:
+  """{sweep: [one row per run: point, seed, metrics, accuracies, MLOG]} and the runs."""
+  table, results = {}, []
+  for kind, key in SWEEPS.items():
+    rows = []
+    for value in study.config[key]:
+      for r in study.where(kind=kind, **{kind: value}):
+        results.append(r)
+        down = {t: _num(a) for t, a in r['downstream_accuracy'].items()}
+        rows.append(dict(point=float(value), seed=r.seed,
+                         **{k: _num(r[k]) for k in METRICS_000E},
+                         test_accuracy=_num(r['test_accuracy']), downstream=down,
+                         mlog=_mlog(down, r['test_accuracy'])))
+    table[kind] = rows
+  return table, results
+
+
+def sweep_statistics(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+  """000e's statistics of a sweep table (see `_sweep_table`).
+
+  Returns:
+    ``seeds`` ({sweep: fewest seeds at a point}); ``by_point`` ({sweep:
+    {metric or 'mlog': [{point, values, mean, se, n}]}}); ``pearson_by_seed``
+    ({sweep: {metric: group of Pearson(metric, MLOG) over the points, one per
+    seed}}); ``pearson_pooled`` ({sweep: {metric: r over every run}}, the
+    first pass's statistic, reported); ``nonfinite_mlog`` (count).
+  """
+  out = dict(seeds={}, by_point={}, pearson_by_seed={}, pearson_pooled={})
+  nonfinite = 0
+  for s, rows in table.items():
+    points = sorted({row['point'] for row in rows})
+    at = {p: [row for row in rows if row['point'] == p] for p in points}
+    out['seeds'][s] = min((len(v) for v in at.values()), default=0)
+    out['by_point'][s] = {k: [dict(point=p, **_group(row[k] for row in at[p])) for p in points]
+                          for k in METRICS_000E + ('mlog',)}
+    by_seed = {}
+    for seed in sorted({row['seed'] for row in rows}):
+      mine = sorted((row for row in rows if row['seed'] == seed), key=lambda row: row['point'])
+      if [row['point'] for row in mine] == points:  # A seed with every point.
+        by_seed[seed] = mine
+    out['pearson_by_seed'][s] = {
+        k: dict(seeds=list(by_seed), **_group(
+            float(pearson([row[k] for row in mine], [row['mlog'] for row in mine]))
+            for mine in by_seed.values())) for k in METRICS_000E}
+    out['pearson_pooled'][s] = {k: float(pearson([row[k] for row in rows],
+                                                 [row['mlog'] for row in rows]))
+                                for k in METRICS_000E}
+    nonfinite += sum(not math.isfinite(row['mlog']) for row in rows)
+  out['nonfinite_mlog'] = nonfinite
+  return out
+
+
+def _evidence_000e(study) -> dict[str, Any]:
+  table, results = _sweep_table(study)
+  return dict(trained=_trained(results), **sweep_statistics(table), runs=table)
+
+
+def _gates_000e(ev, c) -> dict[str, reproduce.Gate]:
+  gates = dict(_trained_gates(ev, c),
+               mlog_finite=reproduce.at_most(ev['nonfinite_mlog'], 0,
+                                             'runs whose MLOG is not finite'),
+               seeds=_seeds_gate(ev['seeds'].values(), c))
+  for s, by_metric in ev['by_point'].items():
+    for k in METRICS_000E:
+      pts = by_metric[k]
+      gates[f'{s}_moves_{k}'] = _moves_gate(
+          pts[0]['values'] if pts else [], pts[-1]['values'] if pts else [],
+          f'|z| of {k} between the end points of the {s} sweep')
+  return gates
+
+
+def _inconsistent(a: Sequence[float], b: Sequence[float], r_min: float) -> bool | None:
+  """Pearson r per seed in two sweeps: True if the sign flips or one |r| < r_min, each beyond
+  its noise; False if both exceed r_min with the same sign beyond noise; else None."""
+  flip = ((_above(a, 0) is True and _below(b, 0) is True)
+          or (_below(a, 0) is True and _above(b, 0) is True))
+  weak = any(_below(x, r_min) is True and _above(x, -r_min) is True for x in (a, b))
+  if flip or weak:
+    return True
+  same = ((_above(a, r_min) is True and _above(b, r_min) is True)
+          or (_below(a, -r_min) is True and _below(b, -r_min) is True))
+  return False if same else None
+
+
+def _checks_000e(ev, c) -> dict[str, bool | None]:
+  r = ev['pearson_by_seed']
+  checks = dict(vci_consistent=_all(_above(r[s]['vci']['values'], c['pearson_min'])
+                                    for s in SWEEPS))
   for k in METRICS_000E[1:]:
-    a, b = rs['temperature'][k], rs['cosine_reg'][k]
-    consistent = (np.sign(a) == np.sign(b) and min(abs(a), abs(b)) >= c['pearson_min'])
-    checks[f'{k}_inconsistent'] = not consistent
+    checks[f'{k}_inconsistent'] = _inconsistent(
+        r['temperature'][k]['values'], r['cosine_reg'][k]['values'], c['pearson_min'])
+  return checks
+
+
+def _figure_000e(ev, study) -> list[str]:
   figs = []
   for k in METRICS_000E:
     fig = f'000e_{k}_vs_mlog.png'
-    plots.scatter(os.path.join(workdir, fig),
-                  {s: ([r[n]['final'][k] for n in names], [r[n]['final']['mlog'] for n in names])
-                   for s, names in sweeps.items()},
+    plots.scatter(study.file(fig),
+                  {s: ([row[k] for row in rows], [row['mlog'] for row in rows])
+                   for s, rows in ev['runs'].items()},
                   xlabel=f'{k} of the pretrained train features', ylabel='MLOG',
-                  title=f'{k} vs transfer (r per sweep)')
+                  title=f'{k} vs transfer (every run; r pooled)')
     figs.append(fig)
-  table = {n: dict(metrics={k: r[n]['final'][k] for k in METRICS_000E},
-                   pretrain_test_accuracy=r[n]['final']['pretrain_test_accuracy'],
-                   downstream=r[n]['final']['downstream_accuracy'], mlog=r[n]['final']['mlog'])
-           for names in sweeps.values() for n in names}
-  return Claim(
-      id='000e',
-      claim='Across pretrainings swept over the softmax temperature and, separately, over the '
-            'within-class cosine regulariser, VCI correlates with transfer (MLOG) in both '
-            'sweeps, while fuzziness, squared distance and cosine class separation do not '
-            'correlate consistently.',
-      paper='Sec 6.3, Fig 7, Tables 1-2: ResNet-50 on ImageNet, tau 0.1-1.0, lambda 2.5-10, '
-            'metrics on a 50k training subset, L-BFGS probes with 97 L2 values on 10 '
-            'downstream tasks; Pearson r per metric.',
-      setting=config.setting_sweeps,
-      criterion=(f"Pearson(VCI, MLOG) >= {c['pearson_min']} in both sweeps (over every run, "
-                 f"{len(config.seeds)} seeds per point); each of fuzziness, squared_distance "
-                 f"and class_separation is inconsistent: its Pearson r changes sign between "
-                 f"the sweeps or is below {c['pearson_min']} in magnitude in one of them."),
-      verdict=verdict(checks),
-      evidence=dict(checks=checks, pearson=rs, runs=table),
-      figures=figs)
+  return figs
 
 
-def analyze(config, workdir: str, records: dict) -> list[Claim]:
-  say('analysing the runs into claims 000a-000e')
-  return [f(config, workdir, records) for f in
-          (_claim_000a, _claim_000b, _claim_000c, _claim_000d, _claim_000e)]
+def _notes_000e(ev, config) -> str:
+  del ev, config
+  return ('The tested statistic is Pearson r over the sweep points within each seed, so that '
+          'its spread over seeds is known; pearson_pooled (over every run, the first '
+          "pass's statistic) is reported, not tested.")
+
+
+CLAIM_000E = reproduce.ClaimSpec(
+    id='000e',
+    claim='Across pretrainings swept over the softmax temperature and, separately, over the '
+          'within-class cosine regulariser, VCI correlates with transfer (MLOG) in both '
+          'sweeps, while fuzziness, squared distance and cosine class separation do not '
+          'correlate consistently.',
+    paper='Sec 6.3, Fig 7, Tables 1-2: ResNet-50 on ImageNet, tau 0.1-1.0, lambda 2.5-10, '
+          'metrics on a 50k training subset, L-BFGS probes with 97 L2 values on 10 '
+          'downstream tasks; Pearson r per metric.',
+    criterion=('Gates: every pretraining reaches test accuracy >= {test_accuracy_min} with a '
+               'finite final train loss and a finite MLOG; >= {min_seeds} seeds per sweep '
+               'point; each sweep moves each of VCI, fuzziness, squared_distance and '
+               'class_separation: its end points differ by > {z:g} SE. Checks, on Pearson(metric, '
+               'MLOG) over the sweep points, one r per seed: the seed mean of r for VCI exceeds '
+               '{pearson_min} by > {z:g} SE in both sweeps; each of fuzziness, squared_distance '
+               'and class_separation is inconsistent: its r changes sign between the sweeps, or '
+               'lies within (-{pearson_min}, {pearson_min}) in one of them, beyond {z:g} SE '
+               '(consistent, i.e. not reproduced, if both exceed {pearson_min} in magnitude with '
+               'one sign beyond {z:g} SE; otherwise undecided).'),
+    constants=dict(pearson_min=0.5, **TRAINED, **SEEDS),
+    evidence=_evidence_000e,
+    gates=_gates_000e,
+    checks=_checks_000e,
+    setting=_setting_000e,
+    figure=_figure_000e,
+    notes=_notes_000e)
+
+
+CLAIMS = [CLAIM_000A, CLAIM_000B, CLAIM_000C, CLAIM_000D, CLAIM_000E]
