@@ -88,8 +88,22 @@ def test_exceeds_is_mean_difference_over_two_standard_errors():
   # Paired: the same seeds; the per-seed difference is steady though each side varies.
   p, q = [0.5, 0.7, 0.9], [0.49, 0.69, 0.89]
   assert spread.exceeds(p, q) is False and spread.exceeds(p, q, paired=True) is True
+  # Missing or non-finite values, or unequal pairs: cannot tell.
+  assert spread.exceeds([1, 2, 3], [1, 2], paired=True) is None
+  assert spread.exceeds([1, None, 3], 0.0) is None
+  assert spread.exceeds([1, float('nan'), 3], [0, 0, 0.1]) is None
+  assert math.isnan(spread.z_score([1, None], [0, 1]))
   with pytest.raises(ValueError, match='equal lengths'):
-    spread.exceeds([1, 2, 3], [1, 2], paired=True)
+    spread.difference([1, 2, 3], [1, 2], paired=True)
+  # A constant on either side; a quantity dict stands for its values.
+  assert spread.below(0.5, [0.9, 0.91, 0.92]) is True
+  assert spread.exceeds(1.0, [0.9, 0.91, 0.92]) is True
+  q = spread.quantity([0.9, 0.91, 0.92])
+  assert q['n'] == 3 and q['mean'] == pytest.approx(0.91)
+  assert spread.exceeds(q, 0.5) is True
+  assert spread.quantity([0.9, None]) == dict(values=[0.9, None], mean=None, se=None, n=2)
+  assert spread.all_of([True, None]) is None and spread.all_of([True, False, None]) is False
+  assert spread.any_of([False, True, None]) is True and spread.any_of([]) is None
   assert spread.increasing([[1, 1.1, 0.9], [2, 2.1, 1.9], [3, 3.1, 2.9]]) is True
   assert spread.increasing([[1, 1.1, 0.9], [2, 2.1, 1.9], [2, 2.1, 1.9]]) is False
   assert spread.summary([1.0, 3.0]) == dict(mean=2.0, se=1.0, n=2)

@@ -9,23 +9,29 @@ decides "a exceeds b" with `exceeds`:
 
 the SE of the difference being ``sqrt(SE_a^2 + SE_b^2)`` for independent
 samples, or the SE of the per-seed differences when ``paired`` (a and b
-measured on the same seeds). A plain number for ``b`` is a constant (SE 0).
-With fewer than two values on a side that has no noise estimate, the answer
-is ``None`` (cannot tell), which a claim turns into "inconclusive".
+measured on the same seeds). A plain number on either side is a constant
+(SE 0); a `quantity` dict stands for its per-seed values. Where the noise
+cannot be estimated (one seed against a constant) or a value is missing or
+not finite, the answer is ``None`` (cannot tell), which a claim turns into
+"inconclusive"; `below`, `increasing`, `all_of` and `any_of` follow the
+same three-valued logic.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 MIN_SEEDS = 3  # Seeds a claim about a difference, order or trend needs.
 Z = 2.0  # A difference counts when it exceeds Z standard errors.
 
-Values = Sequence[float] | np.ndarray | float
+# Per-seed values: a sequence of numbers (None or NaN where a run gave none),
+# a plain number (a constant), or a `quantity` dict (its ``values``).
+Values = Sequence[Any] | np.ndarray | float | Mapping[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,33 +46,81 @@ class Estimate:
     return dict(mean=self.mean, se=self.se, n=self.n)
 
 
+def _is_constant(x: Values) -> bool:
+  return not isinstance(x, Mapping) and np.ndim(x) == 0
+
+
+def _raw(x: Values) -> list[Any]:
+  if isinstance(x, Mapping):
+    x = x['values']
+  return [x] if _is_constant(x) else list(np.asarray(x, object).ravel())
+
+
+def _float(v: Any) -> float | None:
+  """A recorded number as a float; None for None, NaN, inf (recorded as text too)."""
+  if v is None:
+    return None
+  f = float(v)
+  return f if math.isfinite(f) else None
+
+
+def finite(values: Values) -> bool:
+  """Every value is a finite number (and there is at least one)."""
+  raw = _raw(values)
+  return bool(raw) and all(_float(v) is not None for v in raw)
+
+
 def _values(x: Values) -> np.ndarray:
-  v = np.atleast_1d(np.asarray(x, np.float64))
-  if v.ndim != 1 or v.size == 0:
-    raise ValueError(f'expected a non-empty 1-D sequence of values, got shape {v.shape}')
-  if not np.all(np.isfinite(v)):
-    raise ValueError(f'values must be finite, got {v.tolist()}')
-  return v
+  v = np.asarray(_raw(x), object)
+  if v.size == 0:
+    raise ValueError('expected a non-empty sequence of values, got none')
+  if not finite(x):
+    raise ValueError(f'values must be finite numbers, got {v.tolist()}')
+  return v.astype(np.float64)
 
 
 def estimate(values: Values) -> Estimate:
-  """Mean and standard error (sample std with ddof=1 over sqrt(n))."""
+  """Mean and standard error (sample std with ddof=1 over sqrt(n)).
+
+  Raises:
+    ValueError: no values, or a value that is missing or not finite.
+  """
   v = _values(values)
   se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float('nan')
   return Estimate(mean=float(v.mean()), se=se, n=int(v.size))
 
 
+def quantity(values: Values) -> dict[str, Any]:
+  """Evidence for one compared quantity: ``{"values", "mean", "se", "n"}``.
+
+  ``values`` are the per-seed numbers (None where not finite); mean and se
+  are None unless every value is finite (then the claim cannot tell).
+  """
+  vals = [_float(v) for v in _raw(values)]
+  if finite(vals):
+    e = estimate(vals)
+    return dict(values=vals, mean=e.mean, se=e.se, n=e.n)
+  return dict(values=vals, mean=None, se=None, n=len(vals))
+
+
+def summary(values: Values) -> dict[str, float | int]:
+  """``{"mean", "se", "n"}`` of finite values (`estimate`)."""
+  return estimate(values).as_dict()
+
+
 def difference(a: Values, b: Values, *, paired: bool = False) -> Estimate:
   """mean(a) - mean(b) with the SE of that difference (see the module doc).
 
-  ``b`` may be a plain number (a constant with no noise). ``paired``: a and b
-  are measured on the same seeds, in the same order.
+  A plain number on either side is a constant (no noise). ``paired``: a and
+  b are measured on the same seeds, in the same order.
   """
-  va = _values(a)
-  if np.ndim(b) == 0:
-    e = estimate(va)
+  if _is_constant(b):
+    e = estimate(a)
     return Estimate(mean=e.mean - float(b), se=e.se, n=e.n)
-  vb = _values(b)
+  if _is_constant(a):
+    e = estimate(b)
+    return Estimate(mean=float(a) - e.mean, se=e.se, n=e.n)
+  va, vb = _values(a), _values(b)
   if paired:
     if va.shape != vb.shape:
       raise ValueError(f'paired values need equal lengths, got {va.size} and {vb.size}')
@@ -75,12 +129,22 @@ def difference(a: Values, b: Values, *, paired: bool = False) -> Estimate:
   return Estimate(mean=ea.mean - eb.mean, se=math.hypot(ea.se, eb.se), n=min(ea.n, eb.n))
 
 
-def z_score(a: Values, b: Values, *, paired: bool = False) -> float:
-  """(mean(a) - mean(b)) / SE of the difference; NaN without a noise estimate.
+def _measurable(a: Values, b: Values, paired: bool) -> bool:
+  if not (finite(a) and finite(b)):
+    return False
+  return (not paired or _is_constant(a) or _is_constant(b)
+          or len(_raw(a)) == len(_raw(b)))
 
-  A difference of exactly zero noise (identical seeds) gives +-inf, or NaN
-  when the means are equal too.
+
+def z_score(a: Values, b: Values, *, paired: bool = False) -> float:
+  """(mean(a) - mean(b)) / SE of the difference.
+
+  NaN where it cannot be measured: a value missing or not finite, paired
+  sides of different lengths, no noise estimate (one value), or equal means
+  with zero noise; +-inf for a nonzero difference with zero noise.
   """
+  if not _measurable(a, b, paired):
+    return float('nan')
   d = difference(a, b, paired=paired)
   if math.isnan(d.se):
     return float('nan')
@@ -92,25 +156,44 @@ def z_score(a: Values, b: Values, *, paired: bool = False) -> float:
 def exceeds(a: Values, b: Values, *, paired: bool = False) -> bool | None:
   """True iff mean(a) - mean(b) > Z x SE of the difference; None if it cannot tell.
 
+  It cannot tell (None) when a value is missing or not finite, or when
+  there is no noise estimate (one seed and no second side with spread).
+
   Example: ``exceeds([0.91, 0.90, 0.92], [0.85, 0.86, 0.84])`` is True;
   ``exceeds([0.91, 0.85, 0.88], [0.87, 0.90, 0.86])`` is False (inside the
   noise); ``exceeds([0.9], [0.8])`` is None (one seed has no spread).
   """
-  z = z_score(a, b, paired=paired)
-  if math.isnan(z):
-    d = difference(a, b, paired=paired)
-    return None if math.isnan(d.se) else False
-  return bool(z > Z)
+  if not _measurable(a, b, paired):
+    return None
+  d = difference(a, b, paired=paired)
+  if math.isnan(d.se):
+    return None
+  return bool(d.mean > Z * d.se) if d.se > 0 else bool(d.mean > 0)
+
+
+def below(a: Values, b: Values, *, paired: bool = False) -> bool | None:
+  """mean(a) is below mean(b) by more than its noise: ``exceeds(b, a)``."""
+  return exceeds(b, a, paired=paired)
 
 
 def increasing(xs: Sequence[Values]) -> bool | None:
   """Each group exceeds the one before it (a trend, step by step); None if undecidable."""
-  steps = [exceeds(b, a) for a, b in zip(xs, xs[1:])]
-  if any(s is False for s in steps):
+  if len(xs) < 2:
+    return None
+  return all_of([exceeds(b, a) for a, b in zip(xs, xs[1:])])
+
+
+def all_of(checks: Sequence[bool | None]) -> bool | None:
+  """Three-valued AND: False if one is False, else None if one is None (or none given)."""
+  checks = list(checks)
+  if any(c is False for c in checks):
     return False
-  return None if any(s is None for s in steps) else True
+  return None if not checks or any(c is None for c in checks) else True
 
 
-def summary(values: Values) -> dict[str, float | int]:
-  """``{"mean", "se", "n"}`` for evidence."""
-  return estimate(values).as_dict()
+def any_of(checks: Sequence[bool | None]) -> bool | None:
+  """Three-valued OR: True if one is True, else None if one is None (or none given)."""
+  checks = list(checks)
+  if any(c is True for c in checks):
+    return True
+  return None if not checks or any(c is None for c in checks) else False
