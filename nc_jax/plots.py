@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from nc_jax import records as records_lib
+
 
 def _plt():
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -74,12 +76,16 @@ def curves(path: str, x: Any, curves: Mapping[str, Any], *, xlabel: str = "step"
 
 
 def training_plots(wd, records: list[dict], layers: tuple[str, ...]) -> None:
-  """The trainer's PNGs (listed in the `nc_jax.train` docstring) into ``wd``."""
-  from nc_jax.train.tracking import _eval_table  # pylint: disable=g-import-not-at-top
-  table = _eval_table(records)
-  series = lambda split, layer, key: (
-      [r['epoch'] for r in table[split][layer]],
-      [r.get(key, np.nan) for r in table[split][layer]])
+  """The trainer's PNGs (listed in the `nc_jax.train` docstring) into ``wd``.
+
+  Args:
+    wd: the run's `nc_jax.workdir.Workdir`.
+    records: its metrics.jsonl records (`nc_jax.records`).
+    layers: the tracked layers, input to output.
+  """
+  table = records_lib.eval_table(records)
+  series = lambda split, layer, key: records_lib.series(
+      records, key, split=split, layer=layer)
   epochs = series('train', 'penultimate', 'accuracy')[0]
   for key, logy in (('accuracy', False), ('loss', True)):
     curves(wd.file(f'{key}.png'), epochs, {
@@ -103,7 +109,7 @@ def _overview(path: str, table, layers, series) -> None:
   """2 x 2 figure: accuracy; last-layer collapse; NC1 per layer; by depth."""
   plt = _plt()
   fig, ax = plt.subplots(2, 2, figsize=(11, 7.5), dpi=100)
-  style = {'train': '-', 'test': '--'}
+  style = {s: {'train': '-', 'test': '--'}.get(s, ':') for s in table}
   for s in table:
     ax[0, 0].plot(*series(s, 'penultimate', 'accuracy'), style[s], label=s)
     for k, color in (('nc1', 'C0'), ('vci', 'C1'), ('nc2_etf', 'C2'),

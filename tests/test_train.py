@@ -185,6 +185,68 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
       assert resumed[k] == v, k
 
 
+def test_resume_after_a_crash_in_the_middle_of_a_record(tmp_path):
+  """A record cut short by a crash is dropped on resume and logged again."""
+  config = tiny_config(num_epochs=2, checkpoint_every=1)
+  mesh = one_device_mesh()
+  train.train_and_evaluate(config, str(tmp_path / 'full'), mesh=mesh)
+  full = read_metrics(tmp_path / 'full')
+
+  crashed = tmp_path / 'crashed'
+  config.stop_after_epochs = 1  # Stops after the checkpoint of epoch 1 ...
+  train.train_and_evaluate(config, str(crashed), mesh=mesh)
+  # ... and dies halfway through writing epoch 2's first record.
+  line = json.dumps(full[len(read_metrics(crashed))], sort_keys=True)
+  with open(crashed / 'metrics.jsonl', 'a') as f:
+    f.write(line[:len(line) // 2])
+  config.stop_after_epochs = 0
+  train.train_and_evaluate(config, str(crashed), mesh=mesh)
+  assert_records_close(read_metrics(crashed), full, rtol=0)
+  assert (crashed / 'metrics.jsonl').read_text().endswith('}\n')
+
+  # A damaged record that is not the last one is an error naming its line.
+  text = (crashed / 'metrics.jsonl').read_text().splitlines(keepends=True)
+  text[3] = text[3][:10] + '\n'
+  (crashed / 'metrics.jsonl').write_text(''.join(text))
+  config.num_epochs = 3
+  with pytest.raises(ValueError, match=r'metrics\.jsonl, line 4: not a JSON'):
+    train.train_and_evaluate(config, str(crashed), mesh=mesh)
+
+
+_HOLDER = """
+import sys
+from nc_jax.workdir import Workdir
+with Workdir(sys.argv[1]).lock():
+  print('held', flush=True)
+  sys.stdin.read()
+"""
+
+
+def test_second_run_into_a_workdir_in_use_is_refused(tmp_path):
+  """Another process holds the workdir: refused, naming it; then free."""
+  holder = subprocess.Popen([sys.executable, '-c', _HOLDER, str(tmp_path)],
+                            cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    with pytest.raises(train.WorkdirInUse,
+                       match=rf'in use by another run \(pid {holder.pid} on '
+                       rf'host {re.escape(socket.gethostname())}, started '):
+      train.train_and_evaluate(tiny_config(num_epochs=1), str(tmp_path),
+                               mesh=one_device_mesh())
+    assert os.listdir(tmp_path) == ['run.lock']  # Nothing else written.
+  finally:
+    holder.kill()  # It dies without releasing: the OS does.
+    holder.wait()
+  summary = train.train_and_evaluate(tiny_config(num_epochs=1), str(tmp_path),
+                                     mesh=one_device_mesh())
+  assert summary['epoch'] == 1
+  keys = [(r['epoch'], r.get('split'), r.get('layer'))
+          for r in read_metrics(tmp_path)]
+  assert len(keys) == len(set(keys)) == 9  # 2 x 2 x 2 evaluations, 1 fit.
+  assert not os.path.exists(tmp_path / 'run.lock')  # Released on exit.
+
+
 def sharding_config() -> ml_collections.ConfigDict:
   """BatchNorm (statistics over the global batch), on-device augmentation
   (the same crops and flips however the batch is split) and a ragged last

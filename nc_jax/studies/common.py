@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import ml_collections
 import numpy as np
@@ -13,8 +12,7 @@ import scipy.stats
 from nc_jax import data
 from nc_jax import metrics
 from nc_jax.probes import linear
-from nc_jax.train import checkpoints
-from nc_jax.train import finetune
+from nc_jax.rundir import RunDir
 
 
 def say(msg: str) -> None:
@@ -27,28 +25,12 @@ def l2_grid(probe: ml_collections.ConfigDict) -> np.ndarray:
   return linear.default_l2_grid(probe.l2_grid_size, probe.l2_min, probe.l2_max)
 
 
-def features_at(run_dir: str, epoch: int, datasets: dict[str, data.Dataset], *,
+def features_at(run_dir: str, epoch: int | None, datasets: dict[str, data.Dataset], *,
                 layers: Sequence[str] = ('penultimate',),
                 batch_size: int = 1000) -> dict[str, dict[str, np.ndarray]]:
-  """{name: {layer: [N, d]}} of a trainer run's model at ``epoch``."""
-  info = finetune.read_model_info(run_dir)
-  model = checkpoints.restore_model(run_dir, epoch)
-  normalize = _normalizer(tuple(info['mean']), tuple(info['std']))
-  return {name: checkpoints.extract_features(
-      model, ds, normalize=normalize, layers=tuple(layers),
-      batch_size=batch_size) for name, ds in datasets.items()}
-
-
-_NORMALIZERS: dict[tuple, Any] = {}
-
-
-def _normalizer(mean: tuple, std: tuple):
-  # One function object per statistics: the compiled forward pass is cached
-  # by it, so many checkpoints compile once.
-  key = (tuple(np.ravel(mean)), tuple(np.ravel(std)))
-  if key not in _NORMALIZERS:
-    _NORMALIZERS[key] = finetune.normalizer(mean, std)
-  return _NORMALIZERS[key]
+  """{name: {layer: [N, d]}} of a trainer run's model at ``epoch`` (`RunDir.features`)."""
+  return RunDir(run_dir).features(datasets, epoch, layers=tuple(layers),
+                                  batch_size=batch_size)
 
 
 def probe_layers(run_dir: str, train_ds: data.Dataset, test_ds: data.Dataset, probe_cfg, *,
@@ -69,7 +51,7 @@ def probe_layers(run_dir: str, train_ds: data.Dataset, test_ds: data.Dataset, pr
     ``{layer: {probe_top1, probe_mean_per_class, probe_l2, downstream_nc1,
     downstream_vci}}``, the last two the collapse of ``train_ds``'s features.
   """
-  epoch = max(checkpoints.epochs(run_dir)) if epoch is None else epoch
+  epoch = max(RunDir(run_dir).checkpoint_epochs) if epoch is None else epoch
   f = features_at(run_dir, epoch, {'train': train_ds, 'test': test_ds},
                   layers=tuple(layers), batch_size=batch_size)
   res = linear.layerwise_probe(

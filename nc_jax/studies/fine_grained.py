@@ -27,8 +27,8 @@ from nc_jax import plots
 from nc_jax import train
 from nc_jax.probes import clp as clp_lib
 from nc_jax.probes import linear
+from nc_jax.rundir import RunDir
 from nc_jax.studies.common import features_at, l2_grid, say
-from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir
 
@@ -50,7 +50,7 @@ def distances_over_epochs(run_dir: str, tcfg, epochs: Sequence[int],
   Args:
     groups: the super-class of each of the ``num_fine`` classes (MSDR groups).
   """
-  saved = set(checkpoints.epochs(run_dir))
+  saved = set(RunDir(run_dir).checkpoint_epochs)
   missing = [e for e in epochs if e not in saved]
   if missing:
     raise ValueError(f'{run_dir}: no checkpoint for epochs {missing} (saved: '
@@ -113,7 +113,7 @@ def analyze_run(run_dir: str, tcfg, *, analysis_epochs: Sequence[int],
       {s: fine_used[coarse_used == s] for s in res.embeddings},
       class_names=names, title=f'{clp_cfg.embedding} of each super-class at '
                                f'epoch {last}')
-  summary = train.summarize(Workdir(run_dir).read_metrics())
+  summary = RunDir(run_dir).summary
   plots.bars(out.file(f'{prefix}clp.png'), {
       f'coarse model\n({num_coarse}-way test)': summary['test_accuracy'],
       f'CLP\n({num_fine}-way)': res.accuracy,

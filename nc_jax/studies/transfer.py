@@ -27,11 +27,10 @@ import numpy as np
 
 from nc_jax import models
 from nc_jax import plots
-from nc_jax import train
 from nc_jax.probes import correlation
+from nc_jax.rundir import RunDir
 from nc_jax.studies import sweep
 from nc_jax.studies.common import probe_layers, say
-from nc_jax.train import checkpoints
 from nc_jax.train import input as input_lib
 from nc_jax.workdir import Workdir
 
@@ -49,7 +48,7 @@ def layerwise_probes(run_dir: str, downstream, probe_cfg, *,
     epoch: the checkpoint (default: the latest).
   """
   down_train, down_test = input_lib.load_data(downstream)
-  model = checkpoints.restore_model(run_dir, epoch)
+  model = RunDir(run_dir).model(epoch)
   layers = tuple(k for k in models.feature_names(model) if k != 'projection')
   out = probe_layers(run_dir, down_train, down_test, probe_cfg, layers=layers,
                      seed=downstream.seed, batch_size=downstream.eval_batch_size, epoch=epoch)
@@ -113,7 +112,7 @@ def transfer_study(config: ml_collections.ConfigDict,
   wd.write_config(config)
   records = sweep.run_all(plan(config, workdir), workdir, say=say)
   pdir = config.pretrain_workdir or sweep.run_dir(workdir, 'pretrain')
-  pre_acc = train.summarize(Workdir(pdir).read_metrics())['test_accuracy']
+  pre_acc = RunDir(pdir).summary['test_accuracy']
   with open(os.path.join(sweep.run_dir(workdir, 'layerwise_probe'),
                          'summary.json')) as f:
     by_layer = json.load(f)

@@ -1,37 +1,29 @@
-"""Checkpoints of trainer runs: one manager, safe restore, models and features.
+"""Checkpoints of trainer runs (orbax): save, list, restore safely.
 
 A run's ``workdir/checkpoints/<epoch>/`` holds the trainer state ``{'step',
 'params', 'rest', 'opt_state'}`` (orbax, `ocp.args.StandardSave`).
 
 - `manager`: the one `ocp.CheckpointManager` factory of the code base.
+- `epochs`: the epochs with a checkpoint.
 - `restore_state`: the latest restorable checkpoint into a template state; a
   damaged checkpoint is reported in one line and the previous one is used.
-- `restore_model`: a finished or running run's model (eval mode) from its
-  ``config.json`` and checkpoint, parameters only: the model is built
-  abstractly (`nnx.eval_shape`) and filled by an orbax partial restore, so
-  neither the optimiser nor the data set is rebuilt.
-- `extract_features`: features of any layers of a data set through the
-  evaluator's mesh-sharded forward path.
+- `restore_partial`: some entries of a checkpoint (e.g. parameters without
+  the optimiser state), what `nc_jax.train.model.from_run` builds on.
+
+A run's model and features: `nc_jax.train.model`. ``read_config`` is
+re-exported from `nc_jax.train.config` for existing callers.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from absl import logging
 import jax
-import ml_collections
-import numpy as np
 import orbax.checkpoint as ocp
-from flax import nnx
 
-from nc_jax import data
-from nc_jax import models
-from nc_jax.train import input as input_lib
-from nc_jax.train.config import check_config, default_config
+from nc_jax.train.config import read_config  # pylint: disable=unused-import
 
 
 class CheckpointError(RuntimeError):
@@ -114,125 +106,31 @@ def _restore_newest(mngr: ocp.CheckpointManager, args, *, epoch: int | None,
   return 0, None
 
 
-# ---------------------------------------------------------------------------
-# Configs and models of finished runs.
-# ---------------------------------------------------------------------------
+def restore_partial(workdir: str, like: Any, *,
+                    epoch: int | None = None) -> tuple[int, Any]:
+  """(epoch, the entries of ``like``) from a run's newest restorable checkpoint.
 
-
-def config_from_dict(raw: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """A trainer config from a config.json dict (lists back to tuples)."""
-
-  def convert(v):
-    if isinstance(v, Mapping):
-      return ml_collections.ConfigDict({k: convert(x) for k, x in v.items()})
-    if isinstance(v, list):
-      return tuple(convert(x) for x in v)
-    return v
-
-  config = default_config()
-  with config.unlocked():
-    for key, value in raw.items():
-      if key in config and isinstance(config[key], ml_collections.ConfigDict):
-        config[key] = convert(value) if value else ml_collections.ConfigDict()
-      else:
-        config[key] = convert(value)
-  check_config(config)
-  return config
-
-
-def read_config(workdir: str) -> ml_collections.ConfigDict:
-  """A trainer run's ``config.json`` as a trainer config."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} does not exist: {workdir} is not a '
-                            'trainer run')
-  with open(path) as f:
-    return config_from_dict(json.load(f))
-
-
-def restore_model(workdir: str, epoch: int | None = None, *,
-                  input_shape: Sequence[int] | None = None,
-                  num_classes: int | None = None) -> models.NCModel:
-  """The model of a trainer run at ``epoch`` (default: its latest), eval mode.
-
-  Only parameters and batch statistics are read (an orbax partial restore
-  into an abstract model from `nnx.eval_shape`): no optimiser state and no
-  data set is built.
+  An orbax partial restore: only the top-level entries ``like`` names are
+  read (e.g. ``{'params', 'rest'}`` without ``'opt_state'``), with the
+  shapes, dtypes and shardings of its leaves (`jax.ShapeDtypeStruct`).
 
   Args:
-    workdir: a run of `nc_jax.train.train_and_evaluate`.
-    epoch: which checkpoint; None: the latest that restores.
-    input_shape, num_classes: the model's input shape and classes (default:
-      the run's ``model.json``).
+    workdir: a trainer run.
+    like: the template of the entries to read.
+    epoch: read exactly this epoch (no fallback); None: the newest that
+      restores.
 
   Raises:
-    CheckpointError: no (such) checkpoint restores.
+    CheckpointError: no (such) checkpoint restores, or there is none.
   """
-  # Local import: the trainer imports this module.
-  from nc_jax.train import finetune  # pylint: disable=g-import-not-at-top
-  config = read_config(workdir)
-  if input_shape is None or num_classes is None:
-    info = finetune.read_model_info(workdir)
-    input_shape = info['input_shape'] if input_shape is None else input_shape
-    num_classes = info['num_classes'] if num_classes is None else num_classes
-  abstract = nnx.eval_shape(lambda: finetune.build(
-      config, tuple(input_shape), num_classes, restore=False))
-  graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
-  replicated = jax.sharding.NamedSharding(input_lib.make_mesh(),
-                                          jax.sharding.PartitionSpec())
-  target = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-      {'params': params, 'rest': rest})
   mngr = manager(workdir, create=False)
   try:
-    _, restored = _restore_newest(mngr, ocp.args.PyTreeRestore(
-        item=target, partial_restore=True,
-        restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
+    got, restored = _restore_newest(mngr, ocp.args.PyTreeRestore(
+        item=like, partial_restore=True,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(like)),
         epoch=epoch, warn=False)
   finally:
     mngr.close()
   if restored is None:
     raise CheckpointError(f'no checkpoint in {workdir}/checkpoints')
-  model = nnx.merge(graphdef, restored['params'], restored['rest'])
-  model.eval()
-  return model
-
-
-# ---------------------------------------------------------------------------
-# Features.
-# ---------------------------------------------------------------------------
-
-
-def extract_features(model: models.NCModel, ds: data.Dataset, *,
-                     normalize, layers: Sequence[str] = ('penultimate',),
-                     batch_size: int = 1000,
-                     mesh: jax.sharding.Mesh | None = None
-                     ) -> dict[str, np.ndarray]:
-  """Eval-mode features of every example of ``ds``: ``{layer: [N, d]}``.
-
-  The forward pass is the evaluator's (`tracking.forward`): padded batches
-  sharded over ``mesh`` (default: every device). ``'logits'`` may be asked
-  for as a layer. ``batch_size`` must divide by the number of devices.
-
-  Args:
-    model: any `NCModel` (set to eval mode).
-    ds: the data set.
-    normalize: the run's input normalisation (`finetune.normalizer`).
-    layers: feature names (`models.feature_names`) and/or ``'logits'``.
-    batch_size: examples per forward pass.
-    mesh: a ``'data'`` mesh.
-  """
-  from nc_jax.train import tracking  # pylint: disable=g-import-not-at-top
-  mesh = input_lib.make_mesh() if mesh is None else mesh
-  if batch_size % mesh.size:
-    batch_size += mesh.size - batch_size % mesh.size
-  model.eval()
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  forward = tracking.forward_fn(graphdef, normalize, tuple(layers))
-  out = {k: [] for k in layers}
-  for idx, valid in input_lib.eval_indices(len(ds), batch_size):
-    (images,) = input_lib.global_batch(mesh, ds.images[idx])
-    got = forward(params, rest, images)
-    for k in layers:
-      out[k].append(np.asarray(got[k])[:valid])
-  return {k: np.concatenate(v) for k, v in out.items()}
+  return got, restored

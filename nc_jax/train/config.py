@@ -3,11 +3,16 @@
 Study configs (``configs/*.py``) start from `default_config` and override;
 `check_config` rejects keys that are not declared here (typos) and values out
 of range, so a misspelt key fails at start-up rather than being ignored.
+`read_config` reads a run's ``config.json`` back as such a config.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
 
 import ml_collections
 
@@ -229,3 +234,33 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("loss='supcon' needs a projection head: set "
                      "config.model_kwargs.projection = 'mlp' or 'linear'")
 
+
+def config_from_dict(raw: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A trainer config from a config.json dict (lists back to tuples)."""
+
+  def convert(v):
+    if isinstance(v, Mapping):
+      return ml_collections.ConfigDict({k: convert(x) for k, x in v.items()})
+    if isinstance(v, list):
+      return tuple(convert(x) for x in v)
+    return v
+
+  config = default_config()
+  with config.unlocked():
+    for key, value in raw.items():
+      if key in config and isinstance(config[key], ml_collections.ConfigDict):
+        config[key] = convert(value) if value else ml_collections.ConfigDict()
+      else:
+        config[key] = convert(value)
+  check_config(config)
+  return config
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """A trainer run's ``config.json`` as a trainer config."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} does not exist: {workdir} is not a '
+                            'trainer run')
+  with open(path) as f:
+    return config_from_dict(json.load(f))

@@ -19,7 +19,7 @@ from absl import logging
 import orbax.checkpoint as ocp
 
 from nc_jax.train.config import RESUME_SAFE_KEYS, default_config
-from nc_jax.workdir import Workdir, to_python
+from nc_jax.workdir import LOCK, Workdir, to_python
 
 
 def check_resume(config, workdir: str) -> None:
@@ -53,6 +53,8 @@ def check_resume(config, workdir: str) -> None:
     logging.warning('config changed (%s): deleting the old run in %s', diff,
                     workdir)
     for name in os.listdir(workdir):
+      if name == LOCK:  # Ours (`train_and_evaluate` holds it).
+        continue
       target = os.path.join(workdir, name)
       shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
     return

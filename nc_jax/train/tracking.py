@@ -1,4 +1,4 @@
-"""Collapse tracking: evaluation passes and summary.json (plots: `nc_jax.plots`).
+"""Collapse tracking: the evaluation passes whose records metrics.jsonl holds.
 
 `Evaluator` runs the model in eval mode over a data set in padded,
 device-sharded batches, and in the same jitted step adds every tracked
@@ -6,6 +6,8 @@ layer's features to streaming `nc_jax.metrics` statistics (pooled Sigma_W
 layout, whose update is one GEMM per layer; per-class at 'penultimate' with
 ``numerical_rank``). A second pass over the stored penultimate features gives
 NC4, which compares against the final class means.
+
+The records' schema and summary.json: `nc_jax.records`; plots: `nc_jax.plots`.
 """
 
 from __future__ import annotations
@@ -26,10 +28,6 @@ from nc_jax import metrics
 from nc_jax import models
 from nc_jax.train import input as input_lib
 from nc_jax.train import losses
-
-# Penultimate-layer metrics copied to the top of summary.json.
-HEADLINE = ('nc1', 'vci', 'cdnv', 'nc2_etf', 'nc3_self_duality',
-            'nc4_ncc_mismatch', 'squared_distance', 'cosine_within')
 
 
 # ---------------------------------------------------------------------------
@@ -204,39 +202,3 @@ class Evaluator:
           count = sum(int(_ncc_count(st, h, w, b)) for h in penultimate)
           records[name]['nc4_ncc_mismatch'] = count / n
     return out
-
-
-# ---------------------------------------------------------------------------
-# Summary and plots.
-# ---------------------------------------------------------------------------
-
-
-def _eval_table(records) -> dict[str, dict[str, list[dict]]]:
-  """{split: {layer: [records by epoch]}} of the evaluation records."""
-  table: dict[str, dict[str, list[dict]]] = {}
-  for r in records:
-    if 'split' in r and 'labels' not in r:
-      table.setdefault(r['split'], {}).setdefault(r['layer'], []).append(r)
-  return table
-
-
-def summarize(records: list[dict]) -> dict[str, Any]:
-  """summary.json from the records of metrics.jsonl."""
-  table = _eval_table(records)
-  out: dict[str, Any] = {'layers': {}}
-  for split, by_layer in table.items():
-    last = {layer: rs[-1] for layer, rs in by_layer.items()}
-    out['layers'][split] = {
-        layer: {k: v for k, v in r.items() if k not in ('split', 'layer')}
-        for layer, r in last.items()}
-    pen = last['penultimate']
-    out['epoch'], out['step'] = pen['epoch'], pen['step']
-    for k in ('accuracy', 'loss') + HEADLINE:
-      if k in pen:
-        out[f'{split}_{k}'] = pen[k]
-  train_pen = table.get('train', {}).get('penultimate', [])
-  out['terminal_phase_epoch'] = next(
-      (r['epoch'] for r in train_pen if r['accuracy'] == 1.0), None)
-  fits = [r for r in records if 'running_loss' in r]
-  out['train_time_s'] = sum(r['epoch_time_s'] + r['eval_time_s'] for r in fits)
-  return out

@@ -5,6 +5,7 @@ See the package docstring (`nc_jax.train`) for the outputs and guarantees.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import sys
@@ -26,13 +27,15 @@ from jax.sharding import PartitionSpec as P
 
 from nc_jax import data
 from nc_jax import models
+from nc_jax import plots
+from nc_jax import records as records_lib
 from nc_jax.train import checkpoints
 from nc_jax.train import finetune
 from nc_jax.train import input as input_lib
 from nc_jax.train import losses
+from nc_jax.train import model as model_lib
 from nc_jax.train import resume
 from nc_jax.train import tracking
-from nc_jax import plots
 from nc_jax.train.config import check_config
 from nc_jax.workdir import Workdir
 
@@ -42,8 +45,8 @@ from nc_jax.workdir import Workdir
 
 
 def create_model(config, train_ds: data.Dataset) -> models.NCModel:
-  """The model ``config`` trains on ``train_ds`` (`finetune.build`)."""
-  return finetune.build(config, train_ds.images.shape[1:],
+  """The model ``config`` trains on ``train_ds`` (`model.build`)."""
+  return model_lib.build(config, train_ds.images.shape[1:],
                         train_ds.num_classes)
 
 
@@ -183,8 +186,8 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
     raise ValueError(f'batch_size {config.batch_size} > {len(train_ds)} '
                      'training examples')
   num_classes = train_ds.num_classes
-  mean, std = finetune.normalization(config, train_ds)
-  normalize = finetune.normalizer(mean, std)
+  mean, std = model_lib.normalization(config, train_ds)
+  normalize = model_lib.normalizer(mean, std)
 
   model = (model_fn or create_model)(config, train_ds)
   names = models.feature_names(model)
@@ -202,7 +205,7 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
   model.eval()
   eval_def, _, _ = nnx.split(model, nnx.Param, ...)
   input_shape = tuple(train_ds.images.shape[1:])
-  dims = finetune.feature_dims(model, input_shape)
+  dims = model_lib.feature_dims(model, input_shape)
   tx, schedule = make_optimizer(config, steps_per_epoch)
   labels = finetune.param_labels(params, paths)
   if paths is not None:
@@ -248,6 +251,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   Raises:
     ValueError: invalid config, or a workdir holding another config's run.
+    nc_jax.workdir.WorkdirInUse: another process is running in ``workdir``
+      (the message names its pid, host and start time).
     FloatingPointError: the training loss became NaN/Inf (the last good
       checkpoint is kept).
     checkpoints.CheckpointError: checkpoints exist but none restores.
@@ -255,11 +260,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   t_start = time.perf_counter()
   check_config(config)
   mesh = input_lib.make_mesh() if mesh is None else mesh
-  replicated = NamedSharding(mesh, P())
   for key in ('batch_size', 'eval_batch_size'):
     if config[key] % mesh.size:
       raise ValueError(f'config.{key}={config[key]} is not divisible by the '
                        f'{mesh.size} devices of the mesh')
+  # One process per workdir: process 0 holds its lock (released by the OS if
+  # the process dies), so a second run into it stops here.
+  is_main = jax.process_index() == 0
+  with Workdir(workdir).lock() if is_main else contextlib.nullcontext():
+    return _train(config, workdir, mesh, model_fn, t_start=t_start)
+
+
+def _train(config, workdir: str, mesh: jax.sharding.Mesh,
+           model_fn: ModelFn | None, *, t_start: float) -> dict[str, Any]:
+  """`train_and_evaluate` after its checks, the workdir held."""
+  replicated = NamedSharding(mesh, P())
   is_main = jax.process_index() == 0
   if is_main:
     resume.check_resume(config, workdir)
@@ -270,7 +285,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   wd = Workdir(workdir) if is_main else None
   if wd:
     wd.write_config(config)
-    wd.write_json(finetune.MODEL_INFO, run.model_info)
+    model_lib.write_model_info(wd, run.model_info)
   state, steps_per_epoch = run.state, run.steps_per_epoch
   total_steps = steps_per_epoch * config.num_epochs
   eval_sets = input_lib.eval_sets(config, train_ds, test_ds)
@@ -385,7 +400,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if not wd:
     return {}
   records = wd.read_metrics()
-  summary = tracking.summarize(records)
+  summary = records_lib.summarize(records)
   summary.update(num_params=run.num_params, num_devices=mesh.size,
                  wall_time_s=time.perf_counter() - t_start,
                  stopped_at_train_loss=bool(stopped))
