@@ -198,3 +198,19 @@ def test_judge_writes_gates_checks_and_computed_text(tmp_path):
   assert '| runs_trained | 0.3 | >= 0.5 | **no** |' in md
   assert '| above | yes |' in md
   assert md.index('| runs_trained |') < md.index('**Verdict: inconclusive.**')
+
+
+def test_gates_tolerate_missing_values_and_report_escapes_pipes():
+  g = reproduce.changed_gate([1.0, None, 1.2], [0.1, 0.2, 0.1])
+  assert not g.ok and math.isnan(g.value)
+  assert reproduce.changed_gate([2.0, 2.1, 1.9], [1.0, 1.05, 0.95], paired=True).ok
+  assert reproduce.finite_gate([1.0, 2.0]).ok
+  bad = reproduce.finite_gate([1.0, None, float('inf')])
+  assert not bad.ok and bad.value == 2
+  results = dict(paper='999', title='T', variant='cpu', command='c', runs={}, claims={
+      '999a': dict(claim='C', paper='P', setting='S', criterion='K', verdict='inconclusive',
+                   evidence={'checks': {}, 'x': 'a|b'}, figures=[], notes='',
+                   gates={'g': dict(value=1.0, threshold=0.0, ok=False, op='<=',
+                                    about='|z| of a')})})
+  md = reproduce.render_report(results)
+  assert '(\\|z\\| of a)' in md and '| x | a\\|b |' in md

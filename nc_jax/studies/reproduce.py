@@ -97,15 +97,23 @@ def seeds_gate(n: int, minimum: int = spread.MIN_SEEDS) -> Gate:
   return at_least(n, minimum, 'seeds per compared group (REPRODUCTIONS.md)')
 
 
-def changed_gate(after, before, about: str = '') -> Gate:
+def changed_gate(after, before, about: str = '', *, paired: bool = False) -> Gate:
   """Gate: ``after`` exceeds ``before`` by more than its noise (`spread.exceeds`).
 
-  The value is the z-score of the difference (see `spread.z_score`), the
+  The value is the z-score of the difference (`spread.z_score`), the
   threshold `spread.Z`: e.g. trained MSDR against MSDR at initialisation, so
-  that what the inputs alone give cannot pass a claim about training.
+  that what the inputs alone give cannot pass a claim about training. For a
+  fall, pass ``(before, after)``; ``paired`` when both are measured on the
+  same seeds. Missing or non-finite values give a NaN z-score: the gate fails.
   """
-  z = spread.z_score(after, before)
-  return Gate(z, spread.Z, '>', about or 'z-score of (trained - untrained)')
+  z = spread.z_score(after, before, paired=paired)
+  return Gate(z, spread.Z, '>', about or 'z-score of (after - before)')
+
+
+def finite_gate(values, about: str = '') -> Gate:
+  """Gate: none of ``values`` (numbers, None for missing) is missing, NaN or inf."""
+  bad = sum(not spread.finite([v]) for v in values)
+  return at_most(bad, 0, about or 'values read that are missing, NaN or inf')
 
 
 @dataclasses.dataclass
@@ -306,6 +314,11 @@ def reproduce(config, workdir: str, *, command: str = '',
   return results
 
 
+def _cell(text: str) -> str:
+  """Text safe inside a markdown table cell."""
+  return str(text).replace('|', '\\|').replace('\n', ' ')
+
+
 def _fmt(v: Any) -> str:
   if isinstance(v, float):
     return f'{v:.4g}'
@@ -338,7 +351,7 @@ def render_report(results: Mapping[str, Any]) -> str:
       lines += ['Gates (preconditions; a failed gate makes the claim inconclusive):', '',
                 '| gate | value | test | ok |', '|---|---|---|---|']
       lines += [f"| {n} | {_fmt(g['value'])} | {g.get('op', '>=')} {_fmt(g['threshold'])}"
-                f"{' (' + g['about'] + ')' if g.get('about') else ''} | "
+                f"{' (' + _cell(g['about']) + ')' if g.get('about') else ''} | "
                 f"{'yes' if g['ok'] else '**no**'} |" for n, g in c['gates'].items()]
       lines.append('')
     checks = c['evidence'].get('checks') if isinstance(c['evidence'], dict) else None
@@ -350,7 +363,8 @@ def render_report(results: Mapping[str, Any]) -> str:
     lines += [f"**Verdict: {c['verdict']}.**", '']
     if c['evidence']:
       lines += ['| evidence | value |', '|---|---|']
-      lines += [f'| {k} | {_fmt(v)} |' for k, v in c['evidence'].items() if k != 'checks']
+      lines += [f'| {k} | {_cell(_fmt(v))} |' for k, v in c['evidence'].items()
+                if k != 'checks']
       lines.append('')
     if c.get('notes'):
       lines += [c['notes'], '']

@@ -1,0 +1,165 @@
+"""What a trainer config runs, in words: the "What we ran" sentence of a claim.
+
+REPRODUCTIONS.md asks every claim to say what we ran instead of the paper's
+setting. The sentence is computed from the variant's config (never written
+by hand next to it), so a ``:runlocal`` report describes the 3-epoch run it
+made, not the plain study. Paper modules compose these pieces:
+
+    settings.trainer(config.pretrain) + ', ' + settings.seeds(config.seeds)
+    -> 'MLP 3 x 1024 (ReLU, batch norm) on MNIST, 100 training images per class;
+        SGD (momentum 0.9), lr 0.01, cosine schedule, weight decay 5e-4,
+        batch 128, 300 epochs; seeds 0, 1, 2'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+DATA_NAMES = {
+    'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST', 'kmnist': 'KMNIST',
+    'cifar10': 'CIFAR-10', 'cifar10_jpeg': 'CIFAR-10 (JPEG copy)', 'cifar100': 'CIFAR-100',
+    'digits': 'scikit-learn digits', 'mnist1d': 'MNIST-1D', 'imagenette': 'Imagenette',
+}
+MODEL_NAMES = {
+    'resnet18': 'ResNet-18', 'resnet34': 'ResNet-34', 'resnet50': 'ResNet-50',
+    'vgg11_bn': 'VGG-11-BN', 'vit_tiny': 'ViT-Tiny', 'deit_tiny': 'DeiT-Tiny',
+}
+NORMS = {'batch': 'batch norm', 'layer': 'layer norm', '': 'no normalisation',
+         None: 'no normalisation', 'none': 'no normalisation'}
+_SLICE = re.compile(r'^\w+\[(?P<start>\d*):(?P<stop>\d*)\]$')
+
+
+def number(n: int | float) -> str:
+  """1000 -> '1,000'; 0.0005 -> '0.0005'."""
+  return f'{n:,}' if isinstance(n, int) else f'{n:g}'
+
+
+def seeds(values: Iterable[int]) -> str:
+  """(0, 1, 2) -> 'seeds 0, 1, 2'; (0,) -> 'seed 0'."""
+  values = list(values)
+  return f"seed{'s' if len(values) != 1 else ''} {', '.join(str(s) for s in values)}"
+
+
+def epochs(n: int) -> str:
+  return f"{n:,} epoch{'s' if n != 1 else ''}"
+
+
+def model(t) -> str:
+  """The network: 'MLP 3 x 1024 (ReLU, batch norm)', 'ResNet-18 (width 16)'."""
+  kw = dict(t.model_kwargs)
+  if t.model == 'mlp':
+    head = f", head depth {kw['head_depth']}" if kw.get('head_depth') else ''
+    return (f"MLP {kw.get('depth')} x {kw.get('width')} "
+            f"(ReLU, {NORMS.get(kw.get('norm'), kw.get('norm'))}{head})")
+  extra = ', '.join(f"{k.replace('_', ' ')} {v}" for k, v in kw.items())
+  return MODEL_NAMES.get(t.model, t.model) + (f' ({extra})' if extra else '')
+
+
+def _slice(split: str) -> tuple[int, int] | None:
+  m = _SLICE.match(split or '')
+  if not m or not m['stop']:
+    return None
+  return int(m['start'] or 0), int(m['stop'])
+
+
+def _images(split: str, what: str) -> str:
+  s = _slice(split)
+  if s is None:
+    return f'the full {what} split'
+  start, stop = s
+  return (f'the first {stop - start:,} {what} images' if start == 0 else
+          f'{stop - start:,} {what} images (indices {start:,}-{stop - 1:,})')
+
+
+def labels(t) -> str:
+  """What the labels are: '', 'labels y mod 5', 'classes 0, 1, 2', '40% label noise'."""
+  parts = []
+  kind, _, arg = (t.label_map or '').partition(':')
+  if kind == 'mod':
+    parts.append(f'coarse labels y mod {arg}')
+  elif kind == 'split':
+    parts.append(f'fine labels (each class split at random into {arg})')
+  elif kind == 'classes':
+    parts.append(f"classes {arg.replace(',', ', ')}")
+  elif kind:
+    parts.append(f'labels {t.label_map}')
+  if t.get('label_noise'):
+    parts.append(f'{t.label_noise:.0%} label noise')
+  return ', '.join(parts)
+
+
+def data(t) -> str:
+  """The training data: 'MNIST, 100 training images per class (labels y mod 5)'."""
+  text = DATA_NAMES.get(t.dataset, t.dataset)
+  if t.get('corruption'):
+    text += f" with {t.corruption.replace('_', ' ')} (severity {t.corruption_severity})"
+  if t.train_examples_per_class:
+    text += f', {t.train_examples_per_class:,} training images per class'
+    if _slice(t.train_split) is not None:
+      text += f" of {_images(t.train_split, 'training')}"
+  else:
+    text += f", {_images(t.train_split, 'training')}"
+  extra = labels(t)
+  return text + (f' ({extra})' if extra else '')
+
+
+def augmentation(t) -> str:
+  """'crop (padding 4), flip' or 'no augmentation'."""
+  parts = [f'crop (padding {t.crop_padding})'] if t.get('crop_padding') else []
+  parts += ['flip'] if t.get('flip') else []
+  parts += [f'pixel noise {t.augment_noise:g}'] if t.get('augment_noise') else []
+  if t.get('adversarial_eps'):
+    parts.append(f'adversarial training (eps {t.adversarial_eps:g}, '
+                 f'{t.adversarial_steps} step{"s" if t.adversarial_steps != 1 else ""})')
+  return ', '.join(parts) or 'no augmentation'
+
+
+def optimizer(t) -> str:
+  """'SGD (momentum 0.9), lr 0.05, cosine schedule, weight decay 5e-4, batch 128, 30 epochs'."""
+  if t.optimizer == 'sgd':
+    opt = ('Nesterov SGD' if t.get('nesterov') else 'SGD') + (
+        f' (momentum {t.momentum:g})' if t.momentum else '')
+  else:
+    opt = {'adamw': 'AdamW', 'adam': 'Adam'}.get(t.optimizer, t.optimizer)
+  warm = (f', warm-up {t.warmup_epochs:g} epochs' if t.get('warmup_epochs') else '')
+  stop = (f', stopped when the running training loss falls below {t.stop_at_train_loss:g} '
+          f'(at most {epochs(t.num_epochs)})' if t.get('stop_at_train_loss')
+          else f', {epochs(t.num_epochs)}')
+  loss = '' if t.loss == 'ce' else f', {t.loss} loss'
+  temp = (f', softmax temperature {t.temperature:g}' if t.get('temperature', 1.0) != 1.0
+          else '')
+  reg = f", cosine regulariser {t.cosine_reg:g}" if t.get('cosine_reg') else ''
+  return (f'{opt}, lr {t.learning_rate:g}{warm}, {t.schedule} schedule, weight decay '
+          f'{t.weight_decay:g}, batch {t.batch_size}{stop}{loss}{temp}{reg}')
+
+
+def test_data(t) -> str:
+  """The test images the run evaluates on."""
+  if t.get('eval_test_examples'):
+    return f'{t.eval_test_examples:,} test images'
+  return _images(t.test_split, 'test')
+
+
+def finetuning(t) -> str:
+  """'' for pretraining; else how the run starts from another run."""
+  if not t.get('init_from'):
+    return ''
+  what = t.finetune or 'full'
+  block = f' (from {t.finetune_block})' if t.get('finetune_block') else ''
+  return f'fine-tuned ({what}{block}) from epoch {t.init_epoch} of a pretraining'
+
+
+def trainer(t, *, with_augmentation: bool = True) -> str:
+  """A trainer config in one sentence: model on data; optimiser, schedule, length."""
+  parts = [f'{model(t)} on {data(t)}', optimizer(t)]
+  if with_augmentation:
+    parts.append(augmentation(t))
+  ft = finetuning(t)
+  return '; '.join(parts) + (f'; {ft}' if ft else '')
+
+
+def grid(values: Mapping[str, Iterable[Any]]) -> str:
+  """{'lr': (0.1, 0.01)} -> 'lr in {0.1, 0.01}'."""
+  return '; '.join(f"{k} in {{{', '.join(number(v) for v in vs)}}}" for k, vs in values.items())
