@@ -238,6 +238,11 @@ class Assessment:
   checks: dict[str, bool | None]
   verdict: str
 
+  @property
+  def failed_gates(self) -> list[str]:
+    """The names of the gates that failed, sorted."""
+    return sorted(n for n, g in self.gates.items() if not g.ok)
+
 
 def assess(spec: ClaimSpec, evidence: Mapping[str, Any]) -> Assessment:
   """Gates, checks and verdict of ``spec`` on ``evidence`` (real or synthetic)."""
