@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import ml_collections
 import numpy as np
-import scipy.stats
 
 from nc_jax import data
 from nc_jax import metrics
@@ -67,23 +66,3 @@ def probe_layers(run_dir: str, train_ds: data.Dataset, test_ds: data.Dataset, pr
                       probe_l2=r.l2, downstream_nc1=float(metrics.nc1(m)),
                       downstream_vci=float(metrics.vci(m)))
   return out
-
-
-def spearman(x, y) -> float:
-  """Spearman rank correlation of two sequences (NaN for < 3 points or a constant).
-
-  Rounded to 12 digits: rank correlations of a few points are exact
-  fractions, and 0.8 must not compare as 0.7999999999999999 in a criterion.
-  """
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  return round(float(scipy.stats.spearmanr(x, y).statistic), 12)
-
-
-def pearson(x, y) -> float:
-  """Pearson correlation of two sequences (NaN for < 3 points or a constant), rounded."""
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return float('nan')
-  return round(float(scipy.stats.pearsonr(x, y).statistic), 12)
