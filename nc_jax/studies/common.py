@@ -1,4 +1,4 @@
-"""What every study shares: progress, features of checkpoints, probes, correlations."""
+"""What every study shares: progress, features of checkpoints, layer-wise probes."""
 
 from __future__ import annotations
 
