@@ -20,19 +20,13 @@ SPECS = {s.id: s for s in p002.CLAIMS}
 
 
 def q(*values):
-  """Per-seed values with their spread, as the study's evidence holds them."""
-  return dict(values=list(values), **spread.summary(values))
+  """Per-seed values as the study's evidence holds them (`spread.quantity`)."""
+  return spread.quantity(values)
 
 
 def assess(cid, ev):
-  a = reproduce.assess(SPECS[cid], ev)
-  for name, v in a.checks.items():  # Never a NumPy bool.
-    assert v is None or type(v) is bool, (cid, name, v)  # pylint: disable=unidiomatic-typecheck
-  return a
-
-
-def failed(a):
-  return sorted(n for n, g in a.gates.items() if not g.ok)
+  """`reproduce.assess`, which raises TypeError on a check that is not a bool or None."""
+  return reproduce.assess(SPECS[cid], ev)
 
 
 def test_claims_keep_their_ids_and_criteria_are_formatted_from_the_constants():
@@ -73,7 +67,7 @@ def ev_002a(**changes):
 
 def test_002a_reproduced():
   a = assess('002a', ev_002a())
-  assert a.verdict == 'reproduced', (a.checks, failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
   assert set(a.gates) == {'seeds', 'runs_fitted', 'runs_trained', 'finite', 'train_collapse',
                           'train_variance_fell'}
 
@@ -81,7 +75,7 @@ def test_002a_reproduced():
 def test_002a_not_reproduced_when_the_test_variance_collapses_with_the_train_variance():
   a = assess('002a', ev_002a(strong_test_variance_end=q(0.03, 0.04, 0.035),
                              strong_test_variance_mid=q(0.2, 0.25, 0.22)))
-  assert a.verdict == 'not reproduced' and not failed(a)
+  assert a.verdict == 'not reproduced' and not a.failed_gates
   assert a.checks['strong_test_far_above_train'] is False
   assert a.checks['test_levels_off'] is False
   assert a.checks['weak_test_far_above_train'] is True
@@ -89,7 +83,7 @@ def test_002a_not_reproduced_when_the_test_variance_collapses_with_the_train_var
 
 def test_002a_inconclusive_when_a_run_did_not_fit_its_training_set():
   a = assess('002a', ev_002a(train_accuracy=q(1.0, 0.62, 1.0)))
-  assert a.verdict == 'inconclusive' and failed(a) == ['runs_fitted']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_fitted']
   assert a.gates['runs_fitted'].value == pytest.approx(0.62)
 
 
@@ -102,7 +96,7 @@ def test_002a_committed_first_pass_reads_inconclusive_no_train_collapse():
                strong_test_variance_end=q(1.47, 1.63, 1.5),
                weak_test_variance_end=q(1.28, 1.40, 1.3))
   a = assess('002a', ev)
-  assert a.verdict == 'inconclusive' and 'train_collapse' in failed(a)
+  assert a.verdict == 'inconclusive' and 'train_collapse' in a.failed_gates
   assert a.gates['train_collapse'].value == pytest.approx(1.407)
 
 
@@ -112,13 +106,13 @@ def test_002a_an_untrained_network_cannot_pass():
   same = q(0.05, 0.06, 0.055)
   a = assess('002a', ev_002a(train_variance_init=same, train_variance_mid=same,
                              train_variance_end=same, train_variance_final_means_end=same))
-  assert a.verdict == 'inconclusive' and failed(a) == ['train_variance_fell']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['train_variance_fell']
 
 
 def test_002a_one_seed_is_inconclusive_and_no_check_passes_on_it():
   one = {k: (q(v['values'][0]) if isinstance(v, dict) else v) for k, v in ev_002a().items()}
   a = assess('002a', one)
-  assert a.verdict == 'inconclusive' and 'seeds' in failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   assert set(a.checks.values()) == {None}  # One seed: no spread, no difference counted.
 
 
@@ -152,20 +146,20 @@ def ev_002b(tv=None, st=None, **changes):
 
 def test_002b_reproduced():
   a = assess('002b', ev_002b())
-  assert a.verdict == 'reproduced', (a.checks, failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
 
 
 def test_002b_not_reproduced_when_test_collapse_weakens_with_size():
   st = [(0.70, 0.72, 0.69), (0.72, 0.73, 0.71), (0.80, 0.82, 0.81), (0.88, 0.90, 0.89)]
   a = assess('002b', ev_002b(st=st))
-  assert a.verdict == 'not reproduced' and not failed(a)
+  assert a.verdict == 'not reproduced' and not a.failed_gates
   assert a.checks['test_variance_falls_with_size'] is False
   assert a.checks['train_variance_rises_with_size'] is True
 
 
 def test_002b_inconclusive_when_a_run_stopped_before_the_loss():
   a = assess('002b', ev_002b(reached_loss=[[True] * 3, [True, False, True]] + [[True] * 3] * 2))
-  assert a.verdict == 'inconclusive' and failed(a) == ['reached_the_loss']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['reached_the_loss']
   assert a.gates['reached_the_loss'].value == 1
 
 
@@ -175,7 +169,7 @@ def test_002b_committed_first_pass_reads_inconclusive_no_train_collapse():
   st = [(0.770, 0.796), (0.725, 0.796), (0.824, 0.822), (0.885, 0.904)]
   a = assess('002b', ev_002b(tv=tv, st=st))
   assert a.verdict == 'inconclusive'
-  assert {'train_collapse', 'seeds'} <= set(failed(a))
+  assert {'train_collapse', 'seeds'} <= set(a.failed_gates)
 
 
 def test_002b_a_rank_correlation_of_means_inside_the_noise_is_not_a_trend():
@@ -205,24 +199,24 @@ def ev_002c(rhos=(0.9, 0.8, 1.0), **changes):
 
 def test_002c_reproduced():
   a = assess('002c', ev_002c())
-  assert a.verdict == 'reproduced', (a.checks, failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
   assert a.checks == {'mnist_more_collapse_worse_transfer': True}
 
 
 def test_002c_not_reproduced_when_transfer_does_not_follow_collapse():
   a = assess('002c', ev_002c(rhos=(-0.2, 0.1, 0.0)))
-  assert a.verdict == 'not reproduced' and not failed(a)
+  assert a.verdict == 'not reproduced' and not a.failed_gates
 
 
 def test_002c_inconclusive_when_every_learning_rate_of_a_checkpoint_diverged():
   a = assess('002c', ev_002c(checkpoints_without_a_run=1))
-  assert a.verdict == 'inconclusive' and failed(a) == ['mnist_every_checkpoint_fine_tuned']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['mnist_every_checkpoint_fine_tuned']
 
 
 def test_002c_one_pretraining_seed_is_inconclusive():
   # The first pass: one chain, Spearman -0.086 over its checkpoints.
   a = assess('002c', ev_002c(rhos=(-0.086,), most_collapsed_train_variance=q(0.05)))
-  assert a.verdict == 'inconclusive' and failed(a) == ['mnist_seeds']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['mnist_seeds']
   assert a.checks['mnist_more_collapse_worse_transfer'] is None
   # Even a perfect correlation on one seed does not count.
   assert assess('002c', ev_002c(rhos=(1.0,))).verdict == 'inconclusive'
@@ -231,7 +225,7 @@ def test_002c_one_pretraining_seed_is_inconclusive():
 def test_002c_checkpoints_that_never_collapsed_are_inconclusive():
   # The first pass's parity checkpoints: 17.2 -> 5.6 (K = 2, no collapse).
   a = assess('002c', ev_002c(most_collapsed_train_variance=q(5.62, 5.4, 5.9)))
-  assert a.verdict == 'inconclusive' and failed(a) == ['mnist_train_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['mnist_train_collapse']
 
 
 def test_002c_a_mean_correlation_inside_its_noise_does_not_pass():
@@ -265,13 +259,13 @@ def ev_002d(end=None, half=None, init=None, **changes):
 
 def test_002d_reproduced():
   a = assess('002d', ev_002d())
-  assert a.verdict == 'reproduced', (a.checks, failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
 
 
 def test_002d_not_reproduced_when_an_earlier_layer_falls_first():
   a = assess('002d', ev_002d(half=dict(layer1=[10, 200, 100], layer2=[30, 30, 100],
                                        penultimate=[30, 10, 30])))
-  assert a.verdict == 'not reproduced' and not failed(a)
+  assert a.verdict == 'not reproduced' and not a.failed_gates
   assert a.checks == {'last_layer_furthest': True, 'last_layer_first': False}
   # A last layer that never halves is not first either.
   a = assess('002d', ev_002d(half=dict(layer1=[10, 10, 10], layer2=[10, 10, 10],
@@ -281,7 +275,7 @@ def test_002d_not_reproduced_when_an_earlier_layer_falls_first():
 
 def test_002d_inconclusive_when_a_run_did_not_learn():
   a = assess('002d', ev_002d(test_accuracy=q(0.95, 0.11, 0.96)))
-  assert a.verdict == 'inconclusive' and failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
 
 
 def test_002d_committed_first_pass_reads_inconclusive_not_reproduced():
@@ -293,7 +287,7 @@ def test_002d_committed_first_pass_reads_inconclusive_not_reproduced():
                          penultimate=(8.0, 8.3, 8.1)))
   a = assess('002d', ev)
   assert a.checks == {'last_layer_furthest': True, 'last_layer_first': True}
-  assert a.verdict == 'inconclusive' and failed(a) == ['train_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['train_collapse']
 
 
 def test_002d_an_order_inside_the_noise_is_not_an_order():
@@ -306,7 +300,7 @@ def test_002d_an_untrained_network_cannot_pass():
   same = dict(layer1=(0.5, 0.55, 0.52), layer2=(0.1, 0.12, 0.11),
               penultimate=(0.010, 0.012, 0.011))
   a = assess('002d', ev_002d(end=same, init=same))
-  assert a.verdict == 'inconclusive' and failed(a) == ['train_variance_fell']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['train_variance_fell']
 
 
 # ---------------------------------------------------------------------------
@@ -319,7 +313,7 @@ def test_numpy_numbers_in_the_evidence_still_give_python_bools():
     return dict(d, values=[np.float64(v) for v in d['values']])
   ev = ev_002a()
   ev = {k: np_q(v) if isinstance(v, dict) else v for k, v in ev.items()}
-  assert assess('002a', ev).verdict == 'reproduced'  # `assess` asserts the types.
+  assert assess('002a', ev).verdict == 'reproduced'  # A NumPy bool check would raise.
   tv = [(0.010, 0.011, 0.012), (0.020, 0.021, 0.019), (0.040, 0.042, 0.041),
         (0.080, 0.078, 0.082)]
   ev = ev_002b()
@@ -328,10 +322,9 @@ def test_numpy_numbers_in_the_evidence_still_give_python_bools():
 
 
 def test_a_missing_or_nan_number_is_inconclusive_not_a_crash():
-  ev = ev_002a(weak_test_variance_end=dict(values=[0.8, float('nan'), 0.7], mean=None,
-                                           se=None, n=3))
+  ev = ev_002a(weak_test_variance_end=q(0.8, float('nan'), 0.7))
   a = assess('002a', ev)
-  assert a.verdict == 'inconclusive' and failed(a) == ['finite']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['finite']
   assert a.checks['weak_test_far_above_train'] is None
 
 
@@ -374,7 +367,7 @@ def test_evidence_reads_the_plain_plan_by_tags_not_names():
   for spec in p002.CLAIMS:
     ev = spec.evidence(study)
     a = assess(spec.id, ev)
-    assert a.verdict == 'reproduced', (spec.id, a.checks, failed(a))
+    assert a.verdict == 'reproduced', (spec.id, a.checks, a.failed_gates)
   ev = SPECS['002c'].evidence(study)['mnist']
   assert [ch['seed'] for ch in ev['chains']] == [0, 1, 2]
   rows = ev['chains'][0]['checkpoints']
@@ -390,7 +383,7 @@ def test_settings_are_computed_from_the_variant():
   plain, local = config_lib.get_config(''), config_lib.get_config('runlocal')
   for spec in p002.CLAIMS:
     assert spec.setting(plain) != spec.setting(local), spec.id
-  assert '1,000 epochs = 7,000 iterations' in SPECS['002a'].setting(plain)
+  assert '1,000 epochs (7,000 iterations)' in SPECS['002a'].setting(plain)
   assert '6 epochs' in SPECS['002a'].setting(local)
   assert '1,000 epochs' not in SPECS['002a'].setting(local)
   assert 'seeds 0, 1, 2' in SPECS['002b'].setting(plain)

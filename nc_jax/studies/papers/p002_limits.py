@@ -27,13 +27,13 @@ final model: E||h_t(x) - mu_y(T)||^2 / E_i||mu_i(T) - mu(T)||^2. Each figure
 says which it uses.
 
 Each claim is a `reproduce.ClaimSpec` (`CLAIMS`): evidence read through the
-runs' tags, gates (every run trained, the train collapse the paper's claims
-presuppose happened, >= 3 seeds, the fall measured against the untrained
-network), checks (every comparison between seed groups through
-`spread.exceeds`), a criterion written over the same constants. The check
-thresholds (``gap_min`` ... ``transfer_rho_min``) were fixed before the first
-run; the gates' thresholds (`TRAIN_ACCURACY_MIN`, `TEST_ACCURACY_MIN`,
-`COLLAPSE_MAX`) before the first run under gates.
+runs' tags (per-seed values as `spread.quantity`), gates (every run trained,
+the train collapse the paper's claims presuppose happened, >= 3 seeds, the
+fall measured against the untrained network), checks (every comparison
+between seed groups through `spread.exceeds`), a criterion written over the
+same constants. The check thresholds (``gap_min`` ... ``transfer_rho_min``)
+were fixed before the first run; the gates' thresholds (`TRAIN_ACCURACY_MIN`,
+`TEST_ACCURACY_MIN`, `COLLAPSE_MAX`) before the first run under gates.
 
 References: paper 002 secs 3-5, Figs 2-6; SPEC.md lines 50-52.
 """
@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -52,13 +52,13 @@ import numpy as np
 from nc_jax import metrics
 from nc_jax import plots
 from nc_jax.probes.correlation import spearman
+from nc_jax.rundir import RunDir
 from nc_jax.studies import reproduce
+from nc_jax.studies import settings
 from nc_jax.studies import spread
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, say
-from nc_jax.train import checkpoints
+from nc_jax.studies.common import say
 from nc_jax.train import input as input_lib
-from nc_jax.workdir import Workdir
 
 PAPER = '002'
 TITLE = 'Limitations of Neural Collapse for Understanding Generalization in Deep Learning'
@@ -104,36 +104,33 @@ def final_means_variance(h_t: np.ndarray, h_final: np.ndarray, labels: np.ndarra
 # ---------------------------------------------------------------------------
 
 
+def _train_variance(h: np.ndarray, ds) -> float:
+  """SPEC.md train variance of features ``h`` of ``ds`` (the current class means)."""
+  return float(metrics.train_variance(h, ds.labels, num_classes=ds.num_classes))
+
+
 def _cascade_analysis(config):
   """After training: the variances at every checkpoint and hidden layer."""
 
   def analysis(run: sweep.Run, rdir: str) -> dict[str, Any]:
-    tcfg = run.config
-    train_ds, test_ds = input_lib.load_data(tcfg)
-    sets = input_lib.eval_sets(tcfg, train_ds, test_ds)
+    t, layers, run_dir = run.config, config.cascade_layers, RunDir(rdir)
+    sets = input_lib.eval_sets(t, *input_lib.load_data(t))
     tr, te = sets['train'], sets['test']
-    k = tr.num_classes
-    layers = config.cascade_layers
-    epochs = sorted(checkpoints.epochs(rdir))
-    feats = {e: features_at(rdir, e, {'train': tr, 'test': te}, layers=layers,
-                            batch_size=tcfg.eval_batch_size) for e in epochs}
-    last = epochs[-1]
+    k, epochs = tr.num_classes, run_dir.checkpoint_epochs
+    feats = [run_dir.features({'train': tr, 'test': te}, e, layers=layers,
+                              batch_size=t.eval_batch_size) for e in epochs]
     out: dict[str, Any] = {'epochs': epochs}
     for layer in layers:
+      final = feats[-1]['train'][layer]
       out[f'train_variance_final_means_{layer}'] = [
-          final_means_variance(feats[e]['train'][layer], feats[last]['train'][layer],
-                               tr.labels, k) for e in epochs]
-      out[f'train_variance_{layer}'] = [
-          float(metrics.train_variance(feats[e]['train'][layer], tr.labels, num_classes=k))
-          for e in epochs]
-    pen = 'penultimate'
+          final_means_variance(f['train'][layer], final, tr.labels, k) for f in feats]
+      out[f'train_variance_{layer}'] = [_train_variance(f['train'][layer], tr) for f in feats]
+    test = [f['test']['penultimate'] for f in feats]
     out['strong_test_variance'] = [
-        float(metrics.strong_test_variance(feats[e]['test'][pen], te.labels, num_classes=k))
-        for e in epochs]
+        float(metrics.strong_test_variance(h, te.labels, num_classes=k)) for h in test]
     out['weak_test_variance'] = [
-        float(metrics.weak_test_variance(feats[e]['test'][pen], num_clusters=k,
-                                         key=tcfg.seed, num_restarts=config.kmeans_restarts))
-        for e in epochs]
+        float(metrics.weak_test_variance(h, num_clusters=k, key=t.seed,
+                                         num_restarts=config.kmeans_restarts)) for h in test]
     say(f"{run.name}: TV {out['train_variance_penultimate'][-1]:.3g}, strong "
         f"{out['strong_test_variance'][-1]:.3g}, weak {out['weak_test_variance'][-1]:.3g}")
     return out
@@ -142,7 +139,7 @@ def _cascade_analysis(config):
 
 
 def _final_running_loss(run: sweep.Run, rdir: str) -> dict[str, Any]:
-  fits = [r for r in Workdir(rdir).read_metrics() if 'running_loss' in r]
+  fits = RunDir(rdir).fits
   return dict(final_running_loss=fits[-1]['running_loss'] if fits else None)
 
 
@@ -150,13 +147,12 @@ def _pretrain_analysis(group):
   """After pretraining: the train variance (current means) at every checkpoint."""
 
   def analysis(run: sweep.Run, rdir: str) -> dict[str, Any]:
-    tcfg = run.config
-    tr, _ = input_lib.load_data(tcfg)
+    t, run_dir = run.config, RunDir(rdir)
+    tr, _ = input_lib.load_data(t)
     tv = []
     for e in group.epochs:
-      h = features_at(rdir, e, {'train': tr}, batch_size=tcfg.eval_batch_size)['train']
-      tv.append(float(metrics.train_variance(h['penultimate'], tr.labels,
-                                             num_classes=tr.num_classes)))
+      h = run_dir.features({'train': tr}, e, batch_size=t.eval_batch_size)['train']
+      tv.append(_train_variance(h['penultimate'], tr))
     return dict(checkpoint_epochs=list(group.epochs), checkpoint_train_variance=tv)
 
   return analysis
@@ -221,194 +217,136 @@ def plan(config, workdir: str) -> list[sweep.Run]:
 
 
 # ---------------------------------------------------------------------------
-# Numbers, spread and gates shared by the claims.
+# Gates and correlations shared by the claims.
 # ---------------------------------------------------------------------------
 
 
-def _num(v) -> float | None:
-  """A recorded number as a float (NaN/inf are recorded as strings); None stays None."""
-  return None if v is None else float(v)
-
-
-def _finite(values: Sequence[Any]) -> bool:
-  return all(v is not None and math.isfinite(float(v)) for v in values)
-
-
-def _q(values: Sequence[Any]) -> dict[str, Any]:
-  """Per-seed values with their `spread.summary` (mean, se, n); None where not finite."""
-  vals = [_num(v) for v in values]
-  if vals and _finite(vals):
-    return dict(values=vals, **spread.summary(vals))
-  return dict(values=vals, mean=None, se=None, n=len(vals))
-
-
-def _vals(q: Mapping[str, Any]) -> list[float | None]:
-  return list(q['values'])
-
-
-def _exceeds(a: Sequence[Any], b: Sequence[Any] | float, *, paired: bool = False
-             ) -> bool | None:
-  """`spread.exceeds`, None when a side is empty or holds a missing / non-finite value."""
-  bs = [b] if np.ndim(b) == 0 else list(b)
-  if not a or not bs or not _finite(list(a)) or not _finite(bs):
-    return None
-  if paired and len(a) != len(bs):
-    return None
-  return spread.exceeds([float(x) for x in a],
-                        float(b) if np.ndim(b) == 0 else [float(x) for x in bs],
-                        paired=paired)
-
-
-def _scaled(values: Sequence[Any], factor: float) -> list[float | None]:
-  return [None if v is None else factor * float(v) for v in values]
-
-
-def _all(checks: Sequence[bool | None]) -> bool | None:
-  """Every step holds: False if one fails, None if one cannot be told."""
-  if any(c is False for c in checks):
-    return False
-  return None if not checks or any(c is None for c in checks) else True
-
-
-def _extreme(values: Sequence[Any], fn) -> float | None:
-  """min / max of the values; None (the gate is not measured) if empty or not finite."""
-  return float(fn(float(v) for v in values)) if values and _finite(values) else None
-
-
-def _gate_seeds(qs: Sequence[Mapping[str, Any]]) -> reproduce.Gate:
-  return reproduce.seeds_gate(min((q['n'] for q in qs), default=0))
+def _extreme(fn, values: Sequence[Any]) -> float | None:
+  """min / max of the values; None (not measured) unless every one is finite."""
+  return float(fn(float(v) for v in values)) if spread.finite(values) else None
 
 
 def _gate_fitted(values, c, what='run') -> reproduce.Gate:
-  return reproduce.at_least(_extreme(values, min), c['train_accuracy_min'],
+  return reproduce.at_least(_extreme(min, values), c['train_accuracy_min'],
                             f'smallest final train accuracy of the {what}s read')
 
 
 def _gate_learned(values, c, what='run') -> reproduce.Gate:
-  return reproduce.at_least(_extreme(values, min), c['test_accuracy_min'],
+  return reproduce.at_least(_extreme(min, values), c['test_accuracy_min'],
                             f'smallest final test accuracy of the {what}s read (chance 0.1)')
 
 
-def _gate_finite(qs: Sequence[Mapping[str, Any]]) -> reproduce.Gate:
-  bad = sum(1 for q in qs for v in q['values'] if not _finite([v]))
-  return reproduce.at_most(bad, 0, 'compared numbers that are missing, NaN or inf')
+def _gate_finite(quantities: Sequence[dict[str, Any]]) -> reproduce.Gate:
+  return reproduce.finite_gate([v for q in quantities for v in q['values']],
+                               'compared numbers that are missing, NaN or inf')
 
 
 def _gate_collapse(values, c, about: str) -> reproduce.Gate:
-  return reproduce.at_most(_extreme(values, max), c['collapse_max'], about)
+  return reproduce.at_most(_extreme(max, values), c['collapse_max'], about)
 
 
-def _gate_fell(init: Mapping[str, Any], end: Mapping[str, Any], about: str) -> reproduce.Gate:
-  """The value at initialisation exceeds the trained one beyond its noise."""
-  if not init['values'] or not _finite(init['values']) or not _finite(end['values']):
-    return reproduce.Gate(None, spread.Z, '>', about)
-  return reproduce.changed_gate(init['values'], end['values'], about)
+def _run_gates(quantities, train_accuracy, test_accuracy, c) -> dict[str, reproduce.Gate]:
+  """Enough seeds in every compared quantity, each of them finite; every run
+  read fitted its training set and learned."""
+  return dict(seeds=reproduce.seeds_gate(min((q['n'] for q in quantities), default=0)),
+              runs_fitted=_gate_fitted(train_accuracy, c),
+              runs_trained=_gate_learned(test_accuracy, c),
+              finite=_gate_finite(quantities))
+
+
+def _cascade_gates(ev, c, quantities, init, end, final_means_end) -> dict[str, reproduce.Gate]:
+  """002a's and 002d's gates: `_run_gates`, then the last hidden layer's train
+  variance collapsed (final means) and fell from initialisation."""
+  return dict(
+      **_run_gates(quantities, ev['train_accuracy']['values'],
+                   ev['test_accuracy']['values'], c),
+      train_collapse=_gate_collapse(
+          final_means_end['values'], c,
+          'largest final train variance (final means) of the last hidden layer over the seeds'),
+      train_variance_fell=reproduce.changed_gate(
+          init, end, 'z-score of (at initialisation - at T), last hidden layer'))
+
+
+def _spearman(x: Sequence[Any], y: Sequence[Any]) -> float | None:
+  """Spearman(x, y); None unless both are finite, of one length, and it is finite."""
+  if not (spread.finite(x) and spread.finite(y)) or len(x) != len(y):
+    return None
+  rho = float(spearman([float(v) for v in x], [float(v) for v in y]))
+  return rho if math.isfinite(rho) else None
 
 
 # ---------------------------------------------------------------------------
 # Settings, computed from the variant's config.
 # ---------------------------------------------------------------------------
 
-_DATA = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST', 'cifar10': 'CIFAR-10'}
-_SLICE = re.compile(r'^(?P<split>\w+)\[(?P<start>\d*):(?P<stop>\d*)\]$')
+_SLICE = re.compile(r'^\w+\[(?P<start>\d*):(?P<stop>\d+)\]$')
 
 
 def _slice(split: str) -> tuple[int, int] | None:
+  """'train[1000:1500]' -> (1000, 1500); None for a split without a bounded slice."""
   m = _SLICE.match(split)
-  if not m or not m['stop']:
-    return None
-  return int(m['start'] or 0), int(m['stop'])
+  return (int(m['start'] or 0), int(m['stop'])) if m else None
 
 
-def _split_text(split: str, what: str) -> str:
-  s = _slice(split)
-  if s is None:
-    return f'the {what} split'
-  start, stop = s
-  return (f'the first {stop:,} {what} images' if start == 0 else
-          f'{stop - start:,} {what} images (indices {start:,}-{stop - 1:,})')
-
-
-def _model_text(t) -> str:
-  kw = t.model_kwargs
-  if t.model == 'mlp':
-    norm = kw.get('norm', '') or 'no normalisation'
-    return f"MLP {kw.get('depth')} x {kw.get('width')} (ReLU, {norm})"
-  return f"{t.model} (width {kw.get('width')})"
-
-
-def _train_images(t) -> str:
-  data = _DATA.get(t.dataset, t.dataset)
-  labels = f', labels {t.label_map!r}' if t.label_map else ''
-  if t.train_examples_per_class:
-    where = '' if _slice(t.train_split) is None else f' of {_split_text(t.train_split, "training")}'
-    return f'{data}, {t.train_examples_per_class:,} training images per class{where}{labels}'
-  return f'{data}, {_split_text(t.train_split, "training")}{labels}'
-
-
-def _n_train(t) -> int | None:
+def _iterations(t) -> str:
+  """' (7,000 iterations)': the SGD steps of a run of known train-set size, else ''."""
+  n, s = None, _slice(t.train_split)
   if t.train_examples_per_class and not t.label_map:
-    return t.train_examples_per_class * 10  # MNIST, Fashion-MNIST: 10 classes.
-  s = _slice(t.train_split)
-  return None if t.train_examples_per_class or s is None else s[1] - s[0]
+    n = t.train_examples_per_class * 10  # MNIST, Fashion-MNIST: 10 classes.
+  elif not t.train_examples_per_class and s:
+    n = s[1] - s[0]
+  if not n or t.stop_at_train_loss:
+    return ''
+  return f' ({(n // t.batch_size) * t.num_epochs:,} iterations)'
 
 
-def _optim_text(t) -> str:
-  opt = (f'SGD momentum {t.momentum:g}' if t.optimizer == 'sgd' else t.optimizer)
-  n = _n_train(t)
-  its = f' = {(n // t.batch_size) * t.num_epochs:,} iterations' if n else ''
-  stop = (f', stopped after the first epoch whose running training loss is below '
-          f'{t.stop_at_train_loss:g} (at most {t.num_epochs:,} epochs)'
-          if t.stop_at_train_loss else f', {t.num_epochs:,} epochs{its}')
-  return (f'{opt}, lr {t.learning_rate:g} {t.schedule}, weight decay {t.weight_decay:g}, '
-          f'batch {t.batch_size}{stop}')
+def _trainer(t) -> str:
+  return f'{settings.model(t)} on {settings.data(t)}; {settings.optimizer(t)}{_iterations(t)}'
 
 
-def _test_text(t) -> str:
-  if t.eval_test_examples:
-    return f'{t.eval_test_examples:,} test images'
-  s = _slice(t.test_split)
-  data = _DATA.get(t.dataset, t.dataset)
-  return f'the full {data} test split' if s is None else _split_text(t.test_split, 'test')
-
-
-def _seeds_text(seeds) -> str:
-  seeds = list(seeds)
-  return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+def _numbers(values) -> str:
+  """(1000, 2000) -> '1,000, 2,000'."""
+  return ', '.join(settings.number(e) for e in values)
 
 
 def _setting_cascade(config) -> str:
   t = config.cascade
-  epochs = ', '.join(f'{e:,}' for e in ((0,) if t.checkpoint_init else ()) +
-                     tuple(t.checkpoint_epochs))
-  return (f'{_model_text(t)} on {_train_images(t)}, {_optim_text(t)}, '
-          f'{_seeds_text(config.cascade_seeds)}; variances at the checkpoints of epochs '
-          f'{epochs} on the training images and {_test_text(t)}, at the hidden layers '
-          f"{', '.join(config.cascade_layers)}; weak test variance by k-means "
-          f'({config.kmeans_restarts} restarts).')
+  epochs = ((0,) if t.checkpoint_init else ()) + tuple(t.checkpoint_epochs)
+  return (f'{_trainer(t)}; {settings.seeds(config.cascade_seeds)}; variances at the '
+          f'checkpoints of epochs {_numbers(epochs)} on the training images and '
+          f"{settings.test_data(t)}, at the hidden layers {', '.join(config.cascade_layers)}; "
+          f'weak test variance by k-means ({config.kmeans_restarts} restarts).')
 
 
 def _setting_size(config) -> str:
   t = config.size
-  return (f'{_model_text(t)} on {_DATA.get(t.dataset, t.dataset)} subsets of '
-          f"{', '.join(f'{n:,}' for n in config.sizes)} training images (balanced), "
-          f'{_optim_text(t)}, {_seeds_text(config.size_seeds)} per size; variances on '
-          f'{_test_text(t)}.')
+  return (f'{settings.model(t)} on {settings.DATA_NAMES.get(t.dataset, t.dataset)} subsets '
+          f'of {_numbers(config.sizes)} training images (balanced); {settings.optimizer(t)}; '
+          f'{settings.seeds(config.size_seeds)} per size; variances on '
+          f'{settings.test_data(t)}.')
+
+
+def _held_out(t) -> str:
+  """Where the learning rate is chosen: '100 training images (indices 1,500-1,599) (val)'."""
+
+  def images(split):
+    s = _slice(split)
+    return (f'the {split} split' if s is None else
+            f'{s[1] - s[0]:,} training images (indices {s[0]:,}-{s[1] - 1:,})')
+
+  return ', '.join(f'{images(v.split)} ({name})' for name, v in t.eval_sets.items())
 
 
 def _setting_transfer(config) -> str:
   parts = []
   for group, g in config.transfer.items():
-    p, f = g.pretrain, g.finetune
-    val = ', '.join(f"{_split_text(v.split, 'training')} ({name})"
-                    for name, v in f.eval_sets.items())
+    f = g.finetune
     parts.append(
-        f'{group}: {_model_text(p)} pretrained on {_train_images(p)}, {_optim_text(p)}, '
-        f'{_seeds_text(g.seeds)} (one chain each); its checkpoints at epochs '
-        f"{', '.join(f'{e:,}' for e in g.epochs)} each fine-tuned ({f.finetune}, a new head) "
-        f'on {_train_images(f)}, {_optim_text(f)}, at lr '
-        f"{', '.join(f'{lr:g}' for lr in g.lrs)} with the chain's seed; the learning rate "
-        f'chosen on {val}; test accuracy on {_test_text(f)}.')
+        f'{group}: pretraining {_trainer(g.pretrain)}; {settings.seeds(g.seeds)} (one chain '
+        f'each). Its checkpoints at epochs {_numbers(g.epochs)} each fine-tuned '
+        f"({f.finetune}, a new head, the chain's seed): {_trainer(f)}; "
+        f"{settings.grid({'lr': g.lrs})}, chosen on {_held_out(f)}; test accuracy on "
+        f'{settings.test_data(f)}.')
   if 'cifar' not in config.transfer:
     parts.append('The CIFAR-10 part: :gpu only.')
   return ' '.join(parts)
@@ -427,8 +365,8 @@ def _mid(epochs: Sequence[int]) -> int:
 
 def _cascade_health(rs) -> dict[str, Any]:
   return dict(seeds=[r.seed for r in rs],
-              train_accuracy=_q([r['train_accuracy'] for r in rs]),
-              test_accuracy=_q([r['test_accuracy'] for r in rs]))
+              train_accuracy=spread.quantity([r['train_accuracy'] for r in rs]),
+              test_accuracy=spread.quantity([r['test_accuracy'] for r in rs]))
 
 
 def _at_init(r, key: str) -> float | None:
@@ -440,18 +378,19 @@ def _evidence_002a(study: reproduce.Study) -> dict[str, Any]:
   rs = study.where(kind='cascade')
   layer = study.config.cascade_layers[-1]
   tv, tvf = f'train_variance_{layer}', f'train_variance_final_means_{layer}'
+  st = 'strong_test_variance'
   mids = [_mid(r['epochs']) for r in rs]
+  at_mid = lambda key: spread.quantity([r[key][i] for r, i in zip(rs, mids)])
+  at_end = lambda key: spread.quantity([r[key][-1] for r in rs])
   return dict(
       layer=layer, **_cascade_health(rs),
       end_epoch=[r['epochs'][-1] for r in rs],
       mid_epoch=[r['epochs'][i] for r, i in zip(rs, mids)],
-      train_variance_init=_q([_at_init(r, tv) for r in rs]),
-      train_variance_mid=_q([r[tv][i] for r, i in zip(rs, mids)]),
-      train_variance_end=_q([r[tv][-1] for r in rs]),
-      train_variance_final_means_end=_q([r[tvf][-1] for r in rs]),
-      strong_test_variance_mid=_q([r['strong_test_variance'][i] for r, i in zip(rs, mids)]),
-      strong_test_variance_end=_q([r['strong_test_variance'][-1] for r in rs]),
-      weak_test_variance_end=_q([r['weak_test_variance'][-1] for r in rs]))
+      train_variance_init=spread.quantity([_at_init(r, tv) for r in rs]),
+      train_variance_mid=at_mid(tv), train_variance_end=at_end(tv),
+      train_variance_final_means_end=at_end(tvf),
+      strong_test_variance_mid=at_mid(st), strong_test_variance_end=at_end(st),
+      weak_test_variance_end=at_end('weak_test_variance'))
 
 
 _QUANTITIES_002A = ('train_variance_init', 'train_variance_mid', 'train_variance_end',
@@ -460,31 +399,25 @@ _QUANTITIES_002A = ('train_variance_init', 'train_variance_mid', 'train_variance
 
 
 def _gates_002a(ev, c) -> dict[str, reproduce.Gate]:
-  return dict(
-      seeds=_gate_seeds([ev[k] for k in _QUANTITIES_002A]),
-      runs_fitted=_gate_fitted(_vals(ev['train_accuracy']), c),
-      runs_trained=_gate_learned(_vals(ev['test_accuracy']), c),
-      finite=_gate_finite([ev[k] for k in _QUANTITIES_002A]),
-      train_collapse=_gate_collapse(
-          _vals(ev['train_variance_final_means_end']), c,
-          'largest final train variance (final means) of the last hidden layer over the seeds'),
-      train_variance_fell=_gate_fell(
-          ev['train_variance_init'], ev['train_variance_end'],
-          'z-score of (at initialisation - at T), last hidden layer'))
+  return _cascade_gates(ev, c, [ev[k] for k in _QUANTITIES_002A], ev['train_variance_init'],
+                        ev['train_variance_end'], ev['train_variance_final_means_end'])
+
+
+def _times(factor: float, q) -> list[float | None]:
+  """``factor`` x each per-seed value of a `spread.quantity` (None stays None)."""
+  return [None if v is None else factor * v for v in q['values']]
 
 
 def _checks_002a(ev, c) -> dict[str, bool | None]:
-  tv_end = _vals(ev['train_variance_end'])
+  tv_end, st_end = ev['train_variance_end'], ev['strong_test_variance_end']
+  gap = _times(c['gap_min'], tv_end)
   return dict(
-      strong_test_far_above_train=_exceeds(
-          _vals(ev['strong_test_variance_end']), _scaled(tv_end, c['gap_min']), paired=True),
-      weak_test_far_above_train=_exceeds(
-          _vals(ev['weak_test_variance_end']), _scaled(tv_end, c['gap_min']), paired=True),
-      train_keeps_falling=_exceeds(
-          _scaled(_vals(ev['train_variance_mid']), c['train_fall_max']), tv_end, paired=True),
-      test_levels_off=_exceeds(
-          _vals(ev['strong_test_variance_end']),
-          _scaled(_vals(ev['strong_test_variance_mid']), c['test_level_min']), paired=True))
+      strong_test_far_above_train=spread.exceeds(st_end, gap, paired=True),
+      weak_test_far_above_train=spread.exceeds(ev['weak_test_variance_end'], gap, paired=True),
+      train_keeps_falling=spread.exceeds(
+          _times(c['train_fall_max'], ev['train_variance_mid']), tv_end, paired=True),
+      test_levels_off=spread.exceeds(
+          st_end, _times(c['test_level_min'], ev['strong_test_variance_mid']), paired=True))
 
 
 def _figure_002a(ev, study) -> list[str]:
@@ -499,7 +432,7 @@ def _figure_002a(ev, study) -> list[str]:
       'strong test variance': r['strong_test_variance'],
       'weak test variance (k-means)': r['weak_test_variance']},
       xlabel='epoch', logy=True,
-      title=f'{_model_text(study.config.cascade)}, seed {r.seed}, last hidden layer')
+      title=f'{settings.model(study.config.cascade)}, seed {r.seed}, last hidden layer')
   return [fig]
 
 
@@ -511,39 +444,31 @@ def _figure_002a(ev, study) -> list[str]:
 def _evidence_002b(study: reproduce.Study) -> dict[str, Any]:
   sizes = sorted(study.config.sizes)
   groups = [study.where(kind='size', train_size=n) for n in sizes]
+  per_size = lambda key: [spread.quantity([r[key] for r in g]) for g in groups]
+  listed = lambda key: [[r[key] for r in g] for g in groups]
   ev = dict(
       sizes=sizes, stop_at_train_loss=study.config.size.stop_at_train_loss,
-      train_variance=[_q([r['train_squared_distance'] for r in g]) for g in groups],
-      strong_test_variance=[_q([r['test_squared_distance'] for r in g]) for g in groups],
-      train_accuracy=[_q([r['train_accuracy'] for r in g]) for g in groups],
-      test_accuracy=[_q([r['test_accuracy'] for r in g]) for g in groups],
+      train_variance=per_size('train_squared_distance'),
+      strong_test_variance=per_size('test_squared_distance'),
+      train_accuracy=per_size('train_accuracy'), test_accuracy=per_size('test_accuracy'),
       reached_loss=[[bool(r['stopped_at_train_loss']) for r in g] for g in groups],
-      final_running_loss=[[r['final_running_loss'] for r in g] for g in groups],
-      epochs=[[r['epoch'] for r in g] for g in groups])
+      final_running_loss=listed('final_running_loss'), epochs=listed('epoch'))
   ev.update(_correlations_002b(ev))
   return ev
 
 
 def _correlations_002b(ev) -> dict[str, float | None]:
   """Spearman(train size, seed mean) of both variances; None where not measurable."""
-  out = {}
-  for key in ('train_variance', 'strong_test_variance'):
-    means = [q['mean'] for q in ev[key]]
-    rho = (float(spearman(ev['sizes'], means)) if len(means) == len(ev['sizes']) and
-           _finite(means) else float('nan'))
-    out[f'spearman_{key}'] = rho if math.isfinite(rho) else None
-  return out
+  return {f'spearman_{key}': _spearman(ev['sizes'], [q['mean'] for q in ev[key]])
+          for key in ('train_variance', 'strong_test_variance')}
 
 
 def _gates_002b(ev, c) -> dict[str, reproduce.Gate]:
-  quantities = ev['train_variance'] + ev['strong_test_variance']
   flat = lambda key: [v for q in ev[key] for v in q['values']]
   reached = [r for g in ev['reached_loss'] for r in g]
   return dict(
-      seeds=_gate_seeds(quantities),
-      runs_fitted=_gate_fitted(flat('train_accuracy'), c),
-      runs_trained=_gate_learned(flat('test_accuracy'), c),
-      finite=_gate_finite(quantities),
+      **_run_gates(ev['train_variance'] + ev['strong_test_variance'],
+                   flat('train_accuracy'), flat('test_accuracy'), c),
       reached_the_loss=reproduce.at_most(
           reached.count(False) if reached else None, 0,
           'runs that stopped before their training loss fell below the threshold'),
@@ -557,23 +482,22 @@ def _checks_002b(ev, c) -> dict[str, bool | None]:
   r_train, r_test = rho['spearman_train_variance'], rho['spearman_strong_test_variance']
   return dict(
       train_variance_rises_with_size=None if r_train is None else
-      bool(r_train >= c['size_rho_min']),
-      train_variance_largest_exceeds_smallest=_exceeds(
-          _vals(tv[-1]), _vals(tv[0])) if tv else None,
+      r_train >= c['size_rho_min'],
+      train_variance_largest_exceeds_smallest=spread.exceeds(tv[-1], tv[0]) if tv else None,
       test_variance_falls_with_size=None if r_test is None else
-      bool(r_test <= -c['size_rho_min']),
-      test_variance_smallest_exceeds_largest=_exceeds(
-          _vals(st[0]), _vals(st[-1])) if st else None)
+      r_test <= -c['size_rho_min'],
+      test_variance_smallest_exceeds_largest=spread.exceeds(st[0], st[-1]) if st else None)
 
 
 def _figure_002b(ev, study) -> list[str]:
-  if not _finite([q['mean'] for q in ev['train_variance'] + ev['strong_test_variance']]):
+  tv = [q['mean'] for q in ev['train_variance']]
+  st = [q['mean'] for q in ev['strong_test_variance']]
+  if not spread.finite(tv + st):
     return []
   fig = '002b_variance_vs_train_size.png'
   n = min((q['n'] for q in ev['train_variance']), default=0)
   plots.curves(study.file(fig), ev['sizes'],
-               {'train variance': [q['mean'] for q in ev['train_variance']],
-                'strong test variance': [q['mean'] for q in ev['strong_test_variance']]},
+               {'train variance': tv, 'strong test variance': st},
                xlabel='training images', logy=True,
                title=f"End of training (loss < {ev['stop_at_train_loss']:g}), mean of "
                      f'{n} seed{"s" if n != 1 else ""}')
@@ -587,13 +511,14 @@ def _figure_002b(ev, study) -> list[str]:
 
 def _best(tries: Sequence[sweep.Result]) -> sweep.Result | None:
   """The fine-tuning run of highest validation accuracy (the smaller lr on ties)."""
-  usable = [t for t in tries if not t.final.get('diverged') and _finite([t['val_accuracy']])]
+  usable = [t for t in tries if not t.final.get('diverged') and spread.finite(t['val_accuracy'])]
   if not usable:
     return None
   return max(usable, key=lambda t: (t['val_accuracy'], -t.tags['learning_rate']))
 
 
 def _chain(study, group: str, g, seed: int) -> dict[str, Any]:
+  """One pretraining seed: per checkpoint its train variance and the chosen fine-tuning run."""
   pre = study.where(kind='pretrain', group=group, seed=seed)
   tv_at = (dict(zip(pre[0]['checkpoint_epochs'], pre[0]['checkpoint_train_variance']))
            if pre else {})
@@ -602,30 +527,28 @@ def _chain(study, group: str, g, seed: int) -> dict[str, Any]:
     tries = study.where(kind='finetune', group=group, seed=seed, init_epoch=e)
     best = _best(tries)
     rows.append(dict(
-        epoch=e, train_variance=_num(tv_at.get(e)),
+        epoch=e, train_variance=tv_at.get(e),
         best_lr=None if best is None else best.tags['learning_rate'],
         val_accuracy=None if best is None else best['val_accuracy'],
         test_accuracy=None if best is None else best['test_accuracy'],
         diverged_lrs=[t.tags['learning_rate'] for t in tries if t.final.get('diverged')]))
   tv = [r['train_variance'] for r in rows]
-  acc = [r['test_accuracy'] for r in rows]
-  rho = float(spearman(tv, acc)) if rows and _finite(tv) and _finite(acc) else float('nan')
-  return dict(seed=seed, spearman=rho if math.isfinite(rho) else None,
+  return dict(seed=seed, spearman=_spearman(tv, [r['test_accuracy'] for r in rows]),
               pretrain_train_accuracy=pre[0]['train_accuracy'] if pre else None,
-              most_collapsed=_extreme(tv, min), checkpoints=rows)
+              most_collapsed=_extreme(min, tv), checkpoints=rows)
 
 
 def _evidence_002c(study: reproduce.Study) -> dict[str, Any]:
   ev = {}
   for group, g in study.config.transfer.items():
     chains = [_chain(study, group, g, s) for s in g.seeds]
+    per_chain = lambda key: spread.quantity([ch[key] for ch in chains])
     rows = [r for ch in chains for r in ch['checkpoints']]
     ev[group] = dict(
-        seeds=list(g.seeds), chains=chains,
-        spearman=_q([ch['spearman'] for ch in chains]),
-        pretrain_train_accuracy=_q([ch['pretrain_train_accuracy'] for ch in chains]),
-        most_collapsed_train_variance=_q([ch['most_collapsed'] for ch in chains]),
-        selected_test_accuracy=_q([r['test_accuracy'] for r in rows]),
+        seeds=list(g.seeds), chains=chains, spearman=per_chain('spearman'),
+        pretrain_train_accuracy=per_chain('pretrain_train_accuracy'),
+        most_collapsed_train_variance=per_chain('most_collapsed'),
+        selected_test_accuracy=spread.quantity([r['test_accuracy'] for r in rows]),
         checkpoints_without_a_run=sum(r['best_lr'] is None for r in rows))
   return ev
 
@@ -634,17 +557,17 @@ def _gates_002c(ev, c) -> dict[str, reproduce.Gate]:
   gates = {}
   for group, e in ev.items():
     gates.update({
-        f'{group}_seeds': _gate_seeds([e['spearman']]),
+        f'{group}_seeds': reproduce.seeds_gate(e['spearman']['n']),
         f'{group}_pretraining_fitted': _gate_fitted(
-            _vals(e['pretrain_train_accuracy']), c, 'pretraining'),
+            e['pretrain_train_accuracy']['values'], c, 'pretraining'),
         f'{group}_every_checkpoint_fine_tuned': reproduce.at_most(
             e['checkpoints_without_a_run'], 0,
             'checkpoints whose every learning rate diverged'),
         f'{group}_fine_tuning_trained': _gate_learned(
-            _vals(e['selected_test_accuracy']), c, 'chosen fine-tuning run'),
+            e['selected_test_accuracy']['values'], c, 'chosen fine-tuning run'),
         f'{group}_finite': _gate_finite([e['spearman'], e['most_collapsed_train_variance']]),
         f'{group}_train_collapse': _gate_collapse(
-            _vals(e['most_collapsed_train_variance']), c,
+            e['most_collapsed_train_variance']['values'], c,
             "largest over the seeds of the most collapsed checkpoint's train variance"),
     })
   return gates
@@ -652,7 +575,7 @@ def _gates_002c(ev, c) -> dict[str, reproduce.Gate]:
 
 def _checks_002c(ev, c) -> dict[str, bool | None]:
   return {f'{group}_more_collapse_worse_transfer':
-          _exceeds(_vals(e['spearman']), c['transfer_rho_min']) for group, e in ev.items()}
+          spread.exceeds(e['spearman'], c['transfer_rho_min']) for group, e in ev.items()}
 
 
 def _figure_002c(ev, study) -> list[str]:
@@ -660,7 +583,7 @@ def _figure_002c(ev, study) -> list[str]:
   for group, e in ev.items():
     for ch in e['chains']:
       rows = [r for r in ch['checkpoints']
-              if _finite([r['train_variance'], r['test_accuracy']])]
+              if spread.finite([r['train_variance'], r['test_accuracy']])]
       if rows:
         points[f"{group} seed {ch['seed']}"] = ([r['train_variance'] for r in rows],
                                                 [r['test_accuracy'] for r in rows])
@@ -680,7 +603,10 @@ def _figure_002c(ev, study) -> list[str]:
 
 
 def _half_epoch(r, key: str, half: float) -> int | None:
-  """The first checkpoint epoch where the curve is below ``half`` x its initial value."""
+  """The first checkpoint epoch where the curve is below ``half`` x its value at
+  initialisation; None without a checkpoint at epoch 0, or if it never is."""
+  if _at_init(r, key) is None:
+    return None
   v = np.asarray(r[key], float)
   below = np.flatnonzero(v <= half * v[0])
   return int(r['epochs'][below[0]]) if len(below) else None
@@ -689,45 +615,39 @@ def _half_epoch(r, key: str, half: float) -> int | None:
 def _evidence_002d(study: reproduce.Study) -> dict[str, Any]:
   rs = study.where(kind='cascade')
   layers = list(study.config.cascade_layers)
-  half = CRITERIA['half']
+  per_layer = lambda fn: {l: spread.quantity([fn(r, l) for r in rs]) for l in layers}
   return dict(
       layers=layers, **_cascade_health(rs),
-      train_variance_init={l: _q([_at_init(r, f'train_variance_{l}') for r in rs])
-                           for l in layers},
-      train_variance_end={l: _q([r[f'train_variance_{l}'][-1] for r in rs]) for l in layers},
-      train_variance_final_means_end={
-          l: _q([r[f'train_variance_final_means_{l}'][-1] for r in rs]) for l in layers},
-      half_epoch={l: [_half_epoch(r, f'train_variance_{l}', half) if _at_init(
-          r, f'train_variance_{l}') is not None else None for r in rs] for l in layers})
+      train_variance_init=per_layer(lambda r, l: _at_init(r, f'train_variance_{l}')),
+      train_variance_end=per_layer(lambda r, l: r[f'train_variance_{l}'][-1]),
+      train_variance_final_means_end=per_layer(
+          lambda r, l: r[f'train_variance_final_means_{l}'][-1]),
+      half_epoch={l: [_half_epoch(r, f'train_variance_{l}', CRITERIA['half']) for r in rs]
+                  for l in layers})
 
 
 def _gates_002d(ev, c) -> dict[str, reproduce.Gate]:
   last = ev['layers'][-1]
-  quantities = list(ev['train_variance_end'].values()) + list(ev['train_variance_init'].values())
-  return dict(
-      seeds=_gate_seeds(quantities),
-      runs_fitted=_gate_fitted(_vals(ev['train_accuracy']), c),
-      runs_trained=_gate_learned(_vals(ev['test_accuracy']), c),
-      finite=_gate_finite(quantities),
-      train_collapse=_gate_collapse(
-          _vals(ev['train_variance_final_means_end'][last]), c,
-          'largest final train variance (final means) of the last hidden layer over the seeds'),
-      train_variance_fell=_gate_fell(
-          ev['train_variance_init'][last], ev['train_variance_end'][last],
-          'z-score of (at initialisation - at T), last hidden layer'))
+  init, end = ev['train_variance_init'], ev['train_variance_end']
+  return _cascade_gates(ev, c, list(end.values()) + list(init.values()), init[last], end[last],
+                        ev['train_variance_final_means_end'][last])
+
+
+def _last_layer_first(half: dict[str, list[int | None]], layers: Sequence[str]) -> bool | None:
+  """In every seed the last layer halves, no later than each earlier layer that halves."""
+  last = half[layers[-1]]
+  if not last:
+    return None
+  return all(e is not None and all(half[l][i] is None or e <= half[l][i] for l in layers[:-1])
+             for i, e in enumerate(last))
 
 
 def _checks_002d(ev, c) -> dict[str, bool | None]:
-  layers, end, half = ev['layers'], ev['train_variance_end'], ev['half_epoch']
-  last = layers[-1]
-  furthest = _all([_exceeds(_vals(end[a]), _vals(end[b]), paired=True)
-                   for a, b in zip(layers, layers[1:])])
-  n = len(half[last])
-  first = None if n == 0 else bool(all(
-      half[last][i] is not None and all(half[l][i] is None or half[last][i] <= half[l][i]
-                                        for l in layers[:-1])
-      for i in range(n)))
-  return dict(last_layer_furthest=furthest, last_layer_first=first)
+  layers, end = ev['layers'], ev['train_variance_end']
+  return dict(
+      last_layer_furthest=spread.all_of([spread.exceeds(end[a], end[b], paired=True)
+                                         for a, b in zip(layers, layers[1:])]),
+      last_layer_first=_last_layer_first(ev['half_epoch'], layers))
 
 
 def _figure_002d(ev, study) -> list[str]:
@@ -750,6 +670,10 @@ def _figure_002d(ev, study) -> list[str]:
 
 _GATE_TEXT = ('Gates: >= {min_seeds} seeds; every run read has train accuracy >= '
               '{train_accuracy_min} and test accuracy >= {test_accuracy_min}; ')
+_CASCADE_GATE_TEXT = _GATE_TEXT + (
+    'the train collapse happened: the last hidden layer\'s train variance (final means) at '
+    'the last checkpoint T <= {collapse_max} in every seed, and its value at initialisation '
+    'exceeds its value at T by > {z:g} SE. ')
 
 
 def _constants(*keys: str) -> dict[str, Any]:
@@ -763,14 +687,12 @@ CLAIMS = [
               'the strong and weak test variances level off far above it.',
         paper='Figs 1-3: ResNet-18 on CIFAR-10 (and other models / data sets), 80k SGD '
               'iterations, batch 128, lr 0.1, cosine, no augmentation.',
-        criterion=_GATE_TEXT + (
-            'the train collapse happened: the last hidden layer\'s train variance (final '
-            'means) at the last checkpoint T <= {collapse_max} in every seed, and its value at '
-            'initialisation exceeds its value at T by > {z:g} SE. Checks, at the last hidden '
-            'layer over the seeds (paired; "a exceeds b": mean(a - b) > {z:g} SE): the strong '
-            'and the weak test variance at T each exceed {gap_min:g} x the train variance at '
-            'T (current means); {train_fall_max} x the train variance at T/2 exceeds the one '
-            'at T; the strong test variance at T exceeds {test_level_min} x its value at T/2.'),
+        criterion=_CASCADE_GATE_TEXT + (
+            'Checks, at the last hidden layer over the seeds (paired; "a exceeds b": mean(a - '
+            'b) > {z:g} SE): the strong and the weak test variance at T each exceed {gap_min:g} '
+            'x the train variance at T (current means); {train_fall_max} x the train variance '
+            'at T/2 exceeds the one at T; the strong test variance at T exceeds '
+            '{test_level_min} x its value at T/2.'),
         constants=_constants('gap_min', 'train_fall_max', 'test_level_min'),
         evidence=_evidence_002a, gates=_gates_002a, checks=_checks_002a,
         setting=_setting_cascade, figure=_figure_002a),
@@ -817,14 +739,11 @@ CLAIMS = [
               'furthest, the earlier layers\' later and less.',
         paper='Fig 6: 3 x 1024 MLP, MNIST, 100 images per class, lr 0.001, cosine, 80k '
               'iterations; train variance per layer over steps.',
-        criterion=_GATE_TEXT + (
-            'the train collapse happened: the last hidden layer\'s train variance (final '
-            'means) at the last checkpoint T <= {collapse_max} in every seed, and its value at '
-            'initialisation exceeds its value at T by > {z:g} SE. Checks (current class '
-            'means): the final train variance of each hidden layer exceeds the next layer\'s '
-            '(paired over the seeds, mean difference > {z:g} SE), from the first to the last '
-            'hidden layer; and in every seed the last hidden layer is the first (or tied '
-            'first) to fall below {half} x its value at initialisation.'),
+        criterion=_CASCADE_GATE_TEXT + (
+            'Checks (current class means): the final train variance of each hidden layer '
+            'exceeds the next layer\'s (paired over the seeds, mean difference > {z:g} SE), '
+            'from the first to the last hidden layer; and in every seed the last hidden layer '
+            'is the first (or tied first) to fall below {half} x its value at initialisation.'),
         constants=_constants('half'),
         evidence=_evidence_002d, gates=_gates_002d, checks=_checks_002d,
         setting=_setting_cascade, figure=_figure_002d),
