@@ -260,8 +260,9 @@ def judge(spec: ClaimSpec, study: Study) -> Claim:
   a = assess(spec, evidence)
   figures = list(spec.figure(evidence, study)) if spec.figure else []
   notes = spec.notes(evidence, study.config) if spec.notes else ''
-  failed = [f'{n} ({g.value:.4g} {g.op} {g.threshold:g} fails)' if g.value is not None
-            else f'{n} (not measured)' for n, g in a.gates.items() if not g.ok]
+  failed = [f'{n} (not measured)' if g.value is None or math.isnan(g.value)
+            else f'{n} ({g.value:.4g} {g.op} {g.threshold:g} fails)'
+            for n, g in a.gates.items() if not g.ok]
   if failed:
     notes = (f"Inconclusive: gate{'s' if len(failed) > 1 else ''} "
              f"{'; '.join(failed)}. {notes}").strip()

@@ -64,7 +64,8 @@ def _slice(split: str) -> tuple[int, int] | None:
   return int(m['start'] or 0), int(m['stop'])
 
 
-def _images(split: str, what: str) -> str:
+def images(split: str, what: str) -> str:
+  """'train[:1000]' -> 'the first 1,000 training images'; 'test' -> 'the full test split'."""
   s = _slice(split)
   if s is None:
     return f'the full {what} split'
@@ -98,9 +99,9 @@ def data(t) -> str:
   if t.train_examples_per_class:
     text += f', {t.train_examples_per_class:,} training images per class'
     if _slice(t.train_split) is not None:
-      text += f" of {_images(t.train_split, 'training')}"
+      text += f" of {images(t.train_split, 'training')}"
   else:
-    text += f", {_images(t.train_split, 'training')}"
+    text += f", {images(t.train_split, 'training')}"
   extra = labels(t)
   return text + (f' ({extra})' if extra else '')
 
@@ -139,7 +140,7 @@ def test_data(t) -> str:
   """The test images the run evaluates on."""
   if t.get('eval_test_examples'):
     return f'{t.eval_test_examples:,} test images'
-  return _images(t.test_split, 'test')
+  return images(t.test_split, 'test')
 
 
 def finetuning(t) -> str:
