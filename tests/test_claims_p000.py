@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nc_jax.studies import reproduce
+from nc_jax.studies import spread
 from nc_jax.studies.papers import p000_vci
 
 SPECS = {spec.id: spec for spec in p000_vci.CLAIMS}
@@ -18,28 +19,16 @@ SCHEDULES = ('exponential', 'cosine', 'cosine_nowd')
 
 
 def _assess(cid, ev):
-  a = reproduce.assess(SPECS[cid], ev)
-  for name, v in a.checks.items():  # Python bools or None, never NumPy bools.
-    assert v is None or type(v) is bool, (cid, name, v)  # pylint: disable=unidiomatic-typecheck
-  return a
-
-
-def _failed(a):
-  return sorted(n for n, g in a.gates.items() if not g.ok)
-
-
-def _g(values):
-  """A group of per-seed values as the evidence holds it."""
-  return p000_vci._group(values)  # pylint: disable=protected-access
+  return reproduce.assess(SPECS[cid], ev)  # Raises on a check that is not a bool or None.
 
 
 def _trained(acc=0.83, nonfinite=0, runs=3):
-  return dict(runs=runs, test_accuracy=_g([acc] * runs), min_test_accuracy=acc,
+  return dict(runs=runs, test_accuracy=spread.quantity([acc] * runs), min_test_accuracy=acc,
               nonfinite_losses=nonfinite)
 
 
 def _nc1(initial=(2.5, 2.4, 2.6), final=(0.20, 0.21, 0.22)):
-  return dict(initial=_g(initial), final=_g(final))
+  return dict(initial=spread.quantity(initial), final=spread.quantity(final))
 
 
 def test_every_claim_has_its_parts_and_criterion_text():
@@ -70,9 +59,9 @@ def test_000a_three_verdicts():
   a = _assess('000a', _ev_000a(gap=1e-3))
   assert a.verdict == 'not reproduced' and a.checks['penultimate_agrees'] is False
   a = _assess('000a', _ev_000a(acc=0.15))  # The source network did not train (chance 0.14).
-  assert a.verdict == 'inconclusive' and _failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
   a = _assess('000a', _ev_000a(nonfinite=1))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['losses_finite']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['losses_finite']
 
 
 # ---------------------------------------------------------------------------
@@ -98,10 +87,10 @@ def test_000b_three_verdicts():
   assert _assess('000b', _ev_000b(example=(1.0, 1.5))).verdict == 'not reproduced'
   # A near-singular map: round-off, not the metric, would decide; inconclusive.
   a = _assess('000b', _ev_000b(vci=0.02, cond=(1e3, 1e9)))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['maps_well_conditioned']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['maps_well_conditioned']
   ev = dict(_ev_000b(), trained=_trained(acc=0.2, runs=1))
   a = _assess('000b', ev)
-  assert a.verdict == 'inconclusive' and _failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
 
 
 # ---------------------------------------------------------------------------
@@ -112,9 +101,10 @@ def test_000b_three_verdicts():
 def _ev_000c(falls=(-0.99, -0.98, -0.99), sqdist=(0.1, 0.2, 0.0), seeds=(0, 1, 2),
              nc1=None, **trained):
   n = len(seeds)
-  rho = {k: _g(falls[:n]) for k in ('vci', 'fuzziness')}
-  rho.update(squared_distance=_g(sqdist[:n]), cosine_within=_g([-0.95, -0.97, -0.96][:n]),
-             class_separation=_g([0.8, 0.85, 0.9][:n]))
+  rho = {k: spread.quantity(falls[:n]) for k in ('vci', 'fuzziness')}
+  rho.update(squared_distance=spread.quantity(sqdist[:n]),
+             cosine_within=spread.quantity([-0.95, -0.97, -0.96][:n]),
+             class_separation=spread.quantity([0.8, 0.85, 0.9][:n]))
   return dict(seeds={s: list(seeds) for s in SCHEDULES}, trained=_trained(runs=3 * n, **trained),
               train_nc1=nc1 or _nc1(), spearman_with_epoch={s: rho for s in SCHEDULES})
 
@@ -132,7 +122,7 @@ def test_000c_three_verdicts():
   assert a.verdict == 'not reproduced' and a.checks['sqdist_or_cosine_not_consistent'] is False
   # Never collapsed (final train NC1 1.2-1.3): inconclusive, not a verdict on the claim.
   a = _assess('000c', _ev_000c(falls=(-0.9, -0.5, -0.7), nc1=_nc1(final=(1.2, 1.3, 1.25))))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['train_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['train_collapse']
 
 
 def test_000c_a_fall_inside_its_noise_does_not_count():
@@ -145,12 +135,12 @@ def test_000c_a_fall_inside_its_noise_does_not_count():
 
 def test_000c_one_seed_and_an_untrained_network_are_inconclusive():
   a = _assess('000c', _ev_000c(seeds=(0,), nc1=_nc1((2.5,), (0.2,))))
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   assert a.checks['cosine_vci_falls'] is None  # One seed: no noise estimate.
   # NC1 already low at initialisation and unchanged by training: the absolute
   # level passes, the change against the untrained network does not.
   a = _assess('000c', _ev_000c(nc1=_nc1(initial=(0.40, 0.42, 0.41), final=(0.41, 0.40, 0.42))))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['collapse_vs_init']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['collapse_vs_init']
 
 
 # ---------------------------------------------------------------------------
@@ -162,7 +152,8 @@ def _ev_000d(vb=(0.45, 0.47, 0.46), perp=(1.20, 1.22, 1.19), nc1=None, **trained
   n = len(vb)
   return dict(seeds={'cosine_nowd': list(range(n))}, trained=_trained(runs=n, **trained),
               train_nc1=nc1 or _nc1(), first_epoch=[1] * n, last_epoch=[30] * n,
-              within_vb=dict(ratio=_g(vb)), within_vb_perp=dict(ratio=_g(perp)),
+              within_vb=dict(ratio=spread.quantity(vb)),
+              within_vb_perp=dict(ratio=spread.quantity(perp)),
               ufm_within_vb_first_last=[2e-4, 3e-5], ufm_within_vb_perp_first_last=[0.12, 0.12])
 
 
@@ -177,17 +168,17 @@ def test_000d_three_verdicts():
   a = _assess('000d', _ev_000d(vb=(0.48, 0.52, 0.47)))
   assert a.verdict == 'not reproduced' and a.checks['within_vb_falls'] is False
   a = _assess('000d', _ev_000d(acc=0.3))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
 
 
 def test_000d_one_seed_or_no_collapse_is_inconclusive():
   a = _assess('000d', _ev_000d(vb=(0.3,), perp=(1.3,), nc1=_nc1((2.5,), (0.2,))))
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   # An untrained network: nothing changes (ratios 1) and NC1 stays at its initial value.
   a = _assess('000d', _ev_000d(vb=(1.0, 1.01, 0.99), perp=(1.0, 1.01, 0.99),
                                nc1=_nc1(final=(2.5, 2.4, 2.6))))
   assert a.verdict == 'inconclusive'
-  assert _failed(a) == ['collapse_vs_init', 'train_collapse']
+  assert a.failed_gates == ['collapse_vs_init', 'train_collapse']
 
 
 # ---------------------------------------------------------------------------
@@ -208,11 +199,13 @@ def _ev_000e(r=None, moved=None, nonfinite_mlog=0, **trained):
   by_point, pearson_by_seed = {}, {}
   for s, by_metric in r.items():
     n = len(by_metric['vci'])
-    pearson_by_seed[s] = {k: dict(seeds=list(range(n)), **_g(v)) for k, v in by_metric.items()}
+    pearson_by_seed[s] = {k: dict(seeds=list(range(n)), **spread.quantity(v))
+                          for k, v in by_metric.items()}
     by_point[s] = {}
     for k in p000_vci.METRICS_000E:
       first, last = moved.get((s, k), ([1.0, 1.01, 0.99][:n], [2.0, 2.01, 1.99][:n]))
-      by_point[s][k] = [dict(point=0.1, **_g(first)), dict(point=1.0, **_g(last))]
+      by_point[s][k] = [dict(point=0.1, **spread.quantity(first)),
+                        dict(point=1.0, **spread.quantity(last))]
   return dict(trained=_trained(runs=30, **trained), nonfinite_mlog=nonfinite_mlog,
               seeds={s: len(by_metric['vci']) for s, by_metric in r.items()},
               by_point=by_point, pearson_by_seed=pearson_by_seed, pearson_pooled={}, runs={})
@@ -241,7 +234,7 @@ def test_000e_three_verdicts():
   # The lambda sweep barely moves VCI (the first pass: 0.069-0.080): no range to correlate over.
   still = ([0.075, 0.080, 0.070], [0.076, 0.074, 0.078])
   a = _assess('000e', _ev_000e(moved={('cosine_reg', 'vci'): still}))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['cosine_reg_moves_vci']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['cosine_reg_moves_vci']
 
 
 def test_000e_noise_one_seed_and_broken_runs():
@@ -255,10 +248,10 @@ def test_000e_noise_one_seed_and_broken_runs():
   assert a.checks['squared_distance_inconsistent'] is None and a.verdict == 'inconclusive'
   one = {s: {k: v[:1] for k, v in m.items()} for s, m in R_OK.items()}
   a = _assess('000e', _ev_000e(one))
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   assert a.checks['vci_consistent'] is None
   a = _assess('000e', _ev_000e(acc=0.4, nonfinite_mlog=2))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['mlog_finite', 'runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['mlog_finite', 'runs_trained']
 
 
 def test_000e_statistics_of_a_sweep_table():

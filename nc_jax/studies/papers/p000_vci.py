@@ -27,8 +27,9 @@ Each claim is a `reproduce.ClaimSpec` in `CLAIMS`: its evidence (read from the
 runs by their tags), gates (every run read trained; the collapse the claim is
 about happened, measured against the initialisation; >= 3 seeds where the
 claim is about a trend or a difference), checks (every comparison of seed
-groups through `spread.exceeds`) and a criterion written over the same
-constants the gates and checks read, fixed before the run.
+groups through `spread`) and a criterion written over the same constants
+the gates and checks read, fixed before the run; its setting sentence is
+composed from `settings`. Trainer runs are read through `nc_jax.rundir.RunDir`.
 
 References: paper 000 secs 4-6, Thm 5.1, Prop 4.1, Obs 4.2-4.5, Figs 1, 3, 7,
 Tables 1-2; SPEC.md.
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -49,20 +50,19 @@ from nc_jax import metrics
 from nc_jax import plots
 from nc_jax import sims
 from nc_jax.probes import correlation
-from nc_jax.probes.correlation import pearson, spearman
+from nc_jax.rundir import RunDir
 from nc_jax.studies import reproduce
+from nc_jax.studies import settings
 from nc_jax.studies import spread
 from nc_jax.studies import sweep
-from nc_jax.studies.common import features_at, probe_layers, say
-from nc_jax.train import checkpoints
+from nc_jax.studies.common import probe_layers, say
 from nc_jax.train import input as input_lib
-from nc_jax.workdir import Workdir
 
 PAPER = '000'
 TITLE = 'Quantifying the Variability Collapse of Neural Networks'
 
 METRICS_000E = ('vci', 'fuzziness', 'squared_distance', 'class_separation')
-FALL_METRICS = METRICS_000E + ('cosine_within',)  # 000c's curves.
+FALL_METRICS = METRICS_000E + ('cosine_within',)  # 000c's curves; 000b's maps.
 TRACKED = ('fuzziness', 'squared_distance', 'cosine_within', 'class_separation', 'vci',
            'within_vb', 'within_vb_perp')
 # The summary numbers every trainer run records (the gates read them).
@@ -89,19 +89,12 @@ SEEDS = dict(min_seeds=spread.MIN_SEEDS, z=spread.Z)
 # ---------------------------------------------------------------------------
 
 
-def _series(rdir: str, split: str = 'train', layer: str = 'penultimate') -> dict[str, list]:
-  """{metric: [values by evaluated epoch]} of a trainer run, plus 'epoch'."""
-  recs = [r for r in Workdir(rdir).read_metrics()
-          if r.get('split') == split and r.get('layer') == layer and 'labels' not in r]
-  out = {'epoch': [r['epoch'] for r in recs]}
-  for k in TRACKED + ('nc1', 'accuracy'):
-    out[k] = [r.get(k) for r in recs]
-  return out
-
-
-def _record_series(run, rdir) -> dict[str, list]:
+def _train_curves(run, rdir) -> dict[str, list]:
+  """After a schedule's pretraining: ``{'epoch', metric: [one value per evaluated epoch]}``
+  of the train features (penultimate), for `TRACKED`, 'nc1' and 'accuracy'."""
   del run
-  return _series(rdir)
+  recs = RunDir(rdir).eval(split='train', layer='penultimate')
+  return {k: [r.get(k) for r in recs] for k in ('epoch',) + TRACKED + ('nc1', 'accuracy')}
 
 
 def _probe_tasks(config, rdir: str) -> dict[str, float]:
@@ -116,13 +109,13 @@ def _probe_tasks(config, rdir: str) -> dict[str, float]:
 
 
 def _transfer(config):
-  """After pretraining: the last train metrics and the downstream probe accuracies."""
+  """After a sweep's pretraining: its final train metrics and downstream probe accuracies."""
 
   def then(run, rdir):
-    last = _series(rdir)
+    last = RunDir(rdir).last('train')['penultimate']
     accs = _probe_tasks(config, rdir)
-    say(f"{run.name}: vci {last['vci'][-1]:.4f}, downstream {accs}")
-    return dict({k: last[k][-1] for k in TRACKED}, downstream_accuracy=accs)
+    say(f"{run.name}: vci {last['vci']:.4f}, downstream {accs}")
+    return dict({k: last.get(k) for k in TRACKED}, downstream_accuracy=accs)
 
   return then
 
@@ -143,55 +136,69 @@ def least_squares_probe_loss(h: np.ndarray, y: np.ndarray, num_classes: int) -> 
   return float(0.5 * np.sum((x @ coef - t) ** 2))
 
 
+def _probe_losses(feats: Mapping[str, np.ndarray], y: np.ndarray, k: int,
+                  layers: Sequence[str]) -> dict[str, float]:
+  """000a, per layer: Thm 5.1's closed form and the fitted probe's loss (float64)."""
+  out = {}
+  for layer in layers:
+    m = metrics.class_moments(jnp.asarray(feats[layer], jnp.float64), jnp.asarray(y),
+                              num_classes=k)
+    out[f'closed_form_{layer}'] = float(metrics.linear_probe_mse(m))
+    out[f'fitted_{layer}'] = least_squares_probe_loss(feats[layer], y, k)
+  return out
+
+
+def _invariance(h: np.ndarray, y: np.ndarray, k: int, num_maps: int) -> dict[str, Any]:
+  """000b: |metric(h A) / metric(h) - 1| per `FALL_METRICS` and cond(A), for
+  ``num_maps`` random Gaussian maps A (seed 0)."""
+  rng = np.random.default_rng(0)
+  report = lambda x: metrics.collapse_report(jnp.asarray(x), jnp.asarray(y), num_classes=k)
+  base = report(h)
+  changes, conds = {key: [] for key in FALL_METRICS}, []
+  for _ in range(num_maps):
+    a = rng.normal(size=(h.shape[1], h.shape[1]))
+    conds.append(float(np.linalg.cond(a)))
+    rep = report(h @ a)
+    for key in changes:
+      changes[key].append(abs(float(rep[key]) / float(base[key]) - 1))
+  return dict(relative_change=changes, map_condition_numbers=conds)
+
+
+def _example_4_2() -> dict[str, list[float]]:
+  """Obs 4.2's example: Sigma_B = diag(1, 0), Sigma_W = I, mapped by U = [[1, 1], [0, 1]];
+  fuzziness and VCI before and after."""
+  s2 = np.sqrt(2.0)
+  within = np.array([[s2, 0], [-s2, 0], [0, s2], [0, -s2]])
+  x = np.concatenate([within + [1, 0], within + [-1, 0]])
+  y = jnp.asarray(np.repeat([0, 1], 4))
+  u = np.array([[1.0, 1.0], [0.0, 1.0]])
+  m = [metrics.class_moments(jnp.asarray(v), y, num_classes=2) for v in (x, x @ u.T)]
+  return dict(example_fuzziness=[float(metrics.fuzziness(mi)) for mi in m],
+              example_vci=[float(metrics.vci(mi)) for mi in m])
+
+
 def _theorem_run(config):
+  """000a / 000b on the features of the run this run depends on (its latest checkpoint)."""
 
   def execute(run, rdir):
     # The source run is this run's dependency, in the same study folder.
-    src = sweep.run_dir(os.path.dirname(os.path.dirname(rdir)), run.deps[0])
-    tcfg = checkpoints.read_config(src)
-    tr, _ = input_lib.load_data(tcfg)
+    src = RunDir(sweep.run_dir(os.path.dirname(os.path.dirname(rdir)), run.deps[0]))
+    tr, _ = input_lib.load_data(src.config)
     sub = tr.subset(np.arange(min(len(tr), config.theorem_examples)))
     layers = tuple(config.theorem_layers)
-    feats = features_at(src, max(checkpoints.epochs(src)), {'train': sub},
-                        layers=layers)['train']
-    k = sub.num_classes
-    out: dict[str, Any] = {}
+    feats = src.features({'train': sub}, layers=layers)['train']
+    y, k = sub.labels, sub.num_classes
     with jax.enable_x64(True):
-      for layer in layers:
-        h = jnp.asarray(feats[layer], jnp.float64)
-        m = metrics.class_moments(h, jnp.asarray(sub.labels), num_classes=k)
-        out[f'closed_form_{layer}'] = float(metrics.linear_probe_mse(m))
-        out[f'fitted_{layer}'] = least_squares_probe_loss(feats[layer], sub.labels, k)
-      h = np.asarray(feats['penultimate'], np.float64)
-      rng = np.random.default_rng(0)
-      base = metrics.collapse_report(jnp.asarray(h), jnp.asarray(sub.labels), num_classes=k)
-      changes = {key: [] for key in ('vci',) + METRICS_000E[1:] + ('cosine_within',)}
-      conds = []
-      for _ in range(config.num_maps):
-        a = rng.normal(size=(h.shape[1], h.shape[1]))
-        conds.append(float(np.linalg.cond(a)))
-        rep = metrics.collapse_report(jnp.asarray(h @ a), jnp.asarray(sub.labels),
-                                      num_classes=k)
-        for key in changes:
-          changes[key].append(abs(float(rep[key]) / float(base[key]) - 1))
-      out['relative_change'] = changes
-      out['map_condition_numbers'] = conds
-      # Obs 4.2: Sigma_B = diag(1, 0), Sigma_W = I; U = [[1, 1], [0, 1]].
-      s2 = np.sqrt(2.0)
-      within = np.array([[s2, 0], [-s2, 0], [0, s2], [0, -s2]])
-      x = np.concatenate([within + [1, 0], within + [-1, 0]])
-      yy = np.repeat([0, 1], 4)
-      u = np.array([[1.0, 1.0], [0.0, 1.0]])
-      m0 = metrics.class_moments(jnp.asarray(x), jnp.asarray(yy), num_classes=2)
-      m1 = metrics.class_moments(jnp.asarray(x @ u.T), jnp.asarray(yy), num_classes=2)
-      out['example_fuzziness'] = [float(metrics.fuzziness(m0)), float(metrics.fuzziness(m1))]
-      out['example_vci'] = [float(metrics.vci(m0)), float(metrics.vci(m1))]
-    return out
+      return dict(_probe_losses(feats, y, k, layers),
+                  **_invariance(np.asarray(feats['penultimate'], np.float64), y, k,
+                                config.num_maps),
+                  **_example_4_2())
 
   return execute
 
 
 def _ufm_run(config):
+  """000d's UFM: lambda_H = 0 and no injected noise; within_vb(_perp) and loss by step."""
 
   def execute(run, rdir):
     del run, rdir
@@ -202,9 +209,8 @@ def _ufm_run(config):
     hp = sims.UFMHparams(learning_rate=u.learning_rate, lambda_w=u.lambda_w, lambda_h=0.0)
     res = sims.simulate(hp, 0, spec=spec)
     return dict(steps=spec.steps.tolist(),
-                within_vb=np.asarray(res.history['within_vb']).tolist(),
-                within_vb_perp=np.asarray(res.history['within_vb_perp']).tolist(),
-                loss=np.asarray(res.history['loss']).tolist())
+                **{k: np.asarray(res.history[k]).tolist()
+                   for k in ('within_vb', 'within_vb_perp', 'loss')})
 
   return execute
 
@@ -216,7 +222,7 @@ def plan(config, workdir: str) -> list[sweep.Run]:
     for name, over in config.schedules.items():
       o = over.to_dict()
       runs.append(sweep.Run(f'schedule_{name}_seed{seed}',
-                            sweep.train(keep=KEEP, then=_record_series),
+                            sweep.train(keep=KEEP, then=_train_curves),
                             sweep.with_overrides(config.pretrain, dict(o, seed=seed)),
                             seed=seed, overrides=o, tags=dict(kind='schedule', schedule=name)))
   pretrain_and_probe = sweep.train(keep=KEEP, then=_transfer(config))
@@ -238,73 +244,28 @@ def plan(config, workdir: str) -> list[sweep.Run]:
 
 
 # ---------------------------------------------------------------------------
-# Numbers, groups of seeds and the shared gates.
+# Numbers and the shared gates.
 # ---------------------------------------------------------------------------
-
-NAN = float('nan')
 
 
 def _num(x) -> float:
-  """A recorded number as a float: NaN for None (non-finite numbers are stored as text)."""
-  return NAN if x is None else float(x)
+  """A recorded number as a float: NaN for None (non-finite numbers are recorded as text)."""
+  return math.nan if x is None else float(x)
 
 
-def _nums(xs: Iterable[Any]) -> list[float]:
-  return [_num(x) for x in xs]
-
-
-def _finite(xs: Sequence[Any]) -> bool:
-  return len(xs) > 0 and all(math.isfinite(_num(x)) for x in xs)
-
-
-def _group(values: Iterable[Any]) -> dict[str, Any]:
-  """Per-seed values with their `spread.summary` (mean, se, n); NaN summary if one is not finite."""
-  v = _nums(values)
-  if _finite(v):
-    return dict(values=v, **spread.summary(v))
-  return dict(values=v, mean=NAN, se=NAN, n=len(v))
-
-
-def _above(values: Sequence[Any], limit: float) -> bool | None:
-  """mean(values) > limit by more than `spread.Z` SE (`spread.exceeds`); None if undecidable."""
-  v = _nums(values)
-  return spread.exceeds(v, limit) if _finite(v) else None
-
-
-def _below(values: Sequence[Any], limit: float) -> bool | None:
-  """mean(values) < limit by more than `spread.Z` SE; None if undecidable."""
-  v = _nums(values)
-  return spread.exceeds([-x for x in v], -limit) if _finite(v) else None
-
-
-def _all(xs: Iterable[bool | None]) -> bool | None:
-  xs = list(xs)
-  if any(x is False for x in xs):
-    return False
-  return None if any(x is None for x in xs) else True
-
-
-def _any(xs: Iterable[bool | None]) -> bool | None:
-  xs = list(xs)
-  if any(x is True for x in xs):
-    return True
-  return None if any(x is None for x in xs) else False
-
-
-def _max(values: Sequence[Any]) -> float | None:
-  return float(np.max(_nums(values))) if len(values) else None  # NaN propagates.
-
-
-def _min(values: Sequence[Any]) -> float | None:
-  return float(np.min(_nums(values))) if len(values) else None
+def _extreme(pick, values: Sequence[Any]) -> float | None:
+  """``pick`` (min or max) of ``values``; None (a gate reading it fails) unless every
+  value is finite."""
+  return pick(map(float, values)) if spread.finite(values) else None
 
 
 def _trained(results: Sequence[sweep.Result]) -> dict[str, Any]:
   """What `_trained_gates` reads: the runs' test accuracies and final train losses."""
-  acc = [_num(r.final.get('test_accuracy')) for r in results]
-  loss = [_num(r.final.get('train_loss')) for r in results]
-  return dict(runs=len(results), test_accuracy=_group(acc), min_test_accuracy=_min(acc),
-              nonfinite_losses=sum(not math.isfinite(x) for x in loss))
+  acc = [r.final.get('test_accuracy') for r in results]
+  return dict(runs=len(results), test_accuracy=spread.quantity(acc),
+              min_test_accuracy=_extreme(min, acc),
+              nonfinite_losses=sum(not spread.finite([r.final.get('train_loss')])
+                                   for r in results))
 
 
 def _trained_gates(ev, c) -> dict[str, reproduce.Gate]:
@@ -316,85 +277,36 @@ def _trained_gates(ev, c) -> dict[str, reproduce.Gate]:
                                       'runs read whose final train loss is not finite'))
 
 
-def _epoch_value(r: sweep.Result, key: str, epoch: int) -> float:
+def _initial(r: sweep.Result, key: str) -> Any:
+  """A schedule run's ``key`` at epoch 0 (the initialisation); None if not evaluated."""
   epochs = list(r.final.get('epoch', ()))
-  return _num(r.final[key][epochs.index(epoch)]) if epoch in epochs else NAN
+  return r[key][epochs.index(0)] if 0 in epochs else None
 
 
 def _train_nc1(results: Sequence[sweep.Result]) -> dict[str, Any]:
   """Train NC1 (penultimate) at initialisation (epoch 0) and at the end, per run."""
-  return dict(initial=_group(_epoch_value(r, 'nc1', 0) for r in results),
-              final=_group(_num(r.final['nc1'][-1]) for r in results))
+  return dict(initial=spread.quantity([_initial(r, 'nc1') for r in results]),
+              final=spread.quantity([r['nc1'][-1] for r in results]))
 
 
-def _fell_gate(before: Sequence[Any], after: Sequence[Any], about: str) -> reproduce.Gate:
-  """Gate: ``before`` exceeds ``after`` beyond its noise (z > `spread.Z`).
-
-  Unmeasured (fails) when a value is not finite.
-  """
-  if not (_finite(before) and _finite(after)):
-    return reproduce.Gate(None, spread.Z, '>', about)
-  return reproduce.changed_gate(_nums(before), _nums(after), about)
-
-
-def _collapse_gates(ev, c) -> dict[str, reproduce.Gate]:
+def _schedule_gates(ev, c) -> dict[str, reproduce.Gate]:
+  """000c / 000d: every run trained, >= ``min_seeds`` per schedule, every run collapsed
+  (below ``nc1_max`` and below its value at initialisation beyond noise)."""
   nc1 = ev['train_nc1']
   return dict(
-      train_collapse=reproduce.at_most(_max(nc1['final']['values']), c['nc1_max'],
+      _trained_gates(ev, c),
+      seeds=reproduce.seeds_gate(min(map(len, ev['seeds'].values()), default=0),
+                                 c['min_seeds']),
+      train_collapse=reproduce.at_most(_extreme(max, nc1['final']['values']), c['nc1_max'],
                                        'largest final train NC1 (penultimate) of the runs read'),
-      collapse_vs_init=_fell_gate(nc1['initial']['values'], nc1['final']['values'],
-                                  'z of (train NC1 at initialisation - final train NC1)'))
-
-
-def _moves_gate(first: Sequence[Any], last: Sequence[Any], about: str) -> reproduce.Gate:
-  """Gate: the sweep's end points differ beyond their noise (|z| > `spread.Z`)."""
-  z = abs(spread.z_score(_nums(last), _nums(first))) if _finite(first) and _finite(last) else None
-  return reproduce.Gate(z, spread.Z, '>', about)
+      collapse_vs_init=reproduce.changed_gate(
+          nc1['initial'], nc1['final'],
+          'z of (train NC1 at initialisation - final train NC1)'))
 
 
 # ---------------------------------------------------------------------------
-# The setting, computed from the variant's config.
+# The setting, computed from the variant's config (`settings`).
 # ---------------------------------------------------------------------------
-
-_DATA = {'fashion_mnist': 'Fashion-MNIST', 'mnist': 'MNIST', 'cifar10': 'CIFAR-10',
-         'cifar10_jpeg': 'CIFAR-10 (JPEG copy)', 'cifar100': 'CIFAR-100',
-         'digits': 'scikit-learn digits'}
-
-
-def _data_text(d) -> str:
-  text = _DATA.get(d.dataset, d.dataset)
-  if d.label_map.startswith('classes:'):
-    text += f" classes {d.label_map.removeprefix('classes:').replace(',', ', ')}"
-  elif d.label_map:
-    text += f' (labels {d.label_map})'
-  if d.corruption:
-    text += f" with {d.corruption.replace('_', ' ')} (severity {d.corruption_severity})"
-  n = d.train_examples_per_class
-  return text + (f', {n:,} training images per class' if n else ', the full training split')
-
-
-def _model_text(p) -> str:
-  kw = p.model_kwargs
-  if p.model == 'mlp':
-    norm = f", {kw.get('norm')} norm" if kw.get('norm') else ''
-    return f"MLP {kw.get('depth')} x {kw.get('width')} (ReLU{norm})"
-  return f"{p.model} ({', '.join(f'{k} {v}' for k, v in kw.items())})"
-
-
-def _pretrain_text(p) -> str:
-  opt = (('Nesterov SGD' if p.nesterov else 'SGD') + f' (momentum {p.momentum:g})'
-         if p.optimizer == 'sgd' else p.optimizer)
-  warm = f', warm-up {p.warmup_epochs:g} epochs from {p.warmup_init:g}' if p.warmup_epochs else ''
-  sched = p.schedule + (f' x{p.decay_rate:g} per epoch' if p.schedule == 'exponential' else '')
-  aug = ', '.join(([f'crop (padding {p.crop_padding})'] if p.crop_padding else [])
-                  + (['flip'] if p.flip else [])) or 'no augmentation'
-  n_eval = f'{p.eval_train_examples:,}' if p.eval_train_examples else 'all'
-  return (f'{_model_text(p)} on {_data_text(p)}; {opt}, lr {p.learning_rate:g}, batch '
-          f'{p.batch_size}{warm}, {sched} schedule, weight decay {p.weight_decay:g}, '
-          f'{p.num_epochs} epochs, {aug}, softmax temperature {p.temperature:g}; collapse '
-          f'metrics on {n_eval} training images every '
-          + ('epoch' if p.eval_every == 1 else f'{p.eval_every} epochs'))
-
 
 # Why the variant's setting differs from the paper's (by ``config.variant``).
 _WHY = {
@@ -409,11 +321,24 @@ def _why(config) -> str:
   return ' ' + _WHY.get(config.variant, '')
 
 
-def _seeds_text(seeds) -> str:
-  return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+def _pretraining(p) -> str:
+  """`settings.trainer`, what it leaves out (the warm-up's start, the exponential decay,
+  a softmax temperature of 1) and the features the collapse metrics are measured on."""
+  extra = [f'warm-up from lr {p.warmup_init:g}'] if p.warmup_epochs else []
+  extra += [f'lr x{p.decay_rate:g} per epoch'] if p.schedule == 'exponential' else []
+  extra += ['softmax temperature 1'] if p.temperature == 1.0 else []  # Else in trainer().
+  n = settings.number(p.eval_train_examples) if p.eval_train_examples else 'all'
+  every = 'epoch' if p.eval_every == 1 else f'{p.eval_every} epochs'
+  extra.append(f'collapse metrics on {n} training images every {every}')
+  return f"{settings.trainer(p)}; {', '.join(extra)}"
+
+
+def _overrides(o: Mapping[str, Any]) -> str:
+  return ', '.join(f'{k} {v}' for k, v in o.items())
 
 
 def _num_classes(p) -> int | None:
+  """K of a trainer config's task (None where the label map makes it unknown here)."""
   if p.label_map.startswith('classes:'):
     return len(p.label_map.removeprefix('classes:').split(','))
   return {'fashion_mnist': 10, 'mnist': 10, 'cifar10': 10, 'cifar10_jpeg': 10,
@@ -422,8 +347,8 @@ def _num_classes(p) -> int | None:
 
 def _setting_theorem(config) -> str:
   return (f"Features of the temperature sweep's run at tau = {config.theorem_temperature:g}, "
-          f"seed {config.seeds[0]} ({_pretrain_text(config.pretrain)}), on "
-          f"{config.theorem_examples:,} training images, at layers "
+          f"seed {config.seeds[0]} ({_pretraining(config.pretrain)}), on "
+          f"{settings.number(config.theorem_examples)} training images, at layers "
           f"{', '.join(config.theorem_layers)}")
 
 
@@ -437,39 +362,34 @@ def _setting_000b(config) -> str:
           "random Gaussian maps, float64; Obs 4.2's 2 x 2 example." + _why(config))
 
 
-def _schedules_text(config) -> str:
-  return '; '.join(f"{n}: {', '.join(f'{k} {v}' for k, v in o.items())}"
-                   for n, o in config.schedules.items())
-
-
 def _setting_000c(config) -> str:
-  return (f'{_pretrain_text(config.pretrain)}. Schedules (overriding the above): '
-          f'{_schedules_text(config)}; {_seeds_text(config.schedule_seeds)} per schedule.'
-          + _why(config))
+  schedules = '; '.join(f'{n}: {_overrides(o)}' for n, o in config.schedules.items())
+  return (f'{_pretraining(config.pretrain)}. Schedules (overriding the above): {schedules}; '
+          f'{settings.seeds(config.schedule_seeds)} per schedule.' + _why(config))
 
 
 def _setting_000d(config) -> str:
   p, u = config.pretrain, config.ufm
-  width = p.model_kwargs.get('width') if p.model == 'mlp' else None
-  dims = f'p = {width}, K = {_num_classes(p)}' if width else f'K = {_num_classes(p)}'
-  over = ', '.join(f'{k} {v}' for k, v in config.schedules[config.vb_schedule].items())
-  return (f"The {config.vb_schedule} schedule's runs of 000c ({over}; "
-          f'{_seeds_text(config.schedule_seeds)}), penultimate train features ({dims}); '
-          f'{_pretrain_text(p)}. And the UFM (K = {u.num_classes}, {u.samples_per_class} '
+  k = f'K = {_num_classes(p)}'
+  dims = f"p = {p.model_kwargs.get('width')}, {k}" if p.model == 'mlp' else k
+  return (f"The {config.vb_schedule} schedule's runs of 000c "
+          f'({_overrides(config.schedules[config.vb_schedule])}; '
+          f'{settings.seeds(config.schedule_seeds)}), penultimate train features ({dims}); '
+          f'{_pretraining(p)}. And the UFM (K = {u.num_classes}, {u.samples_per_class} '
           f'samples per class, p = {u.dim}, {u.loss} loss, lr {u.learning_rate:g}, lambda_W '
           f'{u.lambda_w:g}, lambda_H = 0, {u.num_steps} steps) with no injected noise.'
           + _why(config))
 
 
 def _setting_000e(config) -> str:
-  tasks = '; '.join(f"{name}: {_data_text(d)}, test split '{d.test_split}'"
+  p, pr = config.pretrain, config.probe
+  tau = settings.grid({'softmax temperature tau': config.temperatures})
+  lam = settings.grid({'within-class cosine regulariser lambda': config.cosine_regs})
+  tasks = '; '.join(f'{name}: {settings.data(d)}, tested on {settings.test_data(d)}'
                     for name, d in config.downstream.items())
-  pr = config.probe
-  return (f'{_pretrain_text(config.pretrain)}. Sweeps: softmax temperature tau in '
-          f'({", ".join(f"{t:g}" for t in config.temperatures)}); within-class cosine '
-          f'regulariser lambda in ({", ".join(f"{x:g}" for x in config.cosine_regs)}) at tau = '
-          f'{config.pretrain.temperature:g}; {_seeds_text(config.seeds)} per point. Downstream '
-          f'(frozen penultimate features, L-BFGS probes with {pr.l2_grid_size} L2 values in '
+  return (f'{_pretraining(p)}. Sweeps: {tau}; {lam} at tau = {p.temperature:g}; '
+          f'{settings.seeds(config.seeds)} per point. Downstream (frozen '
+          f'penultimate features, L-BFGS probes with {pr.l2_grid_size} L2 values in '
           f'[{pr.l2_min:g}, {pr.l2_max:g}], {pr.max_iters} iterations): {tasks}. MLOG from the '
           "probes' top-1 accuracies and the pretraining test accuracy." + _why(config))
 
@@ -522,16 +442,15 @@ CLAIM_000A = reproduce.ClaimSpec(
 def _evidence_000b(study) -> dict[str, Any]:
   t, src = _theorem_and_source(study)
   return dict(trained=_trained([src]),
-              max_relative_change={k: float(np.max(_nums(v)))
+              max_relative_change={k: float(np.max(np.asarray(v, float)))  # NaN propagates.
                                    for k, v in t['relative_change'].items()},
-              map_condition_numbers=_nums(t['map_condition_numbers']),
-              example_fuzziness=_nums(t['example_fuzziness']),
-              example_vci=_nums(t['example_vci']))
+              **{k: [_num(x) for x in t[k]]
+                 for k in ('map_condition_numbers', 'example_fuzziness', 'example_vci')})
 
 
 def _gates_000b(ev, c) -> dict[str, reproduce.Gate]:
   return dict(_trained_gates(ev, c), maps_well_conditioned=reproduce.at_most(
-      _max(ev['map_condition_numbers']), c['cond_max'],
+      _extreme(max, ev['map_condition_numbers']), c['cond_max'],
       'largest condition number of the random maps (float64 round-off stays below the '
       'invariance tolerance)'))
 
@@ -573,9 +492,8 @@ def _schedule_runs(study, name: str) -> list[sweep.Result]:
 
 def _spearman_from_epoch1(r: sweep.Result, key: str) -> float:
   """Spearman(epoch, metric) over the evaluated epochs after the initialisation."""
-  ep = np.asarray(r['epoch'], float)
-  v = np.asarray(_nums(r[key]), float)
-  return float(spearman(ep[ep > 0], v[ep > 0]))
+  ep, v = np.asarray(r['epoch'], float), np.asarray(r[key], float)
+  return float(correlation.spearman(ep[ep > 0], v[ep > 0]))
 
 
 def _evidence_000c(study) -> dict[str, Any]:
@@ -585,29 +503,18 @@ def _evidence_000c(study) -> dict[str, Any]:
   return dict(
       seeds={n: [r.seed for r in runs[n]] for n in names},
       trained=_trained(every), train_nc1=_train_nc1(every),
-      spearman_with_epoch={n: {k: _group(_spearman_from_epoch1(r, k) for r in runs[n])
+      spearman_with_epoch={n: {k: spread.quantity([_spearman_from_epoch1(r, k)
+                                                    for r in runs[n]])
                                for k in FALL_METRICS} for n in names})
-
-
-def _seeds_gate(counts: Iterable[int], c) -> reproduce.Gate:
-  """Gate: the fewest seeds of a compared group (schedule, sweep point) >= ``min_seeds``."""
-  return reproduce.seeds_gate(min(counts, default=0), c['min_seeds'])
-
-
-def _gates_000c(ev, c) -> dict[str, reproduce.Gate]:
-  return dict(_trained_gates(ev, c), seeds=_seeds_gate(map(len, ev['seeds'].values()), c),
-              **_collapse_gates(ev, c))
 
 
 def _checks_000c(ev, c) -> dict[str, bool | None]:
   rho, lim = ev['spearman_with_epoch'], c['fall_rho_max']
-  checks = {}
-  for name, by_metric in rho.items():
-    for k in ('vci', 'fuzziness'):
-      checks[f'{name}_{k}_falls'] = _below(by_metric[k]['values'], lim)
-  checks['sqdist_or_cosine_not_consistent'] = _any(
-      _above(by_metric[k]['values'], lim)
-      for by_metric in rho.values() for k in ('squared_distance', 'cosine_within'))
+  checks = {f'{name}_{k}_falls': spread.below(by_metric[k], lim)
+            for name, by_metric in rho.items() for k in ('vci', 'fuzziness')}
+  checks['sqdist_or_cosine_not_consistent'] = spread.any_of(
+      [spread.exceeds(by_metric[k], lim)
+       for by_metric in rho.values() for k in ('squared_distance', 'cosine_within')])
   return checks
 
 
@@ -620,7 +527,8 @@ def _figure_000c(ev, study) -> list[str]:
       rs = _schedule_runs(study, name)
       if rs:
         x = rs[0]['epoch']
-        curves[f'{name} (mean of {len(rs)})'] = np.mean([_nums(r[k]) for r in rs], axis=0)
+        curves[f'{name} (mean of {len(rs)})'] = np.mean([np.asarray(r[k], float) for r in rs],
+                                                        axis=0)
     fig = f'000c_{k}.png'
     plots.curves(study.file(fig), x, curves, xlabel='epoch',
                  logy=k in ('fuzziness', 'squared_distance'),
@@ -646,7 +554,7 @@ CLAIM_000C = reproduce.ClaimSpec(
                '{fall_rho_max} by > {z:g} SE (not consistently falling).'),
     constants=dict(fall_rho_max=-0.8, **TRAINED, **COLLAPSED, **SEEDS),
     evidence=_evidence_000c,
-    gates=_gates_000c,
+    gates=_schedule_gates,
     checks=_checks_000c,
     setting=_setting_000c,
     figure=_figure_000c)
@@ -659,10 +567,11 @@ CLAIM_000C = reproduce.ClaimSpec(
 
 def _first_last(rs: Sequence[sweep.Result], key: str) -> dict[str, Any]:
   """Per seed: the value at the first evaluated epoch after init, the last, and last / first."""
-  first = [_num(r[key][1]) if len(r[key]) > 1 else NAN for r in rs]
-  last = [_num(r[key][-1]) for r in rs]
-  return dict(first=_group(first), last=_group(last),
-              ratio=_group(b / a if a else NAN for a, b in zip(first, last)))
+  first = np.array([r[key][1] if len(r[key]) > 1 else None for r in rs], float)
+  last = np.array([r[key][-1] for r in rs], float)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    ratio = np.where(first != 0, last / first, math.nan)
+  return {k: spread.quantity(v) for k, v in dict(first=first, last=last, ratio=ratio).items()}
 
 
 def _evidence_000d(study) -> dict[str, Any]:
@@ -674,16 +583,15 @@ def _evidence_000d(study) -> dict[str, Any]:
       first_epoch=[r['epoch'][1] if len(r['epoch']) > 1 else None for r in rs],
       last_epoch=[r['epoch'][-1] for r in rs],
       within_vb=_first_last(rs, 'within_vb'), within_vb_perp=_first_last(rs, 'within_vb_perp'),
-      ufm_within_vb_first_last=[_num(u['within_vb'][1]), _num(u['within_vb'][-1])],
-      ufm_within_vb_perp_first_last=[_num(u['within_vb_perp'][1]),
-                                     _num(u['within_vb_perp'][-1])])
+      **{f'ufm_{k}_first_last': [_num(u[k][1]), _num(u[k][-1])]
+         for k in ('within_vb', 'within_vb_perp')})
 
 
 def _checks_000d(ev, c) -> dict[str, bool | None]:
   return dict(
-      within_vb_falls=_below(ev['within_vb']['ratio']['values'], c['vb_fall_max']),
-      within_vb_perp_does_not=_above(ev['within_vb_perp']['ratio']['values'],
-                                     c['vb_perp_keep_min']))
+      within_vb_falls=spread.below(ev['within_vb']['ratio'], c['vb_fall_max']),
+      within_vb_perp_does_not=spread.exceeds(ev['within_vb_perp']['ratio'],
+                                             c['vb_perp_keep_min']))
 
 
 def _figure_000d(ev, study) -> list[str]:
@@ -692,8 +600,8 @@ def _figure_000d(ev, study) -> list[str]:
   curves, x = {}, None
   for r in _schedule_runs(study, config.vb_schedule):
     x = r['epoch']
-    curves[f'within_vb seed {r.seed}'] = _nums(r['within_vb'])
-    curves[f'within_vb_perp seed {r.seed}'] = _nums(r['within_vb_perp'])
+    for k in ('within_vb', 'within_vb_perp'):
+      curves[f'{k} seed {r.seed}'] = np.asarray(r[k], float)
   fig = '000d_within_vb.png'
   plots.curves(study.file(fig), x, curves, xlabel='epoch', logy=True,
                title=f'Sigma_W inside / outside span(M), schedule {config.vb_schedule}')
@@ -731,7 +639,7 @@ CLAIM_000D = reproduce.ClaimSpec(
                'not tested.'),
     constants=dict(vb_fall_max=0.5, vb_perp_keep_min=0.8, **TRAINED, **COLLAPSED, **SEEDS),
     evidence=_evidence_000d,
-    gates=_gates_000c,  # The same preconditions: trained, seeds, collapsed.
+    gates=_schedule_gates,
     checks=_checks_000d,
     setting=_setting_000d,
     figure=_figure_000d,
@@ -744,7 +652,7 @@ CLAIM_000D = reproduce.ClaimSpec(
 
 
 def _mlog(accuracies: Mapping[str, Any], pretrain_accuracy) -> float:
-  acc = np.asarray(_nums(accuracies.values()), np.float64)
+  acc = np.asarray(list(accuracies.values()), np.float64)
   return float(correlation.mlog(acc, _num(pretrain_accuracy)))
 
 
@@ -765,38 +673,47 @@ def _sweep_table(study) -> tuple[dict[str, list[dict]], list[sweep.Result]]:
   return table, results
 
 
+def _pearson_mlog(rows: Sequence[Mapping[str, Any]], k: str) -> float:
+  """Pearson r of metric ``k`` and MLOG over ``rows``."""
+  return float(correlation.pearson([row[k] for row in rows], [row['mlog'] for row in rows]))
+
+
+def _by_seed(rows: Sequence[Mapping[str, Any]], points: list[float]) -> dict[int, list]:
+  """{seed: its rows in point order}, for the seeds with a row at every point."""
+  out = {}
+  for seed in sorted({row['seed'] for row in rows}):
+    mine = sorted((row for row in rows if row['seed'] == seed), key=lambda row: row['point'])
+    if [row['point'] for row in mine] == points:
+      out[seed] = mine
+  return out
+
+
 def sweep_statistics(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
   """000e's statistics of a sweep table (see `_sweep_table`).
 
   Returns:
     ``seeds`` ({sweep: fewest seeds at a point}); ``by_point`` ({sweep:
     {metric or 'mlog': [{point, values, mean, se, n}]}}); ``pearson_by_seed``
-    ({sweep: {metric: group of Pearson(metric, MLOG) over the points, one per
-    seed}}); ``pearson_pooled`` ({sweep: {metric: r over every run}}, the
-    first pass's statistic, reported); ``nonfinite_mlog`` (count).
+    ({sweep: {metric: `spread.quantity` of Pearson(metric, MLOG) over the
+    points, one per seed, and its ``seeds``}}); ``pearson_pooled`` ({sweep:
+    {metric: r over every run}}, the first pass's statistic, reported);
+    ``nonfinite_mlog`` (count).
   """
   out = dict(seeds={}, by_point={}, pearson_by_seed={}, pearson_pooled={})
-  nonfinite = 0
   for s, rows in table.items():
     points = sorted({row['point'] for row in rows})
     at = {p: [row for row in rows if row['point'] == p] for p in points}
     out['seeds'][s] = min((len(v) for v in at.values()), default=0)
-    out['by_point'][s] = {k: [dict(point=p, **_group(row[k] for row in at[p])) for p in points]
-                          for k in METRICS_000E + ('mlog',)}
-    by_seed = {}
-    for seed in sorted({row['seed'] for row in rows}):
-      mine = sorted((row for row in rows if row['seed'] == seed), key=lambda row: row['point'])
-      if [row['point'] for row in mine] == points:  # A seed with every point.
-        by_seed[seed] = mine
+    out['by_point'][s] = {k: [dict(point=p, **spread.quantity([row[k] for row in at[p]]))
+                              for p in points] for k in METRICS_000E + ('mlog',)}
+    by_seed = _by_seed(rows, points)
     out['pearson_by_seed'][s] = {
-        k: dict(seeds=list(by_seed), **_group(
-            float(pearson([row[k] for row in mine], [row['mlog'] for row in mine]))
-            for mine in by_seed.values())) for k in METRICS_000E}
-    out['pearson_pooled'][s] = {k: float(pearson([row[k] for row in rows],
-                                                 [row['mlog'] for row in rows]))
-                                for k in METRICS_000E}
-    nonfinite += sum(not math.isfinite(row['mlog']) for row in rows)
-  out['nonfinite_mlog'] = nonfinite
+        k: dict(seeds=list(by_seed), **spread.quantity([_pearson_mlog(mine, k)
+                                                         for mine in by_seed.values()]))
+        for k in METRICS_000E}
+    out['pearson_pooled'][s] = {k: _pearson_mlog(rows, k) for k in METRICS_000E}
+  out['nonfinite_mlog'] = sum(not math.isfinite(row['mlog'])
+                              for rows in table.values() for row in rows)
   return out
 
 
@@ -809,36 +726,37 @@ def _gates_000e(ev, c) -> dict[str, reproduce.Gate]:
   gates = dict(_trained_gates(ev, c),
                mlog_finite=reproduce.at_most(ev['nonfinite_mlog'], 0,
                                              'runs whose MLOG is not finite'),
-               seeds=_seeds_gate(ev['seeds'].values(), c))
+               seeds=reproduce.seeds_gate(min(ev['seeds'].values(), default=0),
+                                          c['min_seeds']))
   for s, by_metric in ev['by_point'].items():
     for k in METRICS_000E:
-      pts = by_metric[k]
-      gates[f'{s}_moves_{k}'] = _moves_gate(
-          pts[0]['values'] if pts else [], pts[-1]['values'] if pts else [],
+      ends = (by_metric[k][-1], by_metric[k][0]) if by_metric[k] else ([], [])
+      gates[f'{s}_moves_{k}'] = reproduce.Gate(  # NaN (fails) when not measurable.
+          abs(spread.z_score(*ends)), spread.Z, '>',
           f'|z| of {k} between the end points of the {s} sweep')
   return gates
 
 
-def _inconsistent(a: Sequence[float], b: Sequence[float], r_min: float) -> bool | None:
+def _inconsistent(a: spread.Values, b: spread.Values, r_min: float) -> bool | None:
   """Pearson r per seed in two sweeps: True if the sign flips or one |r| < r_min, each beyond
   its noise; False if both exceed r_min with the same sign beyond noise; else None."""
-  flip = ((_above(a, 0) is True and _below(b, 0) is True)
-          or (_below(a, 0) is True and _above(b, 0) is True))
-  weak = any(_below(x, r_min) is True and _above(x, -r_min) is True for x in (a, b))
+  above = lambda x, t: spread.exceeds(x, t) is True
+  below = lambda x, t: spread.below(x, t) is True
+  flip = (above(a, 0) and below(b, 0)) or (below(a, 0) and above(b, 0))
+  weak = any(below(x, r_min) and above(x, -r_min) for x in (a, b))
   if flip or weak:
     return True
-  same = ((_above(a, r_min) is True and _above(b, r_min) is True)
-          or (_below(a, -r_min) is True and _below(b, -r_min) is True))
+  same = ((above(a, r_min) and above(b, r_min)) or (below(a, -r_min) and below(b, -r_min)))
   return False if same else None
 
 
 def _checks_000e(ev, c) -> dict[str, bool | None]:
   r = ev['pearson_by_seed']
-  checks = dict(vci_consistent=_all(_above(r[s]['vci']['values'], c['pearson_min'])
-                                    for s in SWEEPS))
+  checks = dict(vci_consistent=spread.all_of([spread.exceeds(r[s]['vci'], c['pearson_min'])
+                                               for s in SWEEPS]))
   for k in METRICS_000E[1:]:
-    checks[f'{k}_inconsistent'] = _inconsistent(
-        r['temperature'][k]['values'], r['cosine_reg'][k]['values'], c['pearson_min'])
+    checks[f'{k}_inconsistent'] = _inconsistent(r['temperature'][k], r['cosine_reg'][k],
+                                                c['pearson_min'])
   return checks
 
 
