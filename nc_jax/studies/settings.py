@@ -124,7 +124,8 @@ def optimizer(t) -> str:
         f' (momentum {t.momentum:g})' if t.momentum else '')
   else:
     opt = {'adamw': 'AdamW', 'adam': 'Adam'}.get(t.optimizer, t.optimizer)
-  warm = (f', warm-up {t.warmup_epochs:g} epochs' if t.get('warmup_epochs') else '')
+  warm = (f", warm-up {t.warmup_epochs:g} epoch{'s' if t.warmup_epochs != 1 else ''}"
+          if t.get('warmup_epochs') else '')
   stop = (f', stopped when the running training loss falls below {t.stop_at_train_loss:g} '
           f'(at most {epochs(t.num_epochs)})' if t.get('stop_at_train_loss')
           else f', {epochs(t.num_epochs)}')
