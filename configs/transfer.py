@@ -6,7 +6,8 @@ r"""Transfer (papers 000, 001): MNIST-pretrained MLP -> Fashion-MNIST, CPU scale
    an L-BFGS linear probe on the frozen features of every layer, with the
    downstream NC1 of that layer and their rank correlation (001 Fig 4:
    more collapse on downstream data goes with better probes), and MLOG
-   (000 eq 6) of the penultimate probe.
+   (000 eq 6) of the probe of the transfer layer (`transfer.transfer_layer`:
+   the penultimate layer here).
 3. The fine-tuning variants of 001 sec 3.3 with the trainer: linear probe
    (head only), layer FT and SCL FT of each block in ``blocks``, full FT.
 

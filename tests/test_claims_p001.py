@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from nc_jax.studies import reproduce
+from nc_jax.studies import spread
 from nc_jax.studies.papers import p001_transfer
 
 SPECS = {spec.id: spec for spec in p001_transfer.CLAIMS}
@@ -20,19 +21,8 @@ LOSSES = ('mse', 'ce', 'supcon_linear', 'supcon_mlp')
 
 
 def _assess(cid, ev):
-  a = reproduce.assess(SPECS[cid], ev)
-  for name, v in a.checks.items():  # Python bools or None, never NumPy bools.
-    assert v is None or type(v) is bool, (cid, name, v)  # pylint: disable=unidiomatic-typecheck
-  return a
-
-
-def _failed(a):
-  return sorted(n for n, g in a.gates.items() if not g.ok)
-
-
-def _s(values):
-  """Per-seed values as the evidence holds them."""
-  return p001_transfer._stat(values)  # pylint: disable=protected-access
+  """`reproduce.assess` (its verdict raises TypeError on a check that is no Python bool)."""
+  return reproduce.assess(SPECS[cid], ev)
 
 
 def _seeds(mean, n=3, step=0.002):
@@ -42,7 +32,7 @@ def _seeds(mean, n=3, step=0.002):
 def _common(ref=0.87, source=None, nonfinite=()):
   source = dict(source or {})
   source.setdefault('ce_seed0', ref)
-  return dict(reference_accuracy=_s(_seeds(ref)), source_accuracy=source,
+  return dict(reference_accuracy=spread.quantity(_seeds(ref)), source_accuracy=source,
               nonfinite=list(nonfinite))
 
 
@@ -70,15 +60,15 @@ def _ev_001a(nc1=None, transfer=None, init=3.0, n=3, source=None, **kw):
   init = init if isinstance(init, dict) else {l: init for l in LOSSES}
   source = source or {f'{l}_seed{s}': 0.87 for l in LOSSES for s in range(n)}
   return dict(losses=list(LOSSES),
-              source_nc1={l: _s(_seeds(nc1[l], n, 0.005)) for l in LOSSES},
-              source_nc1_init={l: _s(_seeds(init[l], n, 0.05)) for l in LOSSES},
-              transfer={l: _s(_seeds(transfer[l], n)) for l in LOSSES},
+              source_nc1={l: spread.quantity(_seeds(nc1[l], n, 0.005)) for l in LOSSES},
+              source_nc1_init={l: spread.quantity(_seeds(init[l], n, 0.05)) for l in LOSSES},
+              transfer={l: spread.quantity(_seeds(transfer[l], n)) for l in LOSSES},
               **_common(source=source, **kw))
 
 
 def test_001a_three_verdicts():
   a = _assess('001a', _ev_001a())
-  assert a.verdict == 'reproduced' and not _failed(a)
+  assert a.verdict == 'reproduced' and not a.failed_gates
   # SupCon-MLP transfers no better than SupCon-linear (inside the noise).
   a = _assess('001a', _ev_001a(transfer=dict(supcon_mlp=0.871)))
   assert a.verdict == 'not reproduced'
@@ -86,7 +76,7 @@ def test_001a_three_verdicts():
   # The committed first pass: MSE ended at 0.205 / 0.195 source accuracy, CE 0.87.
   source = {'mse_seed0': 0.205, 'mse_seed1': 0.195, 'mse_seed2': 0.2, 'ce_seed0': 0.87}
   a = _assess('001a', _ev_001a(source=source))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
   assert a.checks['mse_most_collapsed'] and a.checks['mse_worst_transfer']  # Not read.
   assert a.gates['runs_trained'].value == pytest.approx(0.195 / 0.87)
 
@@ -95,19 +85,19 @@ def test_001a_gates_untrained_networks_seeds_and_nans():
   # NC1 at its value at initialisation: the collapse compared is not the training's.
   init = dict(NC1, mse=3.0, supcon_linear=3.0, supcon_mlp=3.0)
   a = _assess('001a', _ev_001a(init=init))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['nc1_below_init_ce']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['nc1_below_init_ce']
   # The reference itself did not train.
   a = _assess('001a', _ev_001a(ref=0.3, source={'ce_seed0': 0.3}))
-  assert a.verdict == 'inconclusive' and 'reference_trained' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'reference_trained' in a.failed_gates
   # Two seeds (the committed first pass): too few to order four losses.
   a = _assess('001a', _ev_001a(n=2))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['seeds']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['seeds']
   # One seed: no noise estimate, neither for the order nor for the drop from init.
   a = _assess('001a', _ev_001a(n=1))
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   assert all(v is None for v in a.checks.values())
   a = _assess('001a', _ev_001a(nonfinite=['mse_seed0: source_nc1']))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['finite']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['finite']
 
 
 # ---------------------------------------------------------------------------
@@ -118,8 +108,8 @@ def test_001a_gates_untrained_networks_seeds_and_nans():
 def _ev_001b(ce=((0.70, 0.80, 0.90), (0.86, 0.87, 0.88)),
              mse=((0.02, 0.50, 0.90), (0.80, 0.84, 0.85)),
              supcon=((0.75, 0.85), (0.87, 0.89)), n=3, source=None, **kw):
-  group = lambda nc1, acc: dict(source_nc1=[_s(_seeds(m, n)) for m in nc1],
-                                transfer=[_s(_seeds(m, n)) for m in acc])
+  group = lambda nc1, acc: dict(source_nc1=[spread.quantity(_seeds(m, n)) for m in nc1],
+                                transfer=[spread.quantity(_seeds(m, n)) for m in acc])
   return dict(head_depths=[0, 1, 2], ce=group(*ce), mse=group(*mse),
               supcon=dict(head_layers=[1, 2], **group(*supcon)),
               **_common(source=source, **kw))
@@ -127,7 +117,7 @@ def _ev_001b(ce=((0.70, 0.80, 0.90), (0.86, 0.87, 0.88)),
 
 def test_001b_three_verdicts():
   a = _assess('001b', _ev_001b())
-  assert a.verdict == 'reproduced' and not _failed(a)
+  assert a.verdict == 'reproduced' and not a.failed_gates
   assert set(a.checks) == {f'{g}_{k}_rises' for g in ('ce', 'mse', 'supcon')
                            for k in ('nc1', 'transfer')}
   # CE's transfer falls with head layers (the committed 0.894 -> 0.865).
@@ -135,14 +125,15 @@ def test_001b_three_verdicts():
   assert a.verdict == 'not reproduced' and a.checks['ce_transfer_rises'] is False
   # The committed design: one seed per head depth.
   a = _assess('001b', _ev_001b(n=1))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['seeds']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['seeds']
 
 
 def test_001b_supcon_fall_is_a_python_false_not_a_pass():
   """The first pass compared NumPy means: ``np.False_ is False`` is False, so a fall passed."""
   ev = _ev_001b(supcon=((0.747, 0.829), (0.8895, 0.883)))
   for k in ('source_nc1', 'transfer'):  # NumPy numbers in the evidence.
-    ev['supcon'][k] = [_s(np.asarray(x['values'], np.float64)) for x in ev['supcon'][k]]
+    ev['supcon'][k] = [dict(q, values=list(np.asarray(q['values'], np.float64)))
+                       for q in ev['supcon'][k]]
   a = _assess('001b', ev)
   assert a.checks['supcon_transfer_rises'] is False
   assert a.checks['supcon_nc1_rises'] is True
@@ -153,7 +144,7 @@ def test_001b_mse_rise_against_an_untrained_baseline_is_inconclusive():
   # MSE without a head did not train (source 0.2): its NC1 0.02 is no baseline.
   source = {'mse_seed0': 0.205, 'mse_head2': 0.849, 'ce_seed0': 0.87}
   a = _assess('001b', _ev_001b(source=source))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
 
 
 # ---------------------------------------------------------------------------
@@ -186,7 +177,7 @@ def _ev_001c(aug=None, n=3, source=None, **kw):
 
 def test_001c_three_verdicts():
   a = _assess('001c', _ev_001c())
-  assert a.verdict == 'reproduced' and not _failed(a)
+  assert a.verdict == 'reproduced' and not a.failed_gates
   assert a.checks == dict(augmentation_negative=True, adversarial_negative=True,
                           layers_negative=True)
   # Augmentation: transfer rises with downstream NC1 (the committed +0.4).
@@ -194,7 +185,7 @@ def test_001c_three_verdicts():
   assert a.verdict == 'not reproduced' and a.checks['augmentation_negative'] is False
   # The committed design: one seed per strength.
   a = _assess('001c', _ev_001c(n=1))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['seeds']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['seeds']
   assert a.checks['augmentation_negative'] is None
 
 
@@ -210,7 +201,7 @@ def test_001c_a_swap_inside_the_noise_does_not_decide():
 
 def test_001c_an_adversarial_run_that_did_not_train_is_inconclusive():
   a = _assess('001c', _ev_001c(source={'adv0.1_seed2': 0.3, 'ce_seed0': 0.87}))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
 
 
 # ---------------------------------------------------------------------------
@@ -222,21 +213,21 @@ def _ev_001d(probe=0.89, layer=0.92, scl=0.93, full=0.94, lbfgs=0.894, n=3, step
              **kw):
   acc = dict(linear_probe=probe, layer=layer, scl=scl, full=full)
   acc = {v: a if isinstance(a, list) else _seeds(a, n, step) for v, a in acc.items()}
-  return dict(variants=list(acc), test_accuracy={v: _s(a) for v, a in acc.items()},
+  return dict(variants=list(acc), test_accuracy={v: spread.quantity(a) for v, a in acc.items()},
               trained_params=dict(linear_probe=5130, layer=268810, scl=268810, full=935434),
               source_run='ce_seed0', lbfgs_probe=lbfgs, **_common(**kw))
 
 
 def test_001d_three_verdicts():
   a = _assess('001d', _ev_001d())
-  assert a.verdict == 'reproduced' and not _failed(a)
+  assert a.verdict == 'reproduced' and not a.failed_gates
   # Layer FT only 0.01 above the head-only probe: not the ">>" of the paper.
   a = _assess('001d', _ev_001d(layer=0.90, scl=0.91))
   assert a.verdict == 'not reproduced' and a.checks['layer_well_above_probe'] is False
   # The committed head-only baseline: 0.865 / 0.8515 (SGD, 30 epochs) against the
   # L-BFGS probe's 0.894 of the same features: an under-trained baseline.
   a = _assess('001d', _ev_001d(probe=[0.865, 0.8515, 0.858]))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['probe_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['probe_trained']
   assert a.gates['probe_trained'].value == pytest.approx(0.894 - np.mean([0.865, 0.8515, 0.858]))
 
 
@@ -251,9 +242,9 @@ def test_001d_a_tie_inside_the_seed_spread_is_no_pass():
 
 def test_001d_gates_seeds_and_untrained_finetunes():
   a = _assess('001d', _ev_001d(n=2))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['seeds']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['seeds']
   a = _assess('001d', _ev_001d(full=[0.94, 0.12, 0.94]))  # One run stuck near chance.
-  assert a.verdict == 'inconclusive' and _failed(a) == ['finetunes_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['finetunes_trained']
 
 
 # ---------------------------------------------------------------------------
@@ -313,7 +304,7 @@ def test_claims_read_runs_through_tags(tmp_path):
   assert {c: a.verdict for c, a in again.items()} == {
       '001a': 'inconclusive', '001b': 'inconclusive', '001c': 'reproduced',
       '001d': 'reproduced'}
-  assert _failed(again['001a']) == _failed(again['001b']) == ['runs_trained']
+  assert again['001a'].failed_gates == again['001b'].failed_gates == ['runs_trained']
   ev = SPECS['001a'].evidence(study)
   assert 'mse_seed0 (0.200)' in SPECS['001a'].notes(ev, config)
 
@@ -352,10 +343,10 @@ def test_setting_is_computed_from_the_variants_config():
   for spec in p001_transfer.CLAIMS:
     assert spec.setting(plain) != spec.setting(local), spec.id
   a_plain, a_local = SPECS['001a'].setting(plain), SPECS['001a'].setting(local)
-  assert '20 epochs' in a_plain and 'Fashion-MNIST (10,000 training images)' in a_plain
+  assert '20 epochs' in a_plain and 'Fashion-MNIST, 1,000 training images per class' in a_plain
   assert 'seeds 0, 1, 2' in a_plain
   assert '2 epochs' in a_local and '20 epochs' not in a_local and 'seed 0.' in a_local
-  assert 'MLP 3 x 32' in a_local and '300 training images' in a_local
+  assert 'MLP 3 x 32' in a_local and '30 training images per class' in a_local
   assert 'ResNet-18' in SPECS['001a'].setting(_config('gpu'))
   d_local = SPECS['001d'].setting(local)
-  assert 'each 2 epochs' in d_local and 'MNIST (200 training images)' in d_local
+  assert '2 epochs' in d_local and 'MNIST, 20 training images per class' in d_local

@@ -123,7 +123,13 @@ def test_transfer_study_smoke(tmp_path):
       variants=('linear_probe',), blocks=('layer1',), probe=_probe_cfg()))
   summary = transfer.transfer_study(config, str(tmp_path / 'study'))
   assert set(summary['finetune_test_accuracy']) == {'L-BFGS probe', 'linear_probe'}
-  assert set(summary['probe_top1_by_layer']) == {'layer1', 'layer2', 'penultimate'}
+  # Every layer but a projection, from input to output; the probe of the transfer layer.
+  assert list(summary['probe_top1_by_layer']) == ['layer1', 'layer2', 'penultimate']
+  assert summary['finetune_test_accuracy']['L-BFGS probe'] == (
+      summary['probe_top1_by_layer'][transfer.transfer_layer(summary['probe_top1_by_layer'])])
+  ft = [r for r in transfer.plan(config, str(tmp_path / 'study')) if r.tags]
+  assert [(r.name, r.tags, r.config.finetune_block) for r in ft] == [
+      ('finetune_linear_probe', dict(kind='finetune', variant='linear_probe'), '')]
   assert -1 <= summary['spearman_nc1_vs_probe'] <= 1
   study = tmp_path / 'study'
   for name in ('layerwise.png', 'finetune.png', 'runs/finetune_linear_probe/summary.json'):
