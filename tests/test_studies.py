@@ -59,7 +59,7 @@ def test_sweep_resumes_after_a_kill_and_skips_finished_runs(tmp_path):
 
 def test_only_reruns_one_run_with_identical_numbers(tmp_path):
   base = _config(num_epochs=2)
-  runs = [sweep.Run(f'lr{lr}', sweep.train_run, sweep.with_overrides(base, {'learning_rate': lr}),
+  runs = [sweep.Run(f'lr{lr}', sweep.train(), sweep.with_overrides(base, {'learning_rate': lr}),
                     overrides={'learning_rate': lr}) for lr in (0.05, 0.1)]
   first = sweep.run_all(runs, str(tmp_path), say=lambda _: None)
   again = sweep.run_all(runs, str(tmp_path), only='lr0.1', say=lambda _: None)

@@ -205,15 +205,6 @@ def train(keep: Iterable[str] | None = None,
   return execute
 
 
-train_run = train()  # Train and record the summary's scalars.
-
-
-def train_then(analysis: Callable[[Run, str], Mapping[str, Any]]
-               ) -> Callable[[Run, str], Mapping[str, Any]]:
-  """Train, then record only ``analysis(run, run_dir)`` (= ``train(keep=(), then=...)``)."""
-  return train(keep=(), then=analysis)
-
-
 def with_overrides(base: ml_collections.ConfigDict,
                    overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
   """A copy of ``base`` with dotted-key overrides (``model_kwargs.width``)."""
