@@ -25,14 +25,8 @@ JITTER = (0.0, 0.01, -0.01)  # Per-seed offsets: a small, non-zero seed spread.
 
 
 def _assess(cid, ev):
-  a = reproduce.assess(SPECS[cid], ev)
-  for name, v in a.checks.items():  # Python bool or None, never a numpy bool.
-    assert v is None or type(v) is bool, (cid, name, type(v))  # pylint: disable=unidiomatic-typecheck
-  return a
-
-
-def _failed(a):
-  return sorted(n for n, g in a.gates.items() if not g.ok)
+  """`reproduce.assess` (it raises TypeError on a check that is not a Python bool or None)."""
+  return reproduce.assess(SPECS[cid], ev)
 
 
 def _seeds(value, n=3, scale=1.0):
@@ -83,7 +77,7 @@ def _ev_003a(n=3, probe_rho=(0.95, 0.97, 1.0), deep_acc=0.838, fall_init=0.1,
 
 def test_003a_reproduced():
   a = _assess('003a', _ev_003a())
-  assert a.verdict == 'reproduced', (a.checks, _failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
   assert set(a.checks) == {'depth3_progressive_cdnv', 'depth3_probe_rises',
                            'depth6_progressive_cdnv', 'depth6_probe_rises',
                            'depth9_progressive_cdnv', 'depth9_probe_rises',
@@ -109,26 +103,26 @@ def test_003a_gain_inside_its_noise_of_the_margin_is_not_little():
 
 def test_003a_inconclusive_when_an_untrained_network_falls_as_much():
   a = _assess('003a', _ev_003a(fall_init=1.6))  # The fall is there at initialisation.
-  assert a.verdict == 'inconclusive' and _failed(a) == ['cdnv_fall_vs_init']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['cdnv_fall_vs_init']
 
 
 def test_003a_inconclusive_without_collapse_or_training():
   a = _assess('003a', _ev_003a(last_cdnv=0.9))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['train_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['train_collapse']
   ev = _ev_003a()
   ev['runs']['depth3']['train_accuracy'][1] = 0.2  # A run that did not train.
   a = _assess('003a', ev)
-  assert a.verdict == 'inconclusive' and _failed(a) == ['runs_trained']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
   ev = _ev_003a()
   ev['runs']['depth9']['train_loss'][0] = float('nan')
-  assert _failed(_assess('003a', ev)) == ['finite_loss']
+  assert _assess('003a', ev).failed_gates == ['finite_loss']
 
 
 def test_003a_one_seed_is_inconclusive_not_a_failure_on_seven_images():
   """The first pass: one seed, depth 6's probe dipped by 7 test images of 2,000."""
   ev = _ev_003a(n=1, probe_rho=(0.4058,))
   a = _assess('003a', ev)
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   # One seed has no spread: no check can tell a difference from noise.
   assert all(v is None for v in a.checks.values()), a.checks
 
@@ -158,7 +152,7 @@ def _ev_003b(n=3, cdnv=None, ratio=None):
 
 def test_003b_reproduced():
   a = _assess('003b', _ev_003b())
-  assert a.verdict == 'reproduced', (a.checks, _failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
 
 
 def test_003b_not_reproduced_when_an_early_layer_memorizes():
@@ -181,16 +175,16 @@ def test_003b_inconclusive_when_no_layer_exceeds_1():
   below = {k: [min(v, 0.95) for v in r] for k, r in _RATIO.items()}
   a = _assess('003b', _ev_003b(ratio=below))
   assert a.checks['ratio_below_1_except_last_layers'] is True
-  assert a.verdict == 'inconclusive' and _failed(a) == ['some_layer_above_1']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['some_layer_above_1']
   assert a.gates['some_layer_above_1'].value == 0
 
 
 def test_003b_inconclusive_with_one_seed_or_without_collapse():
   a = _assess('003b', _ev_003b(n=1))
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   high = dict(_CDNV, **{'0': [1.5, 1.4, 1.3, 1.2, 1.1, 0.9]})
   a = _assess('003b', _ev_003b(cdnv=high))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['train_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['train_collapse']
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +214,7 @@ def _ev_003c(n=3, sev=None, noise_ratio=None, noise_seeds=3):
 
 def test_003c_reproduced():
   a = _assess('003c', _ev_003c())
-  assert a.verdict == 'reproduced', (a.checks, _failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
 
 
 def test_003c_extra_layer_inside_the_noise_does_not_count():
@@ -244,9 +238,9 @@ def test_003c_not_reproduced_when_early_layers_exceed_1():
 def test_003c_inconclusive_when_no_layer_exceeds_1_or_one_seed():
   below = {k: [min(v, 0.97) for v in r] for k, r in _SEV.items()}
   a = _assess('003c', _ev_003c(sev=below))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['some_layer_above_1']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['some_layer_above_1']
   a = _assess('003c', _ev_003c(noise_seeds=1))  # The label-noise side has one seed.
-  assert a.verdict == 'inconclusive' and _failed(a) == ['seeds']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['seeds']
 
 
 # ---------------------------------------------------------------------------
@@ -269,7 +263,7 @@ def _ev_003d(n=3, first=0.03, last=0.12, rho=-0.9, init_last=0.6):
 
 def test_003d_reproduced():
   a = _assess('003d', _ev_003d())
-  assert a.verdict == 'reproduced', (a.checks, _failed(a))
+  assert a.verdict == 'reproduced', (a.checks, a.failed_gates)
 
 
 def test_003d_not_reproduced_when_the_spread_does_not_grow_beyond_noise():
@@ -284,9 +278,9 @@ def test_003d_not_reproduced_when_the_spread_does_not_grow_beyond_noise():
 
 def test_003d_inconclusive_with_one_seed_or_no_change_from_initialisation():
   a = _assess('003d', _ev_003d(n=1))
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   a = _assess('003d', _ev_003d(init_last=0.21))  # Target CDNV as at initialisation.
-  assert a.verdict == 'inconclusive' and _failed(a) == ['target_collapse_vs_init']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['target_collapse_vs_init']
 
 
 def test_domain_replicates_pairs_sources_by_seed():
@@ -358,7 +352,8 @@ def test_evidence_reads_the_plan_through_tags_and_is_json(tmp_path):
   ev = SPECS['003a'].evidence(study)
   assert ev['depths'] == ['depth2', 'depth3', 'depth4']
   assert ev['runs']['depth3']['seeds'] == [0, 1, 2]
-  assert ev['runs']['depth3']['summary']['test_accuracy']['n'] == 3
+  q = spread.quantity(ev['runs']['depth3']['test_accuracy'])
+  assert ev['runs']['depth3']['summary']['test_accuracy'] == dict(mean=q['mean'], se=q['se'], n=3)
   ev = SPECS['003d'].evidence(study)
   assert ev['replicate_seeds'] == [0, 1, 2] and len(ev['spearman']) == 3
   # Renaming every run changes nothing: claims read tags, not names.
@@ -372,10 +367,55 @@ def test_setting_is_computed_from_the_variant():
   from configs.papers import p003_progressive as cfg
   plain, local = cfg.get_config(''), cfg.get_config('runlocal')
   for spec in p003.CLAIMS:
-    assert '100 epochs' in spec.setting(plain) and '3 seeds' in spec.setting(plain)
+    assert '100 epochs' in spec.setting(plain) and 'seeds 0, 1, 2 per group' in spec.setting(plain)
     assert '3 epochs' in spec.setting(local) and '100 epochs' not in spec.setting(local)
-  assert '300 training images' in SPECS['003b'].setting(local)
-  assert 'horizontal flips' in SPECS['003d'].setting(cfg.get_config('gpu'))
+    assert 'seed 0 per group' in spec.setting(local)
+  assert '30 training images per class' in SPECS['003b'].setting(local)
+  assert 'MLP 2 x 32 (ReLU, batch norm), MLP 3 x 32' in SPECS['003a'].setting(local)
+  assert 'crop (padding 4), flip' in SPECS['003d'].setting(cfg.get_config('gpu'))
+
+
+def _write_run(path, layers, records):
+  path.mkdir()
+  (path / 'model.json').write_text(json.dumps(dict(
+      feature_dims={**{l: 4 for l in layers}, 'projection': 2})))
+  (path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records))
+
+
+def test_analysis_reads_the_runs_records(tmp_path):
+  """Per layer at the last epoch and at 0; the ratio over the same features."""
+  layers = ['layer1', 'penultimate']
+  recs = [dict(epoch=e, step=e, split='train', layer=l, cdnv=c * (e == 0 or 0.5),
+               nc2_etf=0.1 * c, **extra)
+          for e in (0, 3, 6) for l, c in zip(layers, (2.0, 1.0))
+          for extra in ({}, dict(labels='clean'))]
+  recs.append(dict(epoch=6, step=6, running_loss=0.1))  # A fit record.
+  _write_run(tmp_path / 'noise', layers, recs)
+  out = p003._analysis(str(tmp_path / 'noise'))
+  assert out['layers'] == layers  # Not the projection head.
+  assert out['cdnv'] == [1.0, 0.5] and out['cdnv_init'] == [2.0, 1.0]
+  assert out['nc2_etf'] == [0.2, 0.1] and out['cdnv_clean_labels'] == [1.0, 0.5]
+  assert out['memorization_ratio'] == [1.0, 1.0] == out['memorization_ratio_init']
+  # Corrupted inputs: the ratio is CDNV on the same images clean over CDNV trained on.
+  recs = [dict(r, split='train_clean', cdnv=3 * r['cdnv']) if r.get('labels') else r
+          for r in recs]
+  _write_run(tmp_path / 'corrupt', layers, [
+      {k: v for k, v in r.items() if k != 'labels'} for r in recs])
+  out = p003._analysis(str(tmp_path / 'corrupt'), extra_splits=('train_clean',))
+  assert 'cdnv_clean_labels' not in out and out['cdnv_train_clean'] == [3.0, 1.5]
+  assert out['memorization_ratio'] == [3.0, 3.0] == out['memorization_ratio_init']
+
+
+def test_recorded_nan_reads_as_not_measured():
+  """run.json records NaN as text ('nan'): a gate fails or a check cannot tell."""
+  ev = _ev_003d()
+  ev['spearman'][1] = 'nan'
+  a = _assess('003d', ev)
+  assert a.checks['collapse_predicts_probe'] is None and a.verdict == 'inconclusive'
+  ev = _ev_003a()
+  ev['runs']['depth6']['log_cdnv_fall'][0] = float('nan')
+  ev['runs']['depth3']['train_accuracy'][0] = 'nan'
+  assert _assess('003a', ev).failed_gates == ['cdnv_fall_vs_init', 'runs_trained']
 
 
 def test_synthetic_cases_do_not_share_state():
