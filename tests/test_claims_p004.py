@@ -19,22 +19,17 @@ import numpy as np
 import pytest
 
 from nc_jax.studies import reproduce
+from nc_jax.studies import spread
 from nc_jax.studies import sweep
 from nc_jax.studies.papers import p004_fine_grained as p004
 
 SPECS = {s.id: s for s in p004.CLAIMS}
-q = p004.quantity
+q = spread.quantity
 
 
 def _assess(cid, ev):
-  a = reproduce.assess(SPECS[cid], ev)
-  for name, v in a.checks.items():
-    assert v is None or type(v) is bool, (cid, name, v)  # pylint: disable=unidiomatic-typecheck
-  return a
-
-
-def _failed(a):
-  return sorted(n for n, g in a.gates.items() if not g.ok)
+  """Gates, checks and verdict; `reproduce.verdict` rejects a check that is not bool or None."""
+  return reproduce.assess(SPECS[cid], ev)
 
 
 def test_every_claim_is_in_parts_with_its_text():
@@ -65,13 +60,13 @@ def ev_004a(**changes):
 
 def test_004a_reads_all_three_verdicts():
   a = _assess('004a', ev_004a())
-  assert a.verdict == 'reproduced' and not _failed(a)
+  assert a.verdict == 'reproduced' and not a.failed_gates
   # The first pass's CLP (0.787, 0.842 against a probe at 0.95): not close enough.
   a = _assess('004a', ev_004a(clp_accuracy=q([0.787, 0.842, 0.80])))
   assert a.verdict == 'not reproduced' and a.checks['clp_close'] is False
   # Super-classes not collapsed: inconclusive, whatever the checks say.
   a = _assess('004a', ev_004a(train_nc1=q([0.13, 1.4, 0.12])))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['coarse_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['coarse_collapse']
   assert a.gates['coarse_collapse'].value == pytest.approx(1.4)
 
 
@@ -81,14 +76,14 @@ def test_004a_msdr_at_initialisation_does_not_pass():
   init = [1.179, 1.182, 1.180]
   a = _assess('004a', ev_004a(final_msdr=q(init), msdr_init=q(init)))
   assert a.checks['msdr'] is True  # The check alone holds ...
-  assert a.verdict == 'inconclusive' and 'msdr_moved_by_training' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'msdr_moved_by_training' in a.failed_gates
   # ... and so does an untrained network's evidence in full: no fit, no collapse.
   a = _assess('004a', ev_004a(final_msdr=q(init), msdr_init=q(init),
                               train_accuracy=q([0.2, 0.21, 0.19]), train_nc1=q([9, 8, 9]),
                               terminal_phase_epoch=[None] * 3))
   assert a.verdict == 'inconclusive'
-  assert _failed(a) == ['coarse_collapse', 'msdr_moved_by_training', 'runs_trained',
-                        'terminal_phase']
+  assert a.failed_gates == ['coarse_collapse', 'msdr_moved_by_training', 'runs_trained',
+                            'terminal_phase']
   # Training that erased the structure (MSDR down to ~1) reads "not reproduced".
   a = _assess('004a', ev_004a(final_msdr=q([1.01, 1.02, 1.00])))
   assert a.verdict == 'not reproduced' and a.checks['msdr'] is False
@@ -98,14 +93,14 @@ def test_004a_seeds_noise_and_terminal_phase():
   one = {k: (q(v['values'][:1]) if isinstance(v, dict) else v[:1])
          for k, v in ev_004a().items()}
   a = _assess('004a', one)
-  assert a.verdict == 'inconclusive' and 'seeds' in _failed(a)
+  assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   assert a.checks['msdr'] is None  # One seed has no spread.
   # Reconstruction 0.8034 and 0.867 (mean 0.835 > 0.8): inside the noise, no pass.
   a = _assess('004a', ev_004a(reconstruction_accuracy=q([0.8034, 0.867, 0.82])))
   assert a.checks['subclusters'] is False and a.verdict == 'not reproduced'
   # Trained only 1.5x past the first 100%-accuracy epoch.
   a = _assess('004a', ev_004a(terminal_phase_epoch=[10, 10, 70]))
-  assert _failed(a) == ['terminal_phase'] and a.gates['terminal_phase'].value == \
+  assert a.failed_gates == ['terminal_phase'] and a.gates['terminal_phase'].value == \
       pytest.approx(100 / 70)
   # NumPy numbers in the evidence still give Python bools.
   a = _assess('004a', ev_004a(final_msdr=q(np.array([1.57, 1.50, 1.54], np.float32))))
@@ -166,14 +161,14 @@ def ev_004b(**changes):
 
 def test_004b_reads_all_three_verdicts():
   a = _assess('004b', ev_004b())
-  assert a.verdict == 'reproduced' and not _failed(a)
+  assert a.verdict == 'reproduced' and not a.failed_gates
   # The first pass: MSDR falls with the hidden width.
   a = _assess('004b', ev_004b(hidden_dim_trend=q([-1.0, -1.0, -0.8])))
   assert a.verdict == 'not reproduced' and a.checks['hidden_dim'] is False
   # The first pass's weight-decay grid (lr 0.01 x wd <= 0.01 x 1,000 steps = 0.1):
   # "no effect" nearly guaranteed, so the claim cannot be judged.
   a = _assess('004b', ev_004b(weight_decay_strength=0.1))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['weight_decay_effective']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['weight_decay_effective']
 
 
 def test_004b_the_input_itself_does_not_pass():
@@ -184,32 +179,32 @@ def test_004b_the_input_itself_does_not_pass():
   a = _assess('004b', ev_004b(msdr_at_largest_x=same))
   assert a.checks['sigma2'] and a.checks['similar_lower'] and a.checks['similar_grows_with_tau2']
   # ... and the gate makes it inconclusive.
-  assert a.verdict == 'inconclusive' and _failed(a) == ['msdr_moved_by_training']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['msdr_moved_by_training']
   # Trained within the noise of the untrained value on one line: still inconclusive.
   moved = copy.deepcopy(ev_004b()['msdr_at_largest_x'])
   moved['hidden_dim:d_hidden=32']['trained'] = q([30.1, 31.5, 30.2])
   a = _assess('004b', ev_004b(msdr_at_largest_x=moved))
-  assert _failed(a) == ['msdr_moved_by_training']
+  assert a.failed_gates == ['msdr_moved_by_training']
 
 
 def test_004b_gates_and_noise():
   # Separable points that did not fit: the runs did not train.
   a = _assess('004b', ev_004b(min_train_accuracy_by_sigma2={'0.1': 0.5, '1': 0.9, '4': 1.0}))
-  assert _failed(a) == ['runs_trained'] and a.gates['runs_trained'].value == 0.9
+  assert a.failed_gates == ['runs_trained'] and a.gates['runs_trained'].value == 0.9
   # Low accuracy only where the clusters overlap (sigma^2 < 1) does not count.
   a = _assess('004b', ev_004b(min_train_accuracy_by_sigma2={'0.1': 0.5, '1': 1.0}))
-  assert not _failed(a)
+  assert not a.failed_gates
   a = _assess('004b', ev_004b(num_nonfinite=3))
-  assert _failed(a) == ['finite']
+  assert a.failed_gates == ['finite']
   a = _assess('004b', ev_004b(num_seeds=1))
-  assert _failed(a) == ['seeds']
+  assert a.failed_gates == ['seeds']
   # A width trend whose mean (0.63) clears 0.5 by less than 2 SE: no pass.
   a = _assess('004b', ev_004b(hidden_dim_trend=q([0.9, 0.3, 0.7])))
   assert a.checks['hidden_dim'] is False
   # A constant line (Spearman undefined): cannot tell.
   rhos = dict(ev_004b()['spearman_sigma2'], **{'weight_decay:wd=0.1': q([1.0, None, 1.0])})
   a = _assess('004b', ev_004b(spearman_sigma2=rhos))
-  assert a.checks['sigma2'] is None and a.verdict == 'inconclusive' and not _failed(a)
+  assert a.checks['sigma2'] is None and a.verdict == 'inconclusive' and not a.failed_gates
   # Weight decay moves MSDR by 30% on average: it has an effect.
   a = _assess('004b', ev_004b(weight_decay_spread=q([0.3, 0.28, 0.33])))
   assert a.checks['weight_decay'] is False
@@ -277,7 +272,7 @@ def test_004b_evidence_from_mixture_records(tmp_path):
   # tau^2 and similar-vs-dissimilar checks hold for the input; inconclusive.
   a = reproduce.assess(SPECS['004b'], p004.evidence_004b(_mixture_study(tmp_path, m, False)))
   assert a.checks['sigma2'] and a.checks['similar_lower'] and a.checks['similar_grows_with_tau2']
-  assert a.verdict == 'inconclusive' and _failed(a) == ['msdr_moved_by_training']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['msdr_moved_by_training']
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +292,7 @@ def ev_004c(**changes):
 
 def test_004c_reads_all_three_verdicts():
   a = _assess('004c', ev_004c())
-  assert a.verdict == 'reproduced' and not _failed(a)
+  assert a.verdict == 'reproduced' and not a.failed_gates
   # The C-class structure gone at the end.
   a = _assess('004c', ev_004c(final_separation=q([1.0, 1.02, 0.99])))
   assert a.verdict == 'not reproduced' and a.checks['c_structure_at_end'] is False
@@ -306,18 +301,21 @@ def test_004c_reads_all_three_verdicts():
   a = _assess('004c', ev_004c(final_msdr=q([1.162, 1.155, 1.16]),
                               growth=q([1.154, 1.146, 1.15]), train_nc1=q([2.1, 2.3, 2.0]),
                               final_separation=q([2.37, 2.39, 2.38])))
-  assert a.verdict == 'inconclusive' and _failed(a) == ['fine_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['fine_collapse']
   assert all(a.checks.values())  # The first pass's checks all held.
 
 
 def test_004c_gates_and_noise():
   a = _assess('004c', ev_004c(seeds=[0, 1]))
-  assert _failed(a) == ['seeds']
+  assert a.failed_gates == ['seeds']
   a = _assess('004c', ev_004c(train_accuracy=q([1.0, 0.9, 1.0])))
-  assert _failed(a) == ['runs_trained']
+  assert a.failed_gates == ['runs_trained']
   # MSDR not above its value at initialisation (no move toward 2C from training).
   a = _assess('004c', ev_004c(final_msdr=q([1.001, 1.002, 1.001])))
-  assert 'msdr_rose_from_initialisation' in _failed(a)
+  assert 'msdr_rose_from_initialisation' in a.failed_gates
+  # MSDR far below its value at initialisation: a fall, not the rise toward 2C.
+  a = _assess('004c', ev_004c(final_msdr=q([0.5, 0.6, 0.55]), msdr_init=q([1.18, 1.2, 1.19])))
+  assert a.failed_gates == ['msdr_rose_from_initialisation']
   # A growth whose mean (1.13) clears 1.1 by less than 2 SE.
   a = _assess('004c', ev_004c(growth=q([1.05, 1.2, 1.14])))
   assert a.checks['toward_2c'] is False
@@ -346,18 +344,25 @@ def test_004c_evidence_reads_the_runs_by_their_tags(tmp_path):
 # ---------------------------------------------------------------------------
 
 
-def test_quantity_and_comparisons_are_typed_and_nan_safe():
-  assert q([1.0, 3.0]) == dict(values=[1.0, 3.0], mean=2.0, se=1.0, n=2)
-  assert q([1.0, float('nan')]) == dict(values=[1.0, None], mean=None, se=None, n=2)
-  assert p004._exceeds(None, 1.0) is None  # pylint: disable=protected-access
-  assert p004._below([0.1, 0.1, 0.12], 0.2) is True  # pylint: disable=protected-access
-  assert p004._all([True, None]) is None  # pylint: disable=protected-access
-  assert p004._all([None, False]) is False  # pylint: disable=protected-access
-  g = p004.moved_gate([1.0, 1.0], [1.0, 1.0], 'x')
+def test_missing_or_nan_values_cannot_tell():
+  # A seed whose MSDR is NaN: no check or gate decides on it (no exception).
+  nan = float('nan')
+  a = _assess('004a', ev_004a(final_msdr=q([1.57, nan, 1.54])))
+  assert a.checks['msdr'] is None and a.failed_gates == ['msdr_moved_by_training']
+  assert a.gates['msdr_moved_by_training'].value is None
+  a = _assess('004c', ev_004c(early_msdr=q([1.007, None, 1.006]), growth=q([nan] * 3)))
+  assert a.checks['early_halves_indistinct'] is None and a.checks['toward_2c'] is None
+  assert a.verdict == 'inconclusive' and not a.failed_gates
+
+
+def test_moved_gate_needs_a_change_beyond_the_noise_on_every_line():
+  g = p004.moved_gate([([1.0, 1.0], [1.0, 1.0])], 'x')
   assert g.value is None and not g.ok  # Untrained: no change, no z.
-  assert p004.moved_gate([0.5, 0.6, 0.55], [1.18, 1.2, 1.19], 'x').ok  # Downwards counts.
-  assert not p004.moved_gate([0.5, 0.6, 0.55], [1.18, 1.2, 1.19], 'x', two_sided=False).ok
-  assert math.isinf(p004.moved_gate([2.0, 2.1], [1.0, 1.1], 'x').value)
+  assert p004.moved_gate([([0.5, 0.6, 0.55], [1.18, 1.2, 1.19])], 'x').ok  # Downwards counts.
+  assert math.isinf(p004.moved_gate([([2.0, 2.1], [1.0, 1.1])], 'x').value)
+  # The weakest line decides.
+  g = p004.moved_gate([([2.0, 2.1], [1.0, 1.1]), ([1.0, 1.1, 0.9], [1.0, 1.0, 1.0])], 'x')
+  assert not g.ok and g.value == pytest.approx(0.0)
 
 
 def test_setting_is_computed_from_the_variant():
@@ -366,7 +371,7 @@ def test_setting_is_computed_from_the_variant():
   for key in ('setting_004a', 'setting_004b', 'setting_004c', 'notes_004b', 'seeds'):
     assert key not in plain, key
   assert '100 epochs' in SPECS['004a'].setting(plain)
-  assert '3 seeds (0, 1, 2)' in SPECS['004a'].setting(plain)
+  assert 'seeds 0, 1, 2' in SPECS['004a'].setting(plain)
   text = SPECS['004a'].setting(local)
   assert '2 epochs' in text and '100 epochs' not in text and 'seed 0' in text
   assert '1,000 steps' in SPECS['004b'].setting(plain)

@@ -20,10 +20,12 @@ Runs (``configs/papers/p004_fine_grained.py``), each tagged for the claims:
   (``role='investigation'``): the hidden-width sweep at another learning rate.
 
 Each claim is a `reproduce.ClaimSpec` in `CLAIMS`: evidence read from the runs
-by their tags, gates (the preconditions: the runs trained, the collapse
-happened, the MSDR read is the trained network's, enough seeds), checks (the
-claim, every comparison with its noise through `spread`), figures and text.
-The criteria are the ``constants`` of each spec, fixed before the run.
+by their tags (per-seed values as `spread.quantity`), gates (the
+preconditions: the runs trained, the collapse happened, the MSDR read is the
+trained network's, enough seeds), checks (the claim, every comparison with
+its noise through `spread`), figures and text (the setting composed from
+`settings`). The criteria are the ``constants`` of each spec, fixed before
+the run.
 
 References: paper 004 secs 4-6, Figs 1-8, 11-12, 15-21, App. B; SPEC.md
 "Fine-grained structure (004)".
@@ -34,7 +36,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import ml_collections
@@ -43,12 +45,14 @@ import numpy as np
 from nc_jax import data
 from nc_jax import plots
 from nc_jax.probes.correlation import spearman
+from nc_jax.rundir import RunDir
 from nc_jax.studies import fine_grained
 from nc_jax.studies import reproduce
+from nc_jax.studies import settings
 from nc_jax.studies import simulations
 from nc_jax.studies import spread
 from nc_jax.studies import sweep
-from nc_jax.workdir import Workdir
+from nc_jax.workdir import METRICS, Workdir
 
 PAPER = '004'
 TITLE = 'Are Neurons Actually Collapsed? On the Fine-Grained Structure in Neural Representations'
@@ -102,175 +106,85 @@ C_004C = dict(
 
 
 # ---------------------------------------------------------------------------
-# Numbers with their spread; checks that are Python bool or None.
+# What the gates read (every comparison: `spread`).
 # ---------------------------------------------------------------------------
 
 
-def _finite(x) -> bool:
-  return x is not None and math.isfinite(float(x))
-
-
-def _num(x) -> float | None:
-  return float(x) if _finite(x) else None
-
-
-def quantity(values: Sequence[Any]) -> dict[str, Any]:
-  """Per-seed values and their `spread.summary` (None where one is not finite)."""
-  v = [_num(x) for x in values]
-  if v and all(x is not None for x in v):
-    return dict(values=v, **spread.summary(v))
-  return dict(values=v, mean=None, se=None, n=len(v))
-
-
-def _values(q: Mapping[str, Any] | None) -> list[float] | None:
-  """The per-seed values of a `quantity`, or None if absent or not all finite."""
-  if not q or not q.get('values'):
+def _extreme(fn: Callable[[list[float]], float], values: Iterable[float | None]
+             ) -> float | None:
+  """``fn`` (min or max) of ``values``; None if there are none or one is None or NaN."""
+  values = list(values)
+  if not values or any(v is None or math.isnan(v) for v in values):
     return None
-  v = q['values']
-  return [float(x) for x in v] if all(_finite(x) for x in v) else None
+  return float(fn(values))
 
 
-def _exceeds(a, b, *, paired: bool = False) -> bool | None:
-  """`spread.exceeds` of per-seed values; None when a side is missing or not finite."""
-  if a is None or b is None:
-    return None
-  if np.ndim(b) == 0 and not _finite(b):
-    return None
-  return spread.exceeds(a, b, paired=paired)
+def moved_gate(pairs: Iterable[tuple[Any, Any]], about: str) -> reproduce.Gate:
+  """Gate: training moved every number of ``pairs``, up or down.
 
-
-def _below(a, limit: float) -> bool | None:
-  """mean(a) below ``limit`` by more than Z standard errors (`spread.exceeds`)."""
-  return None if a is None else _exceeds([-x for x in a], -limit)
-
-
-def _all(checks: Sequence[bool | None]) -> bool | None:
-  """False if any is False, else None if any is None (or none given), else True."""
-  checks = list(checks)
-  if any(c is False for c in checks):
-    return False
-  if not checks or any(c is None for c in checks):
-    return None
-  return True
-
-
-def _z(after, before) -> float | None:
-  """Paired z-score of (after - before) per seed; None if not measurable."""
-  if after is None or before is None or len(after) != len(before):
-    return None
-  z = spread.z_score(after, before, paired=True)
-  return None if math.isnan(z) else z
-
-
-def moved_gate(after, before, about: str, *, two_sided: bool = True) -> reproduce.Gate:
-  """Gate: the paired z-score of (trained - untrained) beyond `spread.Z`.
-
-  ``two_sided``: |z| (training moved the number, either direction); else z
-  (training raised it). What the inputs (an untrained network) give cannot
-  pass: after == before gives no z, and a missing side fails the gate.
+  ``pairs``: (trained, untrained) per-seed values (`spread.Values`). The
+  value is the smallest |z| of (trained - untrained), paired by seed
+  (`spread.z_score`), the threshold `spread.Z`. Where a z is not measurable
+  (a value missing or not finite, one seed, or no change at all, as an
+  untrained network gives) the value is None and the gate fails. A rise
+  only: `reproduce.changed_gate`.
   """
-  z = _z(after, before)
-  value = None if z is None else abs(z) if two_sided else z
-  return reproduce.Gate(value, spread.Z, '>', about)
-
-
-def _min_or_none(values) -> float | None:
-  values = list(values)
-  return None if not values or any(v is None for v in values) else float(min(values))
-
-
-def _max_or_none(values) -> float | None:
-  values = list(values)
-  return None if not values or any(v is None for v in values) else float(max(values))
+  zs = [abs(spread.z_score(after, before, paired=True)) for after, before in pairs]
+  return reproduce.Gate(_extreme(min, zs), spread.Z, '>', about)
 
 
 # ---------------------------------------------------------------------------
-# Text computed from the config.
+# Text computed from the config (`settings` plus what is measured).
 # ---------------------------------------------------------------------------
 
-_DATA_NAMES = {'mnist': 'MNIST', 'fashion_mnist': 'Fashion-MNIST', 'cifar10': 'CIFAR-10',
-               'cifar10_jpeg': 'CIFAR-10 (JPEG copy)', 'cifar100': 'CIFAR-100'}
+# Images in the full training split (a config with train_examples_per_class = 0).
 _TRAIN_SIZES = {'mnist': 60_000, 'fashion_mnist': 60_000, 'cifar10': 50_000,
                 'cifar10_jpeg': 50_000, 'cifar100': 50_000}
-_NUM_CLASSES = {'cifar100': 100}
 _EMBEDDINGS = {'tsne': 't-SNE', 'opentsne': 't-SNE (openTSNE)', 'pca': 'PCA'}
 
 
-def _n(x: float) -> str:
-  return f'{x:,}' if float(x).is_integer() else f'{x:g}'
-
-
-def _seeds(seeds) -> str:
-  seeds = list(seeds)
-  return (f'seed {seeds[0]}' if len(seeds) == 1 else
-          f"{len(seeds)} seeds ({', '.join(str(s) for s in seeds)})")
-
-
-def _model_text(t) -> str:
-  kw = t.model_kwargs
-  if t.model == 'mlp':
-    return f'MLP {kw.depth} x {kw.width} (ReLU, no normalisation)'
-  name = {'resnet18': 'ResNet-18', 'vgg11_bn': 'VGG-11-BN'}.get(t.model, t.model)
-  return f"{name} (width {kw.get('width', '?')})"
-
-
-def _label_classes(t) -> tuple[int, str]:
-  """(number of training labels, what they are) of a trainer config's label map."""
-  original = _NUM_CLASSES.get(t.dataset, 10)
+def _num_labels(t) -> int:
+  """Training labels of a trainer config: y mod k -> k; each class split in k -> k x C."""
+  classes = 100 if t.dataset == 'cifar100' else 10
   kind, _, k = t.label_map.partition(':')
-  if kind == 'mod':
-    return int(k), f'coarse labels y mod {k}'
-  if kind == 'split':
-    return original * int(k), (f'fine labels (each class split at random into {k}: '
-                               f'{original * int(k)} labels)')
-  return original, f'labels {t.label_map or "as given"}'
+  return int(k) if kind == 'mod' else classes * int(k) if kind == 'split' else classes
 
 
-def _data_text(t) -> str:
-  labels, what = _label_classes(t)
-  name = _DATA_NAMES.get(t.dataset, t.dataset)
-  if t.train_examples_per_class:
-    n = t.train_examples_per_class * labels
-    train = f'{_n(n)} training images ({_n(t.train_examples_per_class)} per label)'
-  else:
-    train = f'the full training split ({_n(_TRAIN_SIZES.get(t.dataset, 0))} images)'
-  test = (f'{_n(t.eval_test_examples)} test images' if t.eval_test_examples
-          else 'the whole test split')
-  return f'{name} with {what}, {train}; {test}'
+def _run_text(t, seeds: Sequence[int]) -> str:
+  """`settings.trainer`, then the training labels and images in all, test images, seeds."""
+  labels = _num_labels(t)
+  images = (t.train_examples_per_class * labels if t.train_examples_per_class
+            else _TRAIN_SIZES.get(t.dataset))
+  count = f'{images:,} training images over {labels} labels' if images else f'{labels} labels'
+  return (f'{settings.trainer(t)}; {count}, tested on {settings.test_data(t)}; '
+          f'{settings.seeds(seeds)}')
 
 
-def _optim_text(t) -> str:
-  opt = t.optimizer.upper() if t.optimizer == 'sgd' else t.optimizer
-  mom = f' momentum {t.momentum:g}' if t.optimizer == 'sgd' and t.momentum else ''
-  return (f'{opt} lr {t.learning_rate:g}{mom} wd {t.weight_decay:g} {t.schedule}, '
-          f'batch {t.batch_size}, {t.num_epochs} epoch{"s" if t.num_epochs != 1 else ""}')
-
-
-def _trainer_text(t) -> str:
-  return f'{_model_text(t)}, {_optim_text(t)}, on {_data_text(t)}'
+def _distances_text(config, epochs: Sequence[int], between: str = '') -> str:
+  """'Distances{between} on N training images at epochs 0, 5 (0 = initialisation)'."""
+  return (f'Distances{between} on {settings.number(config.analysis_train_examples)} '
+          f'training images at epochs {", ".join(str(e) for e in epochs)} '
+          '(0 = initialisation)')
 
 
 def _coarse_config(config, model: str):
-  over = config.coarse_models[model].to_dict()
-  return sweep.with_overrides(config.coarse, over)
+  return sweep.with_overrides(config.coarse, config.coarse_models[model].to_dict())
 
 
 def setting_004a(config) -> str:
   tested = [m for m in config.coarse_models if m in config.clp_models]
   reported = [m for m in config.coarse_models if m not in config.clp_models]
   p, clp = config.probe, config.clp
-  text = '; '.join(f'{_trainer_text(_coarse_config(config, m))}' for m in tested)
-  text += (f', {_seeds(config.coarse_seeds)}; distances on {_n(config.analysis_train_examples)} '
-           f'training images at epochs {", ".join(str(e) for e in config.coarse_epochs)} '
-           f'(0 = initialisation); CLP: {_EMBEDDINGS.get(clp.embedding, clp.embedding)}'
-           + (f' (perplexity {clp.perplexity:g})' if 'tsne' in clp.embedding else '')
-           + f' and k-means per super-class ({clp.kmeans_restarts} restarts), L-BFGS probe with '
-           f'{p.l2_grid_size} L2 values in [{p.l2_min:g}, {p.l2_max:g}] '
-           f'({p.max_iters} iterations).')
+  perplexity = f' (perplexity {clp.perplexity:g})' if 'tsne' in clp.embedding else ''
+  text = ('. '.join(_run_text(_coarse_config(config, m), config.coarse_seeds) for m in tested)
+          + f'. {_distances_text(config, config.coarse_epochs)}; CLP: '
+          f'{_EMBEDDINGS.get(clp.embedding, clp.embedding)}{perplexity} and k-means per '
+          f'super-class ({clp.kmeans_restarts} restarts), L-BFGS probe with '
+          f'{p.l2_grid_size} L2 values in [{p.l2_min:g}, {p.l2_max:g}] ({p.max_iters} '
+          'iterations).')
   if reported:
-    text += ' Reported, not tested (MSDR only): ' + '; '.join(
-        f'{_trainer_text(_coarse_config(config, m))}, {_seeds(config.reported_seeds)}'
-        for m in reported) + '.'
+    text += ' Reported, not tested (MSDR only): ' + '. '.join(
+        _run_text(_coarse_config(config, m), config.reported_seeds) for m in reported) + '.'
   return text
 
 
@@ -278,23 +192,23 @@ def setting_004b(config) -> str:
   m = config.mixture
   sim = m.similarity
   lrs = ', '.join(f'{lr:g}' for lr in config.mixture_width_lrs)
+  sweeps = settings.grid({'input dims': m.input_dims, 'hidden widths': m.hidden_dims,
+                          'weight decays': m.weight_decays, 'sigma^2': m.sigma2,
+                          'tau^2': sim.tau2})
   return (f'App. B model (2-layer ReLU MLP, full-batch gradient descent on the coarse '
           f'labels, PyTorch-default initialisation, lr {m.learning_rate:g}, '
-          f'{m.num_steps:,} steps): {m.num_clusters} clusters x {m.samples_per_cluster} '
-          f'samples, {m.num_superclasses} super-classes, d_input = {m.input_dim}, '
-          f'd_hidden = {m.hidden_dim}, weight decay {m.weight_decay:g} by default; '
-          f'input dims {list(m.input_dims)}, hidden widths {list(m.hidden_dims)}, weight '
-          f'decays {[float(w) for w in m.weight_decays]}; sigma^2 in {list(m.sigma2)}; '
-          f'tau^2 in {list(sim.tau2)} at sigma^2 = {sim.sigma2:g} ({sim.num_similar} '
-          f'similar super-classes); {m.num_seeds} seed{"s" if m.num_seeds > 1 else ""}.'
+          f'{settings.number(m.num_steps)} steps): {m.num_clusters} clusters x '
+          f'{m.samples_per_cluster} samples, {m.num_superclasses} super-classes, d_input = '
+          f'{m.input_dim}, d_hidden = {m.hidden_dim}, weight decay {m.weight_decay:g} by '
+          f'default; {sweeps} at sigma^2 = {sim.sigma2:g} ({sim.num_similar} similar '
+          f'super-classes); {settings.seeds(range(m.num_seeds))}.'
           + (f' Width investigation: the hidden-width sweep again at lr {lrs}.' if lrs else ''))
 
 
 def setting_004c(config) -> str:
-  return (f'{_trainer_text(config.fine)}, {_seeds(config.fine_seeds)}; distances between '
-          f'the fine classes on {_n(config.analysis_train_examples)} training images at '
-          f'epochs {", ".join(str(e) for e in config.fine_epochs)} (0 = initialisation; '
-          f'"early" = epoch {config.fine_early_epoch}).')
+  return (f'{_run_text(config.fine, config.fine_seeds)}. '
+          f'{_distances_text(config, config.fine_epochs, " between the fine classes")}; '
+          f'"early" = epoch {config.fine_early_epoch}.')
 
 
 # ---------------------------------------------------------------------------
@@ -308,13 +222,11 @@ def _epochs(analysis_epochs, tcfg) -> list[int]:
 
 
 def initial_record(rdir: str) -> dict[str, float | None]:
-  """Train accuracy, loss and NC1 (penultimate, training labels) at epoch 0."""
-  for r in Workdir(rdir).read_metrics():
-    if (r.get('epoch') == 0 and r.get('split') == 'train' and
-        r.get('layer') == 'penultimate' and 'labels' not in r):
-      return dict(train_accuracy_init=r.get('accuracy'), train_loss_init=r.get('loss'),
-                  train_nc1_init=r.get('nc1'))
-  return dict(train_accuracy_init=None, train_loss_init=None, train_nc1_init=None)
+  """Train accuracy, loss and NC1 (penultimate, training labels) at epoch 0 (None: not logged)."""
+  first = next(iter(RunDir(rdir).eval(split='train', layer='penultimate')), {})
+  init = first if first.get('epoch') == 0 else {}
+  return dict(train_accuracy_init=init.get('accuracy'), train_loss_init=init.get('loss'),
+              train_nc1_init=init.get('nc1'))
 
 
 # Keys of `fine_grained.analyze_run` that repeat the summary's (`KEEP`).
@@ -414,20 +326,23 @@ _MIXTURE_KEYS = ('msdr', 'msdr_init', 'train_accuracy', 'loss')
 
 def mixture_tables(mcfg, part: str, records: Sequence[Mapping[str, Any]]
                    ) -> dict[str, dict[str, Any]]:
-  """Per-line tables ``{key: [points][seeds]}`` from a mixture run's metrics.jsonl."""
+  """Per-line tables ``{key: [points][seeds]}`` from a mixture run's metrics.jsonl.
+
+  A record belongs to a line when it has the line's fixed parameters, to a
+  point by its x value and seed (numbers compared to 12 decimals); a value
+  missing or not finite is None.
+  """
   keys = _MIXTURE_KEYS + (('msdr_similar', 'msdr_dissimilar') if part == 'similarity' else ())
-  seeds = range(mcfg.num_seeds)
   rnd = lambda v: round(float(v), 12)
   out = {}
   for line in _mixture_lines(mcfg, part):
-    found = {}
-    for r in records:
-      if all(rnd(r.get(k, np.nan)) == rnd(v) for k, v in line['match'].items()):
-        found[(rnd(r[line['x_key']]), r['seed'])] = r
-    table = {k: [[_num(found[(rnd(x), s)].get(k)) if (rnd(x), s) in found else None
-                  for s in seeds] for x in line['x']] for k in keys}
-    out[line['label']] = dict(value=line['value'], x_key=line['x_key'], x=line['x'],
-                              **table)
+    found = {(rnd(r[line['x_key']]), r['seed']): r for r in records
+             if all(rnd(r.get(k, np.nan)) == rnd(v) for k, v in line['match'].items())}
+    points = [[found.get((rnd(x), s), {}) for s in range(mcfg.num_seeds)] for x in line['x']]
+    out[line['label']] = dict(
+        value=line['value'], x_key=line['x_key'], x=line['x'],
+        **{k: [spread.quantity([r.get(k) for r in seeds])['values'] for seeds in points]
+           for k in keys})
   return out
 
 
@@ -436,15 +351,14 @@ def _mixture(config, part: str, learning_rate: float):
   def execute(run, rdir):
     del run
     mcfg = ml_collections.ConfigDict(config.mixture.to_dict())
-    mcfg.parts = (part,)
-    mcfg.learning_rate = learning_rate
-    wd = Workdir(rdir)
-    if os.path.exists(wd.file('metrics.jsonl')):  # A killed run starts afresh.
-      os.remove(wd.file('metrics.jsonl'))
+    mcfg.parts, mcfg.learning_rate = (part,), learning_rate
+    metrics = os.path.join(rdir, METRICS)
+    if os.path.exists(metrics):  # A killed run starts afresh.
+      os.remove(metrics)
     simulations.mixture_study(mcfg, rdir)
     return dict(part=part, learning_rate=learning_rate, num_steps=mcfg.num_steps,
                 num_seeds=mcfg.num_seeds,
-                lines=mixture_tables(mcfg, part, wd.read_metrics()))
+                lines=mixture_tables(mcfg, part, RunDir(rdir).records))
 
   return execute
 
@@ -504,6 +418,7 @@ def evidence_004a(study: reproduce.Study) -> dict[str, Any]:
   tested = study.where(kind='coarse', tested=True)
   reported = study.where(kind='coarse', tested=False)
   finals = [r.final for r in tested]
+  per_seed = lambda values: spread.quantity(list(values))
   last = lambda f: _by_epoch(f['msdr_by_epoch'])[1][-1]
   clp = [f['clp_accuracy'] for f in finals]
   lpo = [f['lpo_accuracy'] for f in finals]
@@ -512,16 +427,14 @@ def evidence_004a(study: reproduce.Study) -> dict[str, Any]:
       seeds=[r.seed for r in tested],
       last_epoch=[f['epoch'] for f in finals],
       terminal_phase_epoch=[f['terminal_phase_epoch'] for f in finals],
-      train_accuracy=quantity([f['train_accuracy'] for f in finals]),
-      test_accuracy=quantity([f['test_accuracy'] for f in finals]),
-      train_nc1=quantity([f['train_nc1'] for f in finals]),
-      train_nc1_init=quantity([f['train_nc1_init'] for f in finals]),
-      msdr_init=quantity([f['msdr_by_epoch'].get('0') for f in finals]),
-      final_msdr=quantity([last(f) for f in finals]),
-      clp_accuracy=quantity(clp),
-      true_label_probe_accuracy=quantity(lpo),
-      clp_over_probe=quantity([a / b if b else None for a, b in zip(clp, lpo)]),
-      reconstruction_accuracy=quantity([f['clp_reconstruction_accuracy'] for f in finals]),
+      **{k: per_seed(f[k] for f in finals)
+         for k in ('train_accuracy', 'test_accuracy', 'train_nc1', 'train_nc1_init')},
+      msdr_init=per_seed(f['msdr_by_epoch'].get('0') for f in finals),
+      final_msdr=per_seed(last(f) for f in finals),
+      clp_accuracy=per_seed(clp),
+      true_label_probe_accuracy=per_seed(lpo),
+      clp_over_probe=per_seed(a / b if b else None for a, b in zip(clp, lpo)),
+      reconstruction_accuracy=per_seed(f['clp_reconstruction_accuracy'] for f in finals),
       msdr_by_epoch={f"{r.tags['model']}_seed{r.seed}": r.final['msdr_by_epoch']
                      for r in tested + reported},
       reported={f"{r.tags['model']}_seed{r.seed}": dict(
@@ -531,32 +444,31 @@ def evidence_004a(study: reproduce.Study) -> dict[str, Any]:
 
 
 def gates_004a(ev, c) -> dict[str, reproduce.Gate]:
-  ratios = [e / t if _finite(t) and t > 0 else None
-            for e, t in zip(ev['last_epoch'], ev['terminal_phase_epoch'])]
+  ratios = [e / t if t else None for e, t in zip(ev['last_epoch'], ev['terminal_phase_epoch'])]
   return dict(
       seeds=reproduce.seeds_gate(len(ev['seeds'])),
       runs_trained=reproduce.at_least(
-          _min_or_none(ev['train_accuracy']['values']), c['train_acc_min'],
+          _extreme(min, ev['train_accuracy']['values']), c['train_acc_min'],
           'smallest final coarse train accuracy of the tested runs'),
       terminal_phase=reproduce.at_least(
-          _min_or_none(ratios), c['epochs_past_tpt'],
+          _extreme(min, ratios), c['epochs_past_tpt'],
           'smallest last epoch / first epoch at 100% train accuracy (none: never reached)'),
       coarse_collapse=reproduce.at_most(
-          _max_or_none(ev['train_nc1']['values']), c['nc1_max'],
+          _extreme(max, ev['train_nc1']['values']), c['nc1_max'],
           'largest final coarse train NC1 (penultimate): the super-classes collapsed'),
       msdr_moved_by_training=moved_gate(
-          _values(ev['final_msdr']), _values(ev['msdr_init']),
+          [(ev['final_msdr'], ev['msdr_init'])],
           'abs(z) of final - initial MSDR, paired by seed: the MSDR read is the trained '
           "network's, not the input's"))
 
 
 def checks_004a(ev, c) -> dict[str, bool | None]:
-  clp, lpo = _values(ev['clp_accuracy']), _values(ev['true_label_probe_accuracy'])
-  scaled = None if lpo is None else [c['clp_ratio_min'] * x for x in lpo]
+  scaled = [None if x is None else c['clp_ratio_min'] * x
+            for x in ev['true_label_probe_accuracy']['values']]
   return dict(
-      msdr=_exceeds(_values(ev['final_msdr']), c['msdr_min']),
-      clp_close=_exceeds(clp, scaled, paired=True),
-      subclusters=_exceeds(_values(ev['reconstruction_accuracy']), c['reconstruction_min']))
+      msdr=spread.exceeds(ev['final_msdr'], c['msdr_min']),
+      clp_close=spread.exceeds(ev['clp_accuracy'], scaled, paired=True),
+      subclusters=spread.exceeds(ev['reconstruction_accuracy'], c['reconstruction_min']))
 
 
 def figure_004a(ev, study: reproduce.Study) -> list[str]:
@@ -583,8 +495,7 @@ def notes_004a(ev, config) -> str:
   del config
   text = ('The reported runs (other architectures, one seed) are not tested. The trainer '
           'stops a run whose loss turns non-finite, so a recorded run did not diverge.')
-  moved = _z(_values(ev['final_msdr']), _values(ev['msdr_init']))
-  if moved is not None and moved < 0:
+  if spread.z_score(ev['final_msdr'], ev['msdr_init'], paired=True) < 0:
     text += (' Training lowered MSDR below its value at initialisation: the structure '
              'seen is what is left of the input\'s.')
   return text
@@ -601,58 +512,82 @@ def _table(line: Mapping[str, Any], key: str) -> np.ndarray:
                   np.float64)
 
 
-def _per_seed(fn, num_seeds: int) -> list[float | None]:
-  return [_num(fn(s)) for s in range(num_seeds)]
+def _per_seed(fn: Callable[[int], Any], num_seeds: int) -> dict[str, Any]:
+  """`spread.quantity` of ``fn(seed)`` over the seeds."""
+  return spread.quantity([fn(s) for s in range(num_seeds)])
+
+
+def _msdr_by_line(lines: Mapping[str, Mapping[str, Any]], seed: int, sigma2_min: float
+                  ) -> tuple[list[Any], np.ndarray]:
+  """(each line's value, MSDR [lines, points at sigma^2 >= sigma2_min]) of one seed."""
+  labels = list(lines)
+  keep = np.asarray(lines[labels[0]]['x']) >= sigma2_min
+  table = np.stack([_table(lines[k], 'msdr')[:, seed] for k in labels])
+  return [lines[k]['value'] for k in labels], table[:, keep]
 
 
 def _dim_trend(lines: Mapping[str, Mapping[str, Any]], seed: int, sigma2_min: float) -> float:
   """Mean over sigma^2 >= sigma2_min of Spearman(dimension, MSDR) of one seed."""
-  labels = list(lines)
-  x = np.asarray(lines[labels[0]]['x'])
-  dims = [lines[k]['value'] for k in labels]
-  table = np.stack([_table(lines[k], 'msdr')[:, seed] for k in labels])  # [D, P]
-  rhos = [spearman(dims, table[:, j]) for j in np.flatnonzero(x >= sigma2_min)]
+  dims, table = _msdr_by_line(lines, seed, sigma2_min)
+  rhos = [spearman(dims, column) for column in table.T]
   return float(np.mean(rhos)) if rhos else float('nan')
 
 
 def _wd_spread(lines: Mapping[str, Mapping[str, Any]], seed: int, sigma2_min: float) -> float:
   """Mean over sigma^2 >= sigma2_min of (max - min) / mean MSDR over weight decays."""
-  labels = list(lines)
-  x = np.asarray(lines[labels[0]]['x'])
-  table = np.stack([_table(lines[k], 'msdr')[:, seed] for k in labels])  # [W, P]
+  _, table = _msdr_by_line(lines, seed, sigma2_min)
   rel = (table.max(0) - table.min(0)) / table.mean(0)
-  keep = x >= sigma2_min
-  return float(rel[keep].mean()) if keep.any() else float('nan')
+  return float(rel.mean()) if rel.size else float('nan')
 
 
 def _msdr_at_largest_x(lines) -> dict[str, dict[str, Any]]:
   out = {}
   for label, line in lines.items():
     i = int(np.argmax(line['x']))
-    out[label] = dict(x=line['x'][i], trained=quantity(_table(line, 'msdr')[i]),
-                      initial=quantity(_table(line, 'msdr_init')[i]))
+    out[label] = dict(x=line['x'][i], trained=spread.quantity(_table(line, 'msdr')[i]),
+                      initial=spread.quantity(_table(line, 'msdr_init')[i]))
   return out
 
 
-def evidence_004b(study: reproduce.Study) -> dict[str, Any]:
-  c = C_004B
-  runs = {r.tags['part']: r.final for r in study.where(kind='mixture', role='test')}
-  num_seeds = min((f['num_seeds'] for f in runs.values()), default=0)
-  ev: dict[str, Any] = dict(num_seeds=num_seeds, parts=sorted(runs))
-  # Preconditions: fit at separable points, finite numbers, a real weight decay.
+def _fit(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+  """The preconditions: the worst train accuracy by sigma^2 (over every line and
+  seed) and the number of non-finite values."""
   worst: dict[str, list[float | None]] = {}  # sigma^2 -> the worst seed of each point
   nonfinite = 0
   for part, f in runs.items():
     for line in f['lines'].values():
-      for key in _MIXTURE_KEYS:
-        nonfinite += int(np.sum(~np.isfinite(_table(line, key))))
-      acc = _table(line, 'train_accuracy')
-      for i, x in enumerate(line['x']):
+      nonfinite += sum(int(np.sum(~np.isfinite(_table(line, k)))) for k in _MIXTURE_KEYS)
+      for x, acc in zip(line['x'], _table(line, 'train_accuracy')):
         sigma2 = line['value'] if part == 'similarity' else x
-        worst.setdefault(f'{sigma2:g}', []).append(
-            float(acc[i].min()) if np.all(np.isfinite(acc[i])) else None)
-  fit = {k: _min_or_none(v) for k, v in sorted(worst.items(), key=lambda kv: float(kv[0]))}
-  ev.update(min_train_accuracy_by_sigma2=fit, num_nonfinite=nonfinite)
+        worst.setdefault(f'{sigma2:g}', []).append(_extreme(min, acc))
+  fit = {k: _extreme(min, v) for k, v in sorted(worst.items(), key=lambda kv: float(kv[0]))}
+  return dict(min_train_accuracy_by_sigma2=fit, num_nonfinite=nonfinite)
+
+
+def _similarity(line: Mapping[str, Any], num_seeds: int) -> dict[str, Any]:
+  """MSDR of the similar and dissimilar sub-classes over tau^2 (Fig 21)."""
+  ms, md = _table(line, 'msdr_similar'), _table(line, 'msdr_dissimilar')
+  i = int(np.argmin(line['x']))
+  return dict(tau2=line['x'], msdr_similar=ms.mean(1).tolist(),
+              msdr_dissimilar=md.mean(1).tolist(),
+              smallest_tau2=dict(tau2=line['x'][i], similar=spread.quantity(ms[i]),
+                                 dissimilar=spread.quantity(md[i])),
+              spearman_tau2=_per_seed(lambda s: spearman(line['x'], ms[:, s]), num_seeds))
+
+
+def _width_trend(lines, num_seeds: int, sigma2_min: float) -> dict[str, Any]:
+  """The hidden-width trend and, per width, trained and initial MSDR at the largest sigma^2."""
+  return dict(
+      hidden_dim_trend=_per_seed(lambda s: _dim_trend(lines, s, sigma2_min), num_seeds),
+      msdr_at_sigma2_max={k: dict(trained=v['trained']['mean'], initial=v['initial']['mean'])
+                          for k, v in _msdr_at_largest_x(lines).items()})
+
+
+def evidence_004b(study: reproduce.Study) -> dict[str, Any]:
+  sigma2_min = C_004B['dim_sigma2_min']
+  runs = {r.tags['part']: r.final for r in study.where(kind='mixture', role='test')}
+  num_seeds = min((f['num_seeds'] for f in runs.values()), default=0)
+  ev: dict[str, Any] = dict(num_seeds=num_seeds, parts=sorted(runs), **_fit(runs))
   if 'weight_decay' in runs:
     f = runs['weight_decay']
     ev['weight_decay_strength'] = float(max(line['value'] for line in f['lines'].values())
@@ -661,62 +596,40 @@ def evidence_004b(study: reproduce.Study) -> dict[str, Any]:
                              for label, v in _msdr_at_largest_x(f['lines']).items()}
   # The claim's numbers, per seed.
   ev['spearman_sigma2'] = {
-      f'{part}:{label}': quantity(_per_seed(
-          lambda s, line=line: spearman(line['x'], _table(line, 'msdr')[:, s]), num_seeds))
+      f'{part}:{label}': _per_seed(
+          lambda s, line=line: spearman(line['x'], _table(line, 'msdr')[:, s]), num_seeds)
       for part, f in runs.items() if part != 'similarity' for label, line in f['lines'].items()}
   for part in ('input_dim', 'hidden_dim'):
     if part in runs:
-      ev[f'{part}_trend'] = quantity(_per_seed(
-          lambda s, p=part: _dim_trend(runs[p]['lines'], s, c['dim_sigma2_min']), num_seeds))
+      ev[f'{part}_trend'] = _per_seed(
+          lambda s, p=part: _dim_trend(runs[p]['lines'], s, sigma2_min), num_seeds)
   if 'weight_decay' in runs:
-    ev['weight_decay_spread'] = quantity(_per_seed(
-        lambda s: _wd_spread(runs['weight_decay']['lines'], s, c['dim_sigma2_min']),
-        num_seeds))
+    ev['weight_decay_spread'] = _per_seed(
+        lambda s: _wd_spread(runs['weight_decay']['lines'], s, sigma2_min), num_seeds)
   if 'similarity' in runs:
-    line = runs['similarity']['lines']['tau2']
-    ms, md = _table(line, 'msdr_similar'), _table(line, 'msdr_dissimilar')
-    i = int(np.argmin(line['x']))
-    ev.update(tau2=line['x'], msdr_similar=ms.mean(1).tolist(),
-              msdr_dissimilar=md.mean(1).tolist(),
-              smallest_tau2=dict(tau2=line['x'][i], similar=quantity(ms[i]),
-                                 dissimilar=quantity(md[i])),
-              spearman_tau2=quantity(_per_seed(
-                  lambda s: spearman(line['x'], ms[:, s]), num_seeds)))
-  # Reported: the hidden-width trend at the other learning rates (investigation).
-  inv = {}
-  for r in study.where(kind='mixture', role='investigation'):
-    lines, n = r.final['lines'], r.final['num_seeds']
-    inv[f"lr{r.tags['learning_rate']:g}"] = dict(
-        hidden_dim_trend=quantity(_per_seed(
-            lambda s, lines=lines: _dim_trend(lines, s, c['dim_sigma2_min']), n)),
-        msdr_at_sigma2_max={k: dict(trained=v['trained']['mean'], initial=v['initial']['mean'])
-                            for k, v in _msdr_at_largest_x(lines).items()})
+    ev.update(_similarity(runs['similarity']['lines']['tau2'], num_seeds))
+  # Reported: the hidden-width trend at every learning rate (the investigation).
+  widths = [(r.tags['learning_rate'], r.final['lines'], r.final['num_seeds'])
+            for r in study.where(kind='mixture', role='investigation')]
   if 'hidden_dim' in runs:
-    inv[f"lr{runs['hidden_dim']['learning_rate']:g}"] = dict(
-        hidden_dim_trend=ev['hidden_dim_trend'],
-        msdr_at_sigma2_max={k.removeprefix('hidden_dim:'): dict(
-            trained=v['trained']['mean'], initial=v['initial']['mean'])
-                            for k, v in ev['msdr_at_largest_x'].items()
-                            if k.startswith('hidden_dim:')})
-  ev['width_investigation'] = inv
+    widths.append((runs['hidden_dim']['learning_rate'], runs['hidden_dim']['lines'], num_seeds))
+  ev['width_investigation'] = {f'lr{lr:g}': _width_trend(lines, n, sigma2_min)
+                               for lr, lines, n in widths}
   return ev
 
 
 def gates_004b(ev, c) -> dict[str, reproduce.Gate]:
   fit = [v for k, v in ev['min_train_accuracy_by_sigma2'].items()
          if float(k) >= c['fit_sigma2_min']]
-  zs = [_z(_values(v['trained']), _values(v['initial']))
-        for v in ev['msdr_at_largest_x'].values()]
-  moved = _min_or_none(None if z is None else abs(z) for z in zs)
   return dict(
       seeds=reproduce.seeds_gate(ev['num_seeds']),
       runs_trained=reproduce.at_least(
-          _min_or_none(fit), c['train_acc_min'],
+          _extreme(min, fit), c['train_acc_min'],
           f"smallest train accuracy at sigma^2 >= {c['fit_sigma2_min']:g}, every line and seed"),
       finite=reproduce.at_most(ev['num_nonfinite'], 0,
                                'non-finite MSDR, loss or accuracy values (divergence)'),
-      msdr_moved_by_training=reproduce.Gate(
-          moved, spread.Z, '>',
+      msdr_moved_by_training=moved_gate(
+          [(v['trained'], v['initial']) for v in ev['msdr_at_largest_x'].values()],
           'smallest abs(z) over lines of trained - initial MSDR at the largest sigma^2 '
           "(tau^2), paired by seed: the MSDR read is the trained network's"),
       weight_decay_effective=reproduce.at_least(
@@ -725,16 +638,15 @@ def gates_004b(ev, c) -> dict[str, reproduce.Gate]:
 
 
 def checks_004b(ev, c) -> dict[str, bool | None]:
-  sim = ev.get('smallest_tau2')
+  sim = ev.get('smallest_tau2') or {}
   return dict(
-      sigma2=_all(_exceeds(_values(q), c['rho_sigma2_min'])
-                  for q in ev['spearman_sigma2'].values()),
-      input_dim=_exceeds(_values(ev.get('input_dim_trend')), c['rho_dim_min']),
-      hidden_dim=_exceeds(_values(ev.get('hidden_dim_trend')), c['rho_dim_min']),
-      weight_decay=_below(_values(ev.get('weight_decay_spread')), c['wd_spread_max']),
-      similar_lower=(_exceeds(_values(sim['dissimilar']), _values(sim['similar']), paired=True)
-                     if sim else None),
-      similar_grows_with_tau2=_exceeds(_values(ev.get('spearman_tau2')), c['rho_tau2_min']))
+      sigma2=spread.all_of([spread.exceeds(q, c['rho_sigma2_min'])
+                            for q in ev['spearman_sigma2'].values()]),
+      input_dim=spread.exceeds(ev.get('input_dim_trend'), c['rho_dim_min']),
+      hidden_dim=spread.exceeds(ev.get('hidden_dim_trend'), c['rho_dim_min']),
+      weight_decay=spread.below(ev.get('weight_decay_spread'), c['wd_spread_max']),
+      similar_lower=spread.exceeds(sim.get('dissimilar'), sim.get('similar'), paired=True),
+      similar_grows_with_tau2=spread.exceeds(ev.get('spearman_tau2'), c['rho_tau2_min']))
 
 
 def figure_004b(ev, study: reproduce.Study) -> list[str]:
@@ -770,6 +682,7 @@ def notes_004b(ev, config) -> str:
 def evidence_004c(study: reproduce.Study) -> dict[str, Any]:
   runs = study.where(kind='fine')
   finals = [r.final for r in runs]
+  per_seed = lambda values: spread.quantity(list(values))
   last = lambda f, key: _by_epoch(f[f'{key}_by_epoch'])[1][-1]
   early = str(study.config.fine_early_epoch)
   early_msdr = [f['msdr_original_by_epoch'][early] for f in finals]
@@ -778,17 +691,16 @@ def evidence_004c(study: reproduce.Study) -> dict[str, Any]:
       seeds=[r.seed for r in runs],
       early_epoch=int(early),
       last_epoch=[max(int(e) for e in f['msdr_original_by_epoch']) for f in finals],
-      train_accuracy=quantity([f['train_accuracy'] for f in finals]),
-      train_nc1=quantity([f['train_nc1'] for f in finals]),
-      train_nc1_init=quantity([f['train_nc1_init'] for f in finals]),
+      **{k: per_seed(f[k] for f in finals)
+         for k in ('train_accuracy', 'train_nc1', 'train_nc1_init')},
       terminal_phase_epoch=[f['terminal_phase_epoch'] for f in finals],
-      msdr_init=quantity([f['msdr_original_by_epoch'].get('0') for f in finals]),
-      separation_init=quantity([f['separation_by_epoch'].get('0') for f in finals]),
-      early_msdr=quantity(early_msdr),
-      early_separation=quantity([f['separation_by_epoch'][early] for f in finals]),
-      final_msdr=quantity(final_msdr),
-      final_separation=quantity([last(f, 'separation') for f in finals]),
-      growth=quantity([b / a if a else None for a, b in zip(early_msdr, final_msdr)]),
+      msdr_init=per_seed(f['msdr_original_by_epoch'].get('0') for f in finals),
+      separation_init=per_seed(f['separation_by_epoch'].get('0') for f in finals),
+      early_msdr=per_seed(early_msdr),
+      early_separation=per_seed(f['separation_by_epoch'][early] for f in finals),
+      final_msdr=per_seed(final_msdr),
+      final_separation=per_seed(last(f, 'separation') for f in finals),
+      growth=per_seed(b / a if a else None for a, b in zip(early_msdr, final_msdr)),
       by_epoch={f'seed{r.seed}': dict(msdr_original=r.final['msdr_original_by_epoch'],
                                       separation=r.final['separation_by_epoch'])
                 for r in runs})
@@ -798,23 +710,22 @@ def gates_004c(ev, c) -> dict[str, reproduce.Gate]:
   return dict(
       seeds=reproduce.seeds_gate(len(ev['seeds'])),
       runs_trained=reproduce.at_least(
-          _min_or_none(ev['train_accuracy']['values']), c['train_acc_min'],
+          _extreme(min, ev['train_accuracy']['values']), c['train_acc_min'],
           'smallest final train accuracy on the fine labels'),
       fine_collapse=reproduce.at_most(
-          _max_or_none(ev['train_nc1']['values']), c['nc1_max'],
+          _extreme(max, ev['train_nc1']['values']), c['nc1_max'],
           'largest final train NC1 on the fine labels (penultimate): the 2C collapse'),
-      msdr_rose_from_initialisation=moved_gate(
-          _values(ev['final_msdr']), _values(ev['msdr_init']),
-          'z of final - initial MSDR over the original classes, paired by seed',
-          two_sided=False))
+      msdr_rose_from_initialisation=reproduce.changed_gate(
+          ev['final_msdr'], ev['msdr_init'],
+          'z of final - initial MSDR over the original classes, paired by seed', paired=True))
 
 
 def checks_004c(ev, c) -> dict[str, bool | None]:
   return dict(
-      early_halves_indistinct=_below(_values(ev['early_msdr']), c['fine_early_msdr_max']),
-      early_classes_apart=_exceeds(_values(ev['early_separation']), c['fine_early_sep_min']),
-      toward_2c=_exceeds(_values(ev['growth']), c['fine_growth_min']),
-      c_structure_at_end=_exceeds(_values(ev['final_separation']), c['fine_final_sep_min']))
+      early_halves_indistinct=spread.below(ev['early_msdr'], c['fine_early_msdr_max']),
+      early_classes_apart=spread.exceeds(ev['early_separation'], c['fine_early_sep_min']),
+      toward_2c=spread.exceeds(ev['growth'], c['fine_growth_min']),
+      c_structure_at_end=spread.exceeds(ev['final_separation'], c['fine_final_sep_min']))
 
 
 def figure_004c(ev, study: reproduce.Study) -> list[str]:
