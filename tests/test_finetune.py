@@ -226,8 +226,12 @@ def test_noisy_run_measures_test_accuracy_against_clean_test_labels(tmp_path):
   info = finetune.read_model_info(str(tmp_path))
   logits = train.extract_features(model, test_ds, layers=('logits',),
                                   normalize=finetune.normalizer(info['mean'], info['std']))
+  z = np.sort(logits['logits'], axis=-1)
   accuracy = float(np.mean(logits['logits'].argmax(-1) == test_ds.labels))
-  assert summary['test_accuracy'] == pytest.approx(accuracy, abs=1e-9)
+  # Two programs (the trainer's evaluation, extract_features) may round the
+  # logits differently: only a near-tie of the top two can flip a prediction.
+  near_ties = np.sum(z[:, -1] - z[:, -2] < 1e-5 * np.abs(z).max())
+  assert summary['test_accuracy'] == pytest.approx(accuracy, abs=near_ties / len(z) + 1e-9)
   clean = [r for r in _records(str(tmp_path)) if r.get('labels') == 'clean']
   assert {r['split'] for r in clean} == {'train', 'test'} and 'nc1' in clean[0]
 
@@ -290,8 +294,10 @@ def test_head_layers_train_and_transfer_features_are_pre_head(tmp_path):
   # pre_head is the encoder output; the classifier reads the last head layer.
   np.testing.assert_allclose(feats['pre_head'], model.encode(x)['penultimate'])
   w, b = models.classifier_params(model)
-  np.testing.assert_allclose(model(x)[0], feats['penultimate'] @ np.asarray(w).T + b,
-                             rtol=1e-5, atol=1e-5)
+  h, w, b = (np.asarray(a, np.float64) for a in (feats['penultimate'], w, b))
+  # float32 rounding of a length-p dot product plus bias: (p + 1) eps (|h| |W|^T + |b|).
+  bound = (h.shape[1] + 1) * np.finfo(np.float32).eps * (np.abs(h) @ np.abs(w).T + np.abs(b))
+  assert np.all(np.abs(np.asarray(model(x)[0], np.float64) - (h @ w.T + b)) <= bound)
 
 
 def test_supcon_needs_augmentation_and_its_two_views_differ():
