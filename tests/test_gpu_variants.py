@@ -288,7 +288,7 @@ def expected_features(model: str, kwargs: dict) -> dict[str, int]:
     names = models.mlp.mlp_feature_names(kwargs.get('depth', 3))
     dims = {n: kwargs.get('width', 512) for n in names}
   else:
-    raise NotImplementedError(model)
+    pytest.fail(f'no expected feature layout for model {model!r}: add one to this test')
   p = dims['penultimate']
   if kwargs.get('head_depth'):
     dims['pre_head'] = dims.pop('penultimate')
