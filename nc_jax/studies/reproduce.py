@@ -300,16 +300,9 @@ def reproduce(config, workdir: str, *, command: str = '',
     say(f'{config.only}: ' + json.dumps(records[config.only]['final'],
                                          sort_keys=True))
     return results
-  if hasattr(module, 'CLAIMS'):
-    study = Study(config=config, workdir=workdir, runs=runs, records=records)
-    say(f'judging claims {", ".join(s.id for s in module.CLAIMS)}')
-    claims = [judge(spec, study) for spec in module.CLAIMS]
-  else:  # A module not yet in parts (no gates).
-    claims = module.analyze(config, workdir, records)
-  for c in claims:
-    if c.verdict not in VERDICTS:
-      raise ValueError(f'claim {c.id}: verdict {c.verdict!r} not in {VERDICTS}')
-    _check_types(c.evidence.get('checks', {}))
+  study = Study(config=config, workdir=workdir, runs=runs, records=records)
+  say(f'judging claims {", ".join(s.id for s in module.CLAIMS)}')
+  claims = [judge(spec, study) for spec in module.CLAIMS]
   results.update(claims={c.id: dataclasses.asdict(c) for c in claims},
                  runs=records)
   wd.write_json('results.json', results)
