@@ -30,8 +30,9 @@ from nc_jax.metrics.generalization import (
     weak_test_variance_of)
 from nc_jax.metrics.linalg import default_rtol
 from nc_jax.metrics.report import (
-    BASE_KEYS, CLASSIFIER_KEYS, OOD_KEYS, accumulate_sharded, collapse_report,
-    ncc_mismatch, report_from_stats)
+    BASE_KEYS, CLASSIFIER_KEYS, OOD_KEYS, collapse_report, ncc_mismatch,
+    report_from_stats)
+from nc_jax.metrics.sharded import accumulate_sharded
 from nc_jax.metrics.stats import (
     ClassMoments, FeatureStats, accumulate, class_moments, empty_stats, merge,
     moments_from_stats)

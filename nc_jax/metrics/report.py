@@ -1,11 +1,10 @@
-"""Entry points: the full collapse report, in memory, streamed and sharded.
+"""Entry points: the full collapse report, in memory and from streamed statistics.
 
 - `collapse_report(features, labels, ...)`: every metric of SPEC.md at once.
-- `report_from_stats(stats, ...)`: the same from one-pass `FeatureStats`.
+- `report_from_stats(stats, ...)`: the same from one-pass `FeatureStats`
+  (from `stats.accumulate` / `merge` / `accumulate_sharded`).
 - `ncc_mismatch(features, stats=..., classifier=...)`: the second pass NC4
   needs (it compares against the final class means).
-- `accumulate_sharded(...)`: `accumulate` over a batch sharded on a mesh axis,
-  through ``jax.shard_map`` and ``psum`` (multi-device and multi-host).
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec as P
 
+from nc_jax.metrics import _tiles
 from nc_jax.metrics import checks
 from nc_jax.metrics import core
 from nc_jax.metrics import stats as stats_lib
@@ -66,20 +65,20 @@ def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> di
   return out
 
 
-def top_sq_singular_values(tiles: stats_lib.ClassTiles, sums, m: ClassMoments,
+def top_sq_singular_values(tiles: _tiles.ClassTiles, sums: _tiles.ClassSums, m: ClassMoments,
                            *, max_iters: int = 500) -> jax.Array:
   """||H_k||_2^2 for every class by power iteration on H_k^T H_k. [C].
 
   H_k^T H_k = S_k + n_k mu_k mu_k^T with S_k the centred scatter, applied
-  from the class-sorted rows (`stats.sort_by_class`): each step is two fused
+  from the class-sorted rows (`_tiles.sort_by_class`): each step is two fused
   passes over them (one product per tile each way) and a segment-sum over
   tiles; no C x p x p matrix. Starts from mu_k, which for raw features is
   close to the top singular direction, so it typically converges in a few
-  steps. ``sums``: the layout's `stats._class_sums`.
+  steps. ``sums``: the layout's `_tiles.class_sums`.
   """
 
   def matvec(v):
-    return (stats_lib._scatter_matvec(tiles, sums, v)
+    return (_tiles.scatter_matvec(tiles, sums, v)
             + (m.counts * jnp.sum(m.means * v, 1))[:, None] * m.means)
 
   return jax.lax.stop_gradient(
@@ -88,7 +87,7 @@ def top_sq_singular_values(tiles: stats_lib.ClassTiles, sums, m: ClassMoments,
 
 @partial(jax.jit, static_argnames=("num_classes", "rank", "rtol"))
 def _report(features, labels, classifier, ood_features, *, num_classes, rank, rtol):
-  m, tiles, sums = stats_lib._tiled_moments(features, labels, num_classes)
+  m, tiles, sums = stats_lib.tiled_moments(features, labels, num_classes)
   w = None if classifier is None else classifier[0]
   ood_mean = None if ood_features is None else jnp.mean(ood_features, axis=0)
   out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean)
@@ -166,7 +165,7 @@ def top_sq_singular_values_from_stats(stats: FeatureStats, *, max_iters: int = 5
 
 @partial(jax.jit, static_argnames=("rank", "rtol"))
 def _report_from_stats(stats, w, ood_mean, *, rank, rtol):
-  m = stats_lib._moments_from_stats(stats)
+  m = stats_lib.moments_from_stats(stats)  # traced: no host-side count check
   out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean)
   if not stats.pooled:
     out["numerical_rank"] = core.numerical_rank_from_top(
@@ -209,7 +208,7 @@ def report_from_stats(stats: FeatureStats, *, classifier=None, ood_features=None
 
 @jax.jit
 def _ncc_mismatch(stats, features, w, b):
-  m = stats_lib._moments_from_stats(stats)
+  m = stats_lib.moments_from_stats(stats)  # traced: no host-side count check
   return core.ncc_mismatch_count(m, features, w, b)
 
 
@@ -228,73 +227,3 @@ def ncc_mismatch(features, *, stats: FeatureStats, classifier) -> jax.Array:
   features = checks.check_features(features, dim=stats.dim)
   w, b = checks.check_classifier(classifier, stats.num_classes, stats.dim)
   return _ncc_mismatch(stats, features, w, b)
-
-
-# ----------------------------------------------------------------------------
-# Sharded accumulation.
-# ----------------------------------------------------------------------------
-
-
-def accumulate_sharded(features, labels, *, num_classes: int, mesh: jax.sharding.Mesh,
-                       axis_name: str = "data", stats: FeatureStats | None = None,
-                       class_counts=None) -> FeatureStats:
-  """`accumulate` for a batch split over the devices (and hosts) of ``mesh``.
-
-  Each device reduces its shard to centred class statistics; ``psum`` over
-  ``axis_name`` combines them with the multi-part centred merge (global means
-  first, then each shard's scatter plus n_shard (mu_shard - mu)(mu_shard -
-  mu)^T), so the result equals one device's `accumulate` up to rounding. The
-  statistics come back replicated. Works unchanged multi-host, given global
-  arrays (e.g. from ``jax.make_array_from_process_local_data``).
-
-  Args:
-    features: [B, p], B divisible by the size of ``axis_name``.
-    labels: [B] integers.
-    num_classes: C.
-    mesh: a ``jax.sharding.Mesh``.
-    axis_name: the mesh axis the batch is split over.
-    stats, class_counts: as in `accumulate`.
-  """
-  features, labels = checks.check_features_labels(features, labels, num_classes,
-                                                   min_classes=0)
-  if stats is None:
-    stats = stats_lib.empty_stats(num_classes, features.shape[1],
-                                  dtype=features.dtype, class_counts=class_counts)
-  size = mesh.shape[axis_name]
-  if features.shape[0] % size:
-    raise ValueError(f"batch of {features.shape[0]} does not split over {size} devices "
-                     f"of mesh axis {axis_name!r}")
-  return _accumulate_sharded(stats, features, labels, mesh=mesh, axis_name=axis_name)
-
-
-@partial(jax.jit, static_argnames=("mesh", "axis_name"))
-def _accumulate_sharded(stats, features, labels, *, mesh, axis_name):
-  dtype = stats.means.dtype
-
-  def local(st, f, y):
-    b = stats_lib._batch_stats(f, y, st)
-    psum = lambda x: jax.lax.psum(x, axis_name)
-    n_l = b.counts.astype(dtype)
-    n = psum(n_l)
-    mean = stats_lib._safe_div(psum(n_l[:, None] * b.means), n[:, None])
-    delta = b.means - mean
-    if st.pooled:
-      extra = (delta * (n_l * st.class_weights)[:, None]).T @ delta
-    else:
-      extra = jnp.einsum("k,ki,kj->kij", n_l, delta, delta)
-    unit_mean = stats_lib._safe_div(psum(n_l[:, None] * b.unit_means), n[:, None])
-    delta_u = b.unit_means - unit_mean
-    total = FeatureStats(
-        counts=psum(b.counts),
-        means=mean,
-        scatter=psum(b.scatter + extra),
-        sq_dev=psum(b.sq_dev + n_l * jnp.sum(delta * delta, 1)),
-        unit_means=unit_mean,
-        unit_sq_dev=psum(b.unit_sq_dev + n_l * jnp.sum(delta_u * delta_u, 1)),
-        class_weights=st.class_weights)
-    return stats_lib._merge(st, total)
-
-  rep = jax.tree.map(lambda _: P(), stats)
-  fn = jax.shard_map(local, mesh=mesh, in_specs=(rep, P(axis_name), P(axis_name)),
-                     out_specs=rep)
-  return fn(stats, features, labels)
