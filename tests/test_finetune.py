@@ -1,7 +1,7 @@
 """Fine-tuning, initialisation from checkpoints and resume safety, on the one trainer.
 
 A tiny MLP with BatchNorm is pretrained for one epoch on scikit-learn digits by
-the real trainer; fine-tuning runs are trainer runs with ``init_from``.
+the real trainer; fine-tuning runs are trainer runs with ``init.workdir``.
 Frozen parameters and frozen BatchNorm statistics must come out bit-identical,
 trained ones must move; resume must be exact, refuse other configs and
 survive a damaged checkpoint.
@@ -22,23 +22,22 @@ from nc_jax.train import checkpoints
 from nc_jax.train import finetune
 
 
-def _config(**overrides):
+def _config(overrides=None, **top):
+  """A 3 x 16 MLP (BatchNorm) on digits, 1 epoch; ``overrides`` dotted keys."""
   c = train.default_config()
-  c.dataset = 'digits'
-  c.model = 'mlp'
-  c.model_kwargs.width = 16
-  c.model_kwargs.depth = 3
-  c.model_kwargs.norm = 'batch'
+  c.data.name = 'digits'
+  c.model.name = 'mlp'
+  c.model.kwargs = dict(width=16, depth=3, norm='batch')
   c.batch_size = 64
-  c.eval_batch_size = 400
+  c.evals.batch_size = 400
   c.num_epochs = 1
-  c.learning_rate = 0.05
-  c.track_collapse = False
-  c.progress_bar = False
-  c.plots = False
-  c.keep_checkpoints = 5
-  c.update(overrides)
-  return c
+  c.optimizer.learning_rate = 0.05
+  c.evals.track_collapse = False
+  c.log.progress_bar = False
+  c.log.plots = False
+  c.checkpoint.keep = 5
+  c.update(top)
+  return train.config.override(c, overrides or {})
 
 
 def _flat(model):
@@ -64,9 +63,10 @@ def pretrained(tmp_path_factory):
   return workdir
 
 
-def _ft(pretrained, variant, block='', **kw):
-  return _config(seed=1, init_from=pretrained, finetune=variant,
-                 finetune_block=block, **kw)
+def _ft(pretrained, variant, block='', overrides=None, **top):
+  return _config({'init.workdir': pretrained, 'init.finetune': variant,
+                  'init.finetune_block': block, **(overrides or {})}, seed=1,
+                 **top)
 
 
 @pytest.mark.parametrize('variant,block', [('layer', 'layer2'), ('scl', 'layer1'),
@@ -127,22 +127,22 @@ def test_init_from_restores_parameters_only_and_gives_the_same_features(pretrain
     np.testing.assert_array_equal(a[k], b[k])
   # A fine-tuning model built from it starts from those features (full variant,
   # same classes, old head kept).
-  model = finetune.build(_ft(pretrained, 'full', finetune_new_head=False), (8, 8, 1), 10)
+  model = finetune.build(_ft(pretrained, 'full', overrides={'init.new_head': False}), (8, 8, 1), 10)
   c = train.extract_features(model, ds, normalize=normalize, layers=('logits',))
   np.testing.assert_array_equal(c['logits'], a['logits'])
 
 
 def test_finetune_kill_and_resume_equals_uninterrupted(pretrained, tmp_path):
-  config = _ft(pretrained, 'layer', 'layer2', num_epochs=4, track_collapse=True,
-               eval_every=2, eval_train_examples=300, eval_test_examples=200,
-               checkpoint_every=0)
+  evals = {'evals.track_collapse': True, 'evals.every': 2,
+           'evals.train_examples': 300, 'evals.test_examples': 200}
+  config = _ft(pretrained, 'layer', 'layer2',
+               {**evals, 'checkpoint.every': 0}, num_epochs=4)
   full = str(tmp_path / 'full')
   train.train_and_evaluate(config, full)
-  assert checkpoints.epochs(full) == [4]  # checkpoint_every=0: the last one only.
+  assert checkpoints.epochs(full) == [4]  # checkpoint.every=0: the last one only.
   killed = str(tmp_path / 'killed')
-  config_ckpt = _ft(pretrained, 'layer', 'layer2', num_epochs=4, track_collapse=True,
-                    eval_every=2, eval_train_examples=300, eval_test_examples=200,
-                    checkpoint_every=1)
+  config_ckpt = _ft(pretrained, 'layer', 'layer2',
+                    {**evals, 'checkpoint.every': 1}, num_epochs=4)
   config_ckpt.stop_after_epochs = 3
   assert train.train_and_evaluate(config_ckpt, killed) == {}
   config_ckpt.stop_after_epochs = 0
@@ -158,8 +158,8 @@ def test_resume_refuses_another_config_and_names_the_key(tmp_path):
   config = _config(num_epochs=2)
   config.stop_after_epochs = 1
   train.train_and_evaluate(config, workdir)
-  other = _config(num_epochs=2, learning_rate=0.3)
-  with pytest.raises(ValueError, match=r'learning_rate: 0\.05 -> 0\.3'):
+  other = _config({'optimizer.learning_rate': 0.3}, num_epochs=2)
+  with pytest.raises(ValueError, match=r'optimizer\.learning_rate: 0\.05 -> 0\.3'):
     train.train_and_evaluate(other, workdir)
   # num_epochs is documented as safe to change; 'restart' starts afresh.
   train.train_and_evaluate(_config(num_epochs=3), workdir)
@@ -167,11 +167,11 @@ def test_resume_refuses_another_config_and_names_the_key(tmp_path):
   summary = train.train_and_evaluate(other, workdir)
   assert summary['epoch'] == 2
   with open(os.path.join(workdir, 'config.json')) as f:
-    assert json.load(f)['learning_rate'] == 0.3
+    assert json.load(f)['optimizer']['learning_rate'] == 0.3
 
 
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
-  config = _config(num_epochs=3, track_collapse=True)
+  config = _config({'evals.track_collapse': True}, num_epochs=3)
   config.stop_after_epochs = 2
   damaged, direct = str(tmp_path / 'damaged'), str(tmp_path / 'direct')
   train.train_and_evaluate(config, damaged)
@@ -210,7 +210,7 @@ def test_no_restorable_checkpoint_is_a_one_line_error(tmp_path):
 
 def test_label_noise_touches_the_training_split_only():
   clean_train, clean_test = train.load_data(_config())
-  train_ds, test_ds = train.load_data(_config(label_noise=0.5))
+  train_ds, test_ds = train.load_data(_config({'data.label_noise': 0.5}))
   np.testing.assert_array_equal(test_ds.labels, clean_test.labels)
   assert test_ds.clean_labels is None
   np.testing.assert_array_equal(train_ds.clean_labels, clean_train.labels)
@@ -219,8 +219,8 @@ def test_label_noise_touches_the_training_split_only():
 
 def test_noisy_run_measures_test_accuracy_against_clean_test_labels(tmp_path):
   summary = train.train_and_evaluate(
-      _config(label_noise=0.4, num_epochs=3, eval_label_sets=('clean',),
-              track_collapse=True), str(tmp_path))
+      _config({'data.label_noise': 0.4, 'evals.label_sets': ('clean',),
+               'evals.track_collapse': True}, num_epochs=3), str(tmp_path))
   test_ds = train.load_data(_config())[1]
   model = train.restore_model(str(tmp_path))
   info = finetune.read_model_info(str(tmp_path))
@@ -237,10 +237,10 @@ def test_noisy_run_measures_test_accuracy_against_clean_test_labels(tmp_path):
 
 
 def test_label_map_and_eval_sets(tmp_path):
-  config = _config(label_map='mod:5', eval_label_sets=('fine',), track_collapse=True,
-                   num_epochs=1)
-  config.eval_sets.noisy = dict(split='test', corruption='gaussian_noise', severity=3,
-                                examples=100)
+  config = _config({'data.label_map': 'mod:5', 'evals.label_sets': ('fine',),
+                    'evals.track_collapse': True})
+  config.evals.sets.noisy = dict(split='test', corruption='gaussian_noise', severity=3,
+                                 examples=100)
   train.train_and_evaluate(config, str(tmp_path))
   recs = [r for r in _records(str(tmp_path)) if 'split' in r]
   assert {r['split'] for r in recs} == {'train', 'test', 'noisy'}
@@ -251,12 +251,15 @@ def test_label_map_and_eval_sets(tmp_path):
 
 
 def test_config_errors_name_the_problem():
-  with pytest.raises(ValueError, match='needs config.init_from'):
-    train.check_config(_config(finetune='layer', finetune_block='layer1'))
-  with pytest.raises(ValueError, match='eval_label_sets'):
-    train.check_config(_config(eval_label_sets=('dirty',)))
+  with pytest.raises(ValueError, match='needs config.init.workdir'):
+    train.check_config(_config({'init.finetune': 'layer',
+                                'init.finetune_block': 'layer1'}))
+  with pytest.raises(ValueError, match='evals.label_sets'):
+    train.check_config(_config({'evals.label_sets': ('dirty',)}))
   with pytest.raises(ValueError, match='label_map'):
-    train.check_config(_config(label_map='mod'))
+    train.check_config(_config({'data.label_map': 'mod'}))
+  with pytest.raises(ValueError, match=r"evals\.sets\.x: unknown keys \['splt'\]"):
+    train.check_config(_config({'evals.sets': {'x': {'splt': 'test'}}}))
 
 
 def test_model_blocks():
@@ -278,9 +281,9 @@ def test_model_blocks():
 
 
 def test_head_layers_train_and_transfer_features_are_pre_head(tmp_path):
-  config = _config(model_kwargs=dict(width=16, depth=2, norm='batch', head_depth=2),
-                   num_epochs=2, track_collapse=True)
-  config.checkpoint_init = True
+  config = _config({'model.kwargs': dict(width=16, depth=2, norm='batch', head_depth=2),
+                    'evals.track_collapse': True, 'checkpoint.init': True},
+                   num_epochs=2)
   train.train_and_evaluate(config, str(tmp_path))
   start = _flat(train.restore_model(str(tmp_path), 0))
   end = _flat(train.restore_model(str(tmp_path)))
@@ -302,7 +305,8 @@ def test_head_layers_train_and_transfer_features_are_pre_head(tmp_path):
 
 def test_supcon_needs_augmentation_and_its_two_views_differ():
   with pytest.raises(ValueError, match='two augmented views'):
-    train.check_config(_config(loss='supcon', model_kwargs=dict(projection='mlp')))
+    train.check_config(_config({'loss': train.loss('supcon'),
+                                'model.kwargs.projection': 'mlp'}))
   from nc_jax.train import input as input_lib
   import jax.numpy as jnp
   x = jnp.full((3, 4, 4, 1), 0.5)
@@ -321,7 +325,7 @@ def test_supcon_needs_augmentation_and_its_two_views_differ():
 def test_adversarial_inputs_stay_in_the_ball_and_raise_the_loss(pretrained, steps):
   import jax.numpy as jnp
   from nc_jax.train import input as input_lib
-  config = _config(adversarial_eps=0.1, adversarial_steps=steps)
+  config = _config()
   model = train.restore_model(pretrained)
   model.train()
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -330,18 +334,19 @@ def test_adversarial_inputs_stay_in_the_ball_and_raise_the_loss(pretrained, step
   y = jnp.asarray(ds.labels[:64])
   info = finetune.read_model_info(pretrained)
   normalize = finetune.normalizer(info['mean'], info['std'])
-  xa = train.adversarial(config, graphdef, params, rest, x, y, normalize, 10,
-                         jax.random.key(0))
+  loss = lambda z: train.objective(
+      nnx.merge(graphdef, params, rest, copy=True), normalize(z), y,
+      loss='ce', kwargs=dict(config.loss.kwargs), cosine_reg=None,
+      num_classes=10)[0]
+  xa = train.adversarial(loss, x, eps=0.1, steps=steps, key=jax.random.key(0))
   assert float(jnp.max(jnp.abs(xa - x))) <= 0.1 + 1e-6
   assert float(jnp.min(xa)) >= 0 and float(jnp.max(xa)) <= 1
-  loss = lambda z: float(train.objective(config, nnx.merge(graphdef, params, rest, copy=True),
-                                         normalize(z), y, 10)[0])
-  assert loss(xa) > loss(x)
+  assert float(loss(xa)) > float(loss(x))
 
 
 def test_adversarial_training_runs_and_differs_from_clean(tmp_path):
   clean = train.train_and_evaluate(_config(num_epochs=1), str(tmp_path / 'clean'))
-  adv = train.train_and_evaluate(_config(num_epochs=1, adversarial_eps=0.05),
+  adv = train.train_and_evaluate(_config({'augment.adversarial_eps': 0.05}),
                                  str(tmp_path / 'adv'))
   assert adv['test_accuracy'] != clean['test_accuracy']
 
@@ -354,8 +359,9 @@ def test_resume_accepts_keys_added_since_at_their_default(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   path = tmp_path / 'config.json'
   old = json.loads(path.read_text())
-  del old['augment_noise']  # As if written before augment_noise existed.
+  del old['augment']['noise']  # As if written before augment.noise existed.
   path.write_text(json.dumps(old))
-  with pytest.raises(ValueError, match='augment_noise: None -> 0.1'):
-    train.train_and_evaluate(_config(num_epochs=2, augment_noise=0.1), str(tmp_path))
+  with pytest.raises(ValueError, match='augment.noise: None -> 0.1'):
+    train.train_and_evaluate(_config({'augment.noise': 0.1}, num_epochs=2),
+                             str(tmp_path))
   assert train.train_and_evaluate(_config(num_epochs=2), str(tmp_path))['epoch'] == 2

@@ -98,21 +98,21 @@ def _records(workdir):
   return [{k: v for k, v in r.items() if not k.endswith('_time_s')} for r in rows]
 
 
-def _config(**kw):
+def _config(overrides=None, **top):
   c = train.default_config()
-  c.dataset = 'digits'
-  c.model_kwargs.width, c.model_kwargs.depth = 16, 2
-  c.batch_size, c.eval_batch_size, c.num_epochs = 64, 400, 3
-  c.progress_bar, c.plots = False, False
-  c.update(kw)
-  return c
+  c.data.name = 'digits'
+  c.model.kwargs = dict(width=16, depth=2)
+  c.batch_size, c.evals.batch_size, c.num_epochs = 64, 400, 3
+  c.log.progress_bar, c.log.plots = False, False
+  c.update(top)
+  return train.config.override(c, overrides or {})
 
 
 def test_grain_training_equals_in_memory_and_resumes_exactly(tmp_path):
   memory = str(tmp_path / 'memory')
   train.train_and_evaluate(_config(), memory)
   killed = str(tmp_path / 'grain')
-  c = _config(data_loader='grain')
+  c = _config({'data.loader.name': 'grain'})
   c.stop_after_epochs = 2
   assert train.train_and_evaluate(c, killed) == {}
   c.stop_after_epochs = 0
@@ -121,8 +121,9 @@ def test_grain_training_equals_in_memory_and_resumes_exactly(tmp_path):
 
 
 def test_grain_trains_a_lazy_image_folder(folder, tmp_path):
-  c = _config(dataset=f'image_folder:{folder}', data_loader='grain', batch_size=16,
-              eval_batch_size=40, num_epochs=2, crop_padding=1, flip=True)
+  c = _config({'data.name': f'image_folder:{folder}', 'data.loader.name': 'grain',
+               'evals.batch_size': 40, 'augment.crop_padding': 1,
+               'augment.flip': True}, batch_size=16, num_epochs=2)
   summary = train.train_and_evaluate(c, str(tmp_path))
   assert summary['train_accuracy'] > 1 / 3 and summary['layers']['test']['penultimate'][
       'num_examples'] == 36
@@ -138,7 +139,7 @@ sys.path.insert(0, sys.argv[4])
 import test_train
 from nc_jax import train
 config = test_train.sharding_config()
-config.data_loader = 'grain'  # each process streams only its half of every batch
+config.data.loader.name = 'grain'  # each process streams only its half of every batch
 train.train_and_evaluate(config, sys.argv[3])
 """
 
@@ -163,7 +164,7 @@ def test_lazy_tfds_source_equals_the_eager_load(tmp_path):
     assert lazy.is_lazy(ds.images) and ds.images.shape == eager.images.shape
     np.testing.assert_array_equal(ds.labels, eager.labels)
     np.testing.assert_array_equal(ds.images[np.arange(40)], eager.images)
-    c = _config(dataset='tfds:mnist', data_loader='grain', batch_size=8, eval_batch_size=40,
-                num_epochs=1)
+    c = _config({'data.name': 'tfds:mnist', 'data.loader.name': 'grain',
+                 'evals.batch_size': 40}, batch_size=8, num_epochs=1)
     summary = train.train_and_evaluate(c, str(tmp_path))
   assert summary['step'] == 5

@@ -11,10 +11,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -31,26 +33,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING_KEYS = ('epoch_time_s', 'eval_time_s', 'train_time_s', 'wall_time_s')
 
 
-def tiny_config(**overrides) -> ml_collections.ConfigDict:
-  """An MLP (2 x 16) on 256 / 128 digits, 2 epochs of 4 steps each."""
+def tiny_config(overrides=None, **top) -> ml_collections.ConfigDict:
+  """An MLP (2 x 16) on 256 / 128 digits, 2 epochs of 4 steps each.
+
+  ``overrides``: dotted keys (``{'checkpoint.every': 2}``); ``top``:
+  top-level keys (``num_epochs=4``); whole groups may be given either way.
+  """
   c = train.default_config()
-  c.dataset = 'digits'
-  c.train_split = 'train[:256]'
-  c.test_split = 'test[:128]'
-  c.model = 'mlp'
-  c.model_kwargs = ml_collections.ConfigDict({'width': 16, 'depth': 2})
+  c.data.name = 'digits'
+  c.data.train_split = 'train[:256]'
+  c.data.test_split = 'test[:128]'
+  c.model.name = 'mlp'
+  c.model.kwargs = ml_collections.ConfigDict({'width': 16, 'depth': 2})
   c.batch_size = 64
-  c.eval_batch_size = 128  # Divides both splits: no ragged last batch.
-  c.learning_rate = 0.05
-  # A constant rate keeps the compiled step independent of num_epochs, so
-  # runs of different lengths share executables (see the cache fixture).
-  c.schedule = 'constant'
+  c.evals.batch_size = 128  # Divides both splits: no ragged last batch.
+  c.optimizer.learning_rate = 0.05
   c.num_epochs = 2
-  c.progress_bar = False
-  c.plots = False
-  for k, v in overrides.items():
+  c.log.progress_bar = False
+  c.log.plots = False
+  for k, v in top.items():
     c[k] = v
-  return c
+  return train.config.override(c, overrides or {})
 
 
 def one_device_mesh():
@@ -85,7 +88,8 @@ def assert_records_close(a, b, rtol=1e-6, atol=0.0):
 def main_job_command() -> list[str]:
   """The training command of scripts/main.sh (the README's first command)."""
   with open(os.path.join(ROOT, 'scripts', 'main.sh')) as f:
-    lines = [l for l in f if 'experiments/train.py' in l]
+    lines = [l for l in f if 'experiments/train.py' in l and
+             not l.lstrip().startswith('#')]
   assert len(lines) == 1, lines
   cmd = shlex.split(lines[0].replace('"$@"', ''))
   assert cmd[0] == '.venv/bin/python', cmd
@@ -102,8 +106,8 @@ def main_job(request, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('main'))
   cmd = [re.sub(r'^--workdir=.*', f'--workdir={workdir}', a)
          for a in main_job_command()]
-  cmd += ['--config.num_epochs=2', '--config.eval_every=1',
-          '--config.progress_bar=False']
+  cmd += ['--config.num_epochs=2', '--config.evals.every=1',
+          '--config.log.progress_bar=False']
   # As on a fresh machine: one CPU device, not the tests' 8 fake ones.
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
   proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -120,9 +124,9 @@ def main_job(request, tmp_path_factory):
 def test_two_steps_on_mock_tfds_data(tmp_path):
   """2 steps on tfds.testing.mock_data (works without TensorFlow)."""
   tfds = pytest.importorskip('tensorflow_datasets')
-  config = tiny_config(dataset='tfds:mnist', train_split='train',
-                       test_split='test', batch_size=32, eval_batch_size=64,
-                       num_epochs=1, plots=True)
+  config = tiny_config({'data.name': 'tfds:mnist', 'data.train_split': 'train',
+                        'data.test_split': 'test', 'evals.batch_size': 64,
+                        'log.plots': True}, batch_size=32, num_epochs=1)
   with tfds.testing.mock_data(num_examples=64):
     summary = train.train_and_evaluate(config, str(tmp_path),
                                        mesh=one_device_mesh())
@@ -149,24 +153,42 @@ def test_two_steps_on_mock_tfds_data(tmp_path):
   assert summary['test_nc1'] == pen[-1]['nc1']
 
 
-def test_train_step_compiles_once():
-  config = tiny_config()
-  train_ds, _ = train.load_data(config)
-  run = train.setup(config, train_ds, one_device_mesh())
-  state = run.state
-  for i in range(3):
-    running = {k: jnp.zeros(()) for k in
-               ('loss', 'correct', 'count', 'nonfinite', 'l2_grads',
-                'l2_params')}
-    idx = np.arange(64 * i, 64 * (i + 1))
-    state, running = run.train_step(state, running, train_ds.images[idx],
-                                    train_ds.labels[idx])
-  assert int(state['step']) == 3
-  assert run.train_step._cache_size() == 1  # pylint: disable=protected-access
+def test_a_sweep_traces_each_step_once(tmp_path, monkeypatch):
+  """Runs that differ in seed, rate, schedule, length, loss options and
+  regulariser weight share one traced train step and one eval step."""
+  from nc_jax.train import step
+  from nc_jax.train import tracking
+  chex.clear_trace_counter()
+  monkeypatch.setattr(step, 'train_step', jax.jit(
+      chex.assert_max_traces(step.train_step.__wrapped__, n=1),
+      static_argnames='spec', donate_argnames=('state', 'running')))
+  monkeypatch.setattr(tracking, 'eval_step', jax.jit(
+      chex.assert_max_traces(tracking.eval_step.__wrapped__, n=1),
+      static_argnames=('n_valid', 'spec')))
+  mesh = one_device_mesh()
+  a = tiny_config({'loss.cosine_reg': 0.5}, num_epochs=1)
+  b = tiny_config({'loss.kwargs.temperature': 0.5, 'loss.cosine_reg': 2.0,
+                   'optimizer.learning_rate': 0.01,
+                   'schedule': train.schedule('step', warmup_epochs=0.5,
+                                              epochs=(1,))},
+                  num_epochs=2, seed=3)
+  for name, config in (('a', a), ('b', b)):
+    summary = train.train_and_evaluate(config, str(tmp_path / name),
+                                       mesh=mesh)
+    assert summary['step'] == 4 * config.num_epochs
+  # The rates the runs logged are their schedules' (not the first run's).
+  rates = [r['learning_rate'] for r in read_metrics(tmp_path / 'b')
+           if 'learning_rate' in r]
+  np.testing.assert_allclose(rates, [0.01, 0.001], rtol=1e-6)
+  # A static choice (another loss) is a new program: the counter sees it.
+  with pytest.raises(AssertionError, match='traced > 1 times'):
+    train.train_and_evaluate(tiny_config({'loss': train.loss('mse')},
+                                         num_epochs=1),
+                             str(tmp_path / 'c'), mesh=mesh)
 
 
 def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
-  config = tiny_config(num_epochs=4, checkpoint_every=2)
+  config = tiny_config({'checkpoint.every': 2}, num_epochs=4)
   mesh = one_device_mesh()
   full = train.train_and_evaluate(config, str(tmp_path / 'full'), mesh=mesh)
 
@@ -185,9 +207,23 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
       assert resumed[k] == v, k
 
 
+def test_checkpoint_retention_keeps_the_asked_epochs_for_good(tmp_path):
+  """Orbax preservation policies: the latest `keep`, plus `epochs` and the
+  initialisation (`init`) whatever `keep` is."""
+  config = tiny_config({'checkpoint.every': 1, 'checkpoint.keep': 1,
+                        'checkpoint.epochs': (2,), 'checkpoint.init': True},
+                       num_epochs=4)
+  train.train_and_evaluate(config, str(tmp_path), mesh=one_device_mesh())
+  assert train.checkpoints.epochs(str(tmp_path)) == [0, 2, 4]
+  config = tiny_config({'checkpoint.every': 1, 'checkpoint.keep': 2},
+                       num_epochs=4)
+  train.train_and_evaluate(config, str(tmp_path / 'b'), mesh=one_device_mesh())
+  assert train.checkpoints.epochs(str(tmp_path / 'b')) == [3, 4]
+
+
 def test_resume_after_a_crash_in_the_middle_of_a_record(tmp_path):
   """A record cut short by a crash is dropped on resume and logged again."""
-  config = tiny_config(num_epochs=2, checkpoint_every=1)
+  config = tiny_config({'checkpoint.every': 1}, num_epochs=2)
   mesh = one_device_mesh()
   train.train_and_evaluate(config, str(tmp_path / 'full'), mesh=mesh)
   full = read_metrics(tmp_path / 'full')
@@ -251,10 +287,9 @@ def sharding_config() -> ml_collections.ConfigDict:
   """BatchNorm (statistics over the global batch), on-device augmentation
   (the same crops and flips however the batch is split) and a ragged last
   evaluation batch (100 test images in batches of 64)."""
-  config = tiny_config(crop_padding=1, flip=True, eval_batch_size=64)
-  config.model_kwargs.norm = 'batch'
-  config.test_split = 'test[:100]'
-  return config
+  return tiny_config({'augment.crop_padding': 1, 'augment.flip': True,
+                      'evals.batch_size': 64, 'model.kwargs.norm': 'batch',
+                      'data.test_split': 'test[:100]'})
 
 
 @pytest.fixture(scope='module')
@@ -321,8 +356,9 @@ def test_two_hosts_equal_one_device(tmp_path, one_device_records):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   # The learning rate jumps by 1e30 after epoch 1: the loss diverges in
   # epoch 2.
-  config = tiny_config(num_epochs=3, schedule='step', step_epochs=(1,),
-                       step_factor=1e30, checkpoint_every=1)
+  config = tiny_config({'schedule': train.schedule('step', epochs=(1,),
+                                                   factor=1e30),
+                        'checkpoint.every': 1}, num_epochs=3)
   with pytest.raises(FloatingPointError,
                      match=r'NaN/Inf in epoch 2.*last good checkpoint '
                      r'\(epoch 1\)'):
@@ -336,17 +372,23 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize('overrides', [
-    dict(loss='mse', label_smoothing=0.1, nesterov=True, schedule='step',
-         step_epochs=(1,), warmup_epochs=0.5),
-    dict(loss='ce', temperature=0.5, label_smoothing=0.1, cosine_reg=1.0,
-         optimizer='adamw', weight_decay=0.05, weight_decay_on='kernels',
-         grad_clip_norm=1.0, schedule='cosine'),
-    dict(loss='supcon', crop_padding=1, flip=True, momentum=0.0),
-], ids=['mse_nesterov_step', 'ce_tau_cosreg_adamw', 'supcon_augment'])
+    {'loss': train.loss('mse', label_smoothing=0.1),
+     'optimizer.kwargs.nesterov': True,
+     'schedule': train.schedule('step', epochs=(1,), warmup_epochs=0.5)},
+    {'loss': train.loss('ce', temperature=0.5, label_smoothing=0.1,
+                        cosine_reg=1.0),
+     'optimizer': train.optimizer('adamw', learning_rate=0.05,
+                                  weight_decay=0.05, weight_decay_on='kernels',
+                                  grad_clip_norm=1.0)},
+    {'loss': train.loss('supcon'), 'augment.crop_padding': 1,
+     'augment.flip': True, 'optimizer.kwargs.momentum': None,
+     'model.kwargs.projection': 'mlp'},
+    {'optimizer': train.optimizer('lion', learning_rate=1e-3, b1=0.95),
+     'augment.adversarial_eps': 0.05, 'augment.adversarial_steps': 2},
+], ids=['mse_nesterov_step', 'ce_tau_cosreg_adamw', 'supcon_augment',
+        'lion_pgd'])
 def test_objectives_and_optimizers_take_steps(overrides):
-  config = tiny_config(**overrides)
-  if config.loss == 'supcon':
-    config.model_kwargs.projection = 'mlp'
+  config = tiny_config(overrides)
   train_ds, _ = train.load_data(config)
   run = train.setup(config, train_ds, one_device_mesh())
   running = {k: jnp.zeros(()) for k in
@@ -357,9 +399,9 @@ def test_objectives_and_optimizers_take_steps(overrides):
   for i in range(2):
     idx = np.arange(64 * i, 64 * (i + 1))
     state, running = run.train_step(state, running, train_ds.images[idx],
-                                    train_ds.labels[idx])
+                                    train_ds.labels[idx], i)
   r = jax.device_get(running)
-  views = 2 if config.loss == 'supcon' else 1
+  views = 2 if config.loss.name == 'supcon' else 1
   assert r['count'] == 128 * views and r['nonfinite'] == 0
   assert np.isfinite(r['loss'])
   moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), params0,
@@ -372,22 +414,71 @@ def test_objectives_and_optimizers_take_steps(overrides):
 
 def test_config_typos_and_bad_values_are_errors(tmp_path):
   config = train.default_config()
-  config.unlock()
-  config.lerning_rate = 0.1
-  with pytest.raises(ValueError, match="did you mean 'learning_rate'"):
+  config.optimizer.unlock()
+  config.optimizer.lerning_rate = 0.1
+  with pytest.raises(ValueError, match=r"'optimizer.lerning_rate' \(did you "
+                     r"mean 'optimizer.learning_rate'\?\)"):
     train.check_config(config)
-  with pytest.raises(ValueError, match='loss'):
-    train.check_config(tiny_config(loss='mae'))
+  config = train.default_config()
+  config.unlock()
+  config.momentum = 0.5  # An old flat key: its new place is named.
+  with pytest.raises(ValueError,
+                     match="did you mean 'optimizer.kwargs.momentum'"):
+    train.check_config(config)
+  with pytest.raises(KeyError, match="did you mean 'optimizer.learning_rate'"):
+    tiny_config({'optimizer.learning_rte': 0.1})
+  # Options are the callee's keyword arguments, checked by its signature.
+  with pytest.raises(ValueError, match=r"optax.adamw takes no keyword "
+                     r"argument\(s\) \[.*'momentum'\]"):
+    train.check_config(tiny_config({'optimizer.name': 'adamw'}))
+  with pytest.raises(ValueError, match=r"\['temprature' \(did you mean "
+                     r"'temperature'\?\)\]"):
+    train.loss('ce', temprature=0.5)
+  with pytest.raises(ValueError, match='not an optax optimiser'):
+    train.optimizer('adamm')
+  with pytest.raises(ValueError, match='loss.name'):
+    train.check_config(tiny_config({'loss.name': 'mae'}))
   with pytest.raises(ValueError, match='projection head'):
-    train.check_config(tiny_config(loss='supcon', augment_noise=0.1))
+    train.check_config(tiny_config({'loss': train.loss('supcon'),
+                                    'augment.noise': 0.1}))
   with pytest.raises(ValueError, match='two augmented views'):
-    train.check_config(tiny_config(loss='supcon'))
+    train.check_config(tiny_config({'loss': train.loss('supcon')}))
+  with pytest.raises(ValueError, match='flat layout'):
+    train.check_config(ml_collections.ConfigDict(dict(dataset='digits')))
   with pytest.raises(ValueError, match='not divisible'):
     train.train_and_evaluate(tiny_config(batch_size=60), str(tmp_path))
   with pytest.raises(ValueError, match='not layers of the model'):
-    train.train_and_evaluate(tiny_config(tracked_layers=('layer9',)),
+    train.train_and_evaluate(tiny_config({'evals.layers': ('layer9',)}),
                              str(tmp_path), mesh=one_device_mesh())
   assert not os.listdir(tmp_path)  # Nothing written before the checks.
+
+
+def test_a_run_written_before_the_config_groups_resumes(tmp_path):
+  """tests/data/legacy_run: a flat-config run of the trainer before the
+  groups (commit aef58da: MLP on digits, nesterov SGD, warm-up + cosine, 3
+  epochs, killed after epoch 1). Read back, it maps onto the groups, and
+  resumed from its checkpoint it ends as an uninterrupted run of today's
+  trainer does."""
+  old = tmp_path / 'old'
+  shutil.copytree(os.path.join(ROOT, 'tests', 'data', 'legacy_run'), old)
+  config = train.read_config(str(old))
+  assert config.optimizer.kwargs.nesterov and config.loss.name == 'ce'
+  assert config.schedule.warmup_epochs == 0.5
+  assert config.checkpoint.keep == 1 and config.data.name == 'digits'
+  assert config.stop_after_epochs == 1
+  config.stop_after_epochs = 0  # Resume-safe: may differ.
+  mesh = one_device_mesh()
+  resumed = train.train_and_evaluate(config, str(old), mesh=mesh)
+  full = train.train_and_evaluate(config, str(tmp_path / 'full'), mesh=mesh)
+  assert resumed['epoch'] == full['epoch'] == 3
+  # Epochs 0-1 were computed by the old program (its rates evaluated inside
+  # the step), 2-3 by today's: equal up to float32 rounding.
+  assert_records_close(read_metrics(old), read_metrics(tmp_path / 'full'),
+                       rtol=1e-5, atol=1e-6)
+  # The resume check compares the old flat config through the mapping.
+  changed = train.config.override(config, {'optimizer.learning_rate': 0.1})
+  with pytest.raises(ValueError, match='optimizer.learning_rate: 0.05 -> 0.1'):
+    train.train_and_evaluate(changed, str(old), mesh=mesh)
 
 
 @pytest.mark.parametrize('name', sorted(
@@ -462,17 +553,28 @@ def test_augment_crops_and_flips():
 
 
 def test_schedules():
-  config = tiny_config(learning_rate=0.1, schedule='cosine', warmup_epochs=1.0,
-                       num_epochs=10)
+  config = tiny_config({'optimizer.learning_rate': 0.1,
+                        'schedule.warmup_epochs': 1.0}, num_epochs=10)
   _, cosine = train.make_optimizer(config, steps_per_epoch=10)
   np.testing.assert_allclose(
-      [cosine(0), cosine(5), cosine(10), cosine(100)], [0, 0.05, 0.1, 0],
-      atol=1e-7)
-  config = tiny_config(learning_rate=0.1, schedule='step',
-                       step_epochs=(3, 6), step_factor=0.1, num_epochs=10)
+      [cosine(0), cosine(5), cosine(10), cosine(55), cosine(100)],
+      [0, 0.05, 0.1, 0.05, 0], atol=1e-7)
+  config = tiny_config({'optimizer.learning_rate': 0.1,
+                        'schedule': train.schedule('step', epochs=(3, 6),
+                                                   factor=0.1)},
+                       num_epochs=10)
   _, step = train.make_optimizer(config, steps_per_epoch=10)
   np.testing.assert_allclose([step(29), step(30), step(60)],
                              [0.1, 0.01, 0.001], rtol=1e-6)
+  config = tiny_config({'schedule': train.schedule('exponential',
+                                                   decay_rate=0.5)})
+  _, exp = train.make_optimizer(config, steps_per_epoch=10)
+  np.testing.assert_allclose([exp(9), exp(10), exp(25)],
+                             [0.05, 0.025, 0.0125], rtol=1e-6)
+  # The per-step table the step reads is the schedule's.
+  table = train.schedules.table(cosine, 100)
+  np.testing.assert_allclose(table[[0, 5, 10, 55]], [0, 0.05, 0.1, 0.05],
+                             atol=1e-7)
 
 
 def test_main_job_command_runs(main_job):
@@ -490,14 +592,16 @@ def test_main_job_command_runs(main_job):
 
 def test_config_variants_parse_flags_choices_and_overrides():
   from configs import common
-  v = common.parse('fashion_mnist,runlocal,num_epochs=3,model_kwargs.width=8',
+  v = common.parse('fashion_mnist,runlocal,num_epochs=3,model.kwargs.width=8,'
+                   'optimizer.kwargs.nesterov=True',
                    choices={'dataset': ('mnist', 'fashion_mnist')})
   assert v.runlocal and not v.gpu and v.choice('dataset', 'mnist') == 'fashion_mnist'
   config = common.apply(train.default_config(), v)
-  assert config.num_epochs == 3 and config.model_kwargs.width == 8
+  assert config.num_epochs == 3 and config.model.kwargs.width == 8
+  assert config.optimizer.kwargs.nesterov is True
   with pytest.raises(ValueError, match="unknown config argument 'cifar'"):
     common.parse('cifar', choices={'dataset': ('mnist',)})
-  with pytest.raises(ValueError, match="no key 'num_epoch'"):
+  with pytest.raises(KeyError, match=r"no key 'num_epoch' \(did you mean 'num_epochs'"):
     common.apply(train.default_config(), common.parse('num_epoch=3'))
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import ml_collections
 
+from nc_jax.train import config as config_lib
+
 from nc_jax.workdir import Workdir, to_python
 
 RUN_FILE = 'run.json'  # Written when a run has finished: its record.
@@ -207,19 +209,12 @@ def train(keep: Iterable[str] | None = None,
 
 def with_overrides(base: ml_collections.ConfigDict,
                    overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """A copy of ``base`` with dotted-key overrides (``model_kwargs.width``)."""
-  config = ml_collections.ConfigDict(base.to_dict())  # Deep copy.
-  for key, value in overrides.items():
-    *parents, leaf = key.split('.')
-    node = config
-    for p in parents:
-      node = node[p]
-    if node is config and leaf not in config:
-      raise KeyError(f'override {key!r}: the config has no key {leaf!r}')
-    with node.unlocked():
-      node[leaf] = value
-  config.lock()
-  return config
+  """A copy of ``base`` with dotted-key overrides (`train.config.override`).
+
+  ``with_overrides(base, {'optimizer.learning_rate': 0.01, 'model.kwargs.width': 16})``;
+  a key ``base`` lacks is a KeyError (new keys only inside ``*.kwargs``).
+  """
+  return config_lib.override(base, overrides)
 
 
 def table(records: Mapping[str, Mapping[str, Any]],

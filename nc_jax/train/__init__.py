@@ -2,7 +2,7 @@
 
 ``train_and_evaluate(config, workdir)`` trains a `nc_jax.models` model on a
 `nc_jax.data` data set with the objective and optimiser the config names
-(`default_config` documents every key), and every ``eval_every`` epochs
+(`default_config` documents every key), and every ``evals.every`` epochs
 measures accuracy, loss and the full SPEC.md collapse report on train and
 test features at every tracked layer, streamed through `nc_jax.metrics`.
 
@@ -13,10 +13,10 @@ Outputs in ``workdir`` (the `nc_jax.workdir` convention):
   ``checkpoints/<epoch>/`` (orbax); ``run.lock`` while a run holds the
   workdir (a second run into it is refused, naming the holder);
 - ``metrics.jsonl``: one record per (epoch, split, layer) of an evaluation,
-  ``{"epoch", "step", "split": "train"|"test"|<eval_sets name>, "layer",
+  ``{"epoch", "step", "split": "train"|"test"|<evals.sets name>, "layer",
   "num_examples", "accuracy", "loss", <SPEC.md metric names>}`` (nc3_*/nc4_*
   at ``"penultimate"`` only: they need the classifier); with
-  ``eval_label_sets``, also records with ``"labels": "clean" | "fine" |
+  ``evals.label_sets``, also records with ``"labels": "clean" | "fine" |
   "coarse"``: the collapse report of the same features against those labels.
   And one record per epoch without ``"split"``: ``{"epoch", "step",
   "running_loss", "running_accuracy", "learning_rate", "l2_params",
@@ -46,18 +46,20 @@ hosts after ``jax.distributed.initialize()``): parameters replicated, batches
 split on the ``'data'`` axis, collapse statistics reduced with
 `metrics.accumulate_sharded`.
 
-One loop serves every study: pretraining, fine-tuning (``init_from`` +
-``finetune``: parameters restored from another run, the rest frozen through
-optax), super-class and fine-label training (``label_map``), label noise
+One loop serves every study: pretraining, fine-tuning (``init.workdir`` +
+``init.finetune``: parameters restored from another run, the rest frozen through
+optax), super-class and fine-label training (``data.label_map``), label noise
 (training split only), extra evaluation sets and label sets.
 
-Modules: `config` (every key, validation, `read_config`), `input` (data,
+Modules: `config` (every key by group, validation, `read_config`;
+`legacy`: runs written in the flat layout), `schedules` (learning rates), `step` (the optimiser and the
+compiled update step), `input` (data,
 label maps, batches, mesh, on-device augmentation), `losses` (CE with
 temperature, MSE, the within-class cosine regulariser, SupCon), `tracking`
 (evaluation), `model` (the model a config builds, ``model.json``, a run's
 model `restore_model` = `model.from_run`, `extract_features`), `finetune`
 (what fine-tuning variants train), `checkpoints` (orbax: save, list,
-restore), `trainer` (optimiser, update step, resume, the loop). Records and
+restore), `trainer` (setup, resume, the loop). Records and
 summary.json: `nc_jax.records`; plots: `nc_jax.plots`.
 """
 
@@ -66,16 +68,17 @@ from nc_jax.train import checkpoints
 from nc_jax.train import finetune
 from nc_jax.train import model
 from nc_jax.train.checkpoints import CheckpointError
-from nc_jax.train.config import (LOSSES, OPTIMIZERS, RESUME_SAFE_KEYS,
-                                 SCHEDULES, check_config, default_config,
-                                 read_config)
+from nc_jax.train.config import (LOSSES, RESUME_SAFE, SCHEDULES, check_config,
+                                 config_from_dict, default_config, loss,
+                                 optimizer, read_config, schedule)
 from nc_jax.train.input import augment, eval_sets, load_data, make_mesh
 from nc_jax.train.losses import adversarial, objective
 from nc_jax.train.model import extract_features
 from nc_jax.train.model import from_run as restore_model
 from nc_jax.train.resume import check_resume
 from nc_jax.train.tracking import Evaluator
-from nc_jax.train.trainer import (Setup, create_model,
-                                  make_optimizer, setup,
-                                  train_and_evaluate, train_step)
+from nc_jax.train.step import (TrainSpec, hyperparameters, make_optimizer,
+                               train_step)
+from nc_jax.train.trainer import (Setup, create_model, setup,
+                                  train_and_evaluate)
 from nc_jax.workdir import WorkdirInUse

@@ -17,6 +17,7 @@ re-exported from `nc_jax.train.config` for existing callers.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from absl import logging
@@ -31,11 +32,24 @@ class CheckpointError(RuntimeError):
 
 
 def manager(workdir: str, *, keep: int | None = None,
+            keep_epochs: Sequence[int] = (),
             create: bool = True) -> ocp.CheckpointManager:
-  """The orbax manager of ``workdir/checkpoints`` (keeps ``keep``; None: all)."""
+  """The orbax manager of ``workdir/checkpoints``.
+
+  Keeps the latest ``keep`` checkpoints (None: all) and, for good, those of
+  ``keep_epochs`` (an orbax preservation policy: `LatestN` or `CustomSteps`).
+  """
+  policies = ocp.checkpoint_managers
+  policy = None
+  if keep is not None:
+    policy = policies.LatestN(keep)
+    if keep_epochs:
+      policy = policies.AnyPreservationPolicy(
+          [policy, policies.CustomSteps(list(keep_epochs))])
   return ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=create))
+      options=ocp.CheckpointManagerOptions(preservation_policy=policy,
+                                           create=create))
 
 
 def epochs(workdir: str) -> list[int]:

@@ -1,10 +1,10 @@
 """What a fine-tuning run trains: paper 001's variants as optimiser masks.
 
-A run with ``config.init_from`` starts from another run's model, built by
-`nc_jax.train.model.build` with the variant of ``config.finetune``:
+A run with ``config.init.workdir`` starts from another run's model, built by
+`nc_jax.train.model.build` with the variant of ``config.init.finetune``:
 
 - ``'linear_probe'``: a new head; only the head trains;
-- ``'layer'``: the head and one block (``config.finetune_block``);
+- ``'layer'``: the head and one block (``config.init.finetune_block``);
 - ``'scl'``: the block, the head and a skip connection from the block's
   pooled features to the penultimate features (`SCLModel`, 001 Fig 7);
 - ``'full'`` or ``''``: every parameter.

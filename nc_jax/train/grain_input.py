@@ -1,4 +1,4 @@
-"""Streaming training input through grain (``config.data_loader='grain'``).
+"""Streaming training input through grain (``config.data.loader.name='grain'``).
 
 The trainer's batches come from a ``grain.DataLoader`` over a random-access
 source (`BatchSource`: one record per batch, decoded on access for lazy image

@@ -20,7 +20,7 @@ from nc_jax import data
 
 
 def apply_label_map(ds: data.Dataset, label_map: str, seed: int) -> data.Dataset:
-  """The task's labels (`config.label_map`); the originals stay on ``ds``.
+  """The task's labels (`config.data.label_map`); the originals stay on ``ds``.
 
   Maps chain left to right with ``'|'``, e.g.
   ``'classes:0,1,2,3,6,7,8,9|superclass:cifar10_animals8'``.
@@ -52,10 +52,11 @@ def _subset(ds: data.Dataset, n: int, seed: int, salt: int) -> data.Dataset:
 
 
 def _load_kwargs(config) -> dict:
-  kw = dict(data_dir=config.data_dir or None, **config.data_options.to_dict())
-  name = config.dataset.lower()
-  if config.data_loader == 'grain' and (name.startswith(('image_folder:', 'tfds:')) or
-                                        name == 'cifar10_jpeg'):
+  d = config.data
+  kw = dict(data_dir=d.dir or None, **d.options.to_dict())
+  name = d.name.lower()
+  if d.loader.name == 'grain' and (name.startswith(('image_folder:', 'tfds:'))
+                                   or name == 'cifar10_jpeg'):
     kw.setdefault('lazy', True)  # Decoded on access, never as a whole split.
   return kw
 
@@ -63,51 +64,51 @@ def _load_kwargs(config) -> dict:
 def load_data(config, *, corrupt: bool = True) -> tuple[data.Dataset, data.Dataset]:
   """The training set and the test set of a config.
 
-  ``label_map`` relabels both splits (it defines the task); the training
-  subset and ``label_noise`` touch the training split only, so test labels
-  stay as loaded (mapped) and test accuracy is measured against them.
-  ``corruption`` corrupts the inputs of both splits (``corrupt=False``: the
-  same examples, clean).
+  ``data.label_map`` relabels both splits (it defines the task); the
+  training subset and ``data.label_noise`` touch the training split only, so
+  test labels stay as loaded (mapped) and test accuracy is measured against
+  them. ``data.corruption`` corrupts the inputs of both splits
+  (``corrupt=False``: the same examples, clean).
   """
+  d, seed = config.data, config.seed
   kw = _load_kwargs(config)
-  train = data.load(config.dataset, config.train_split, **kw)
-  test = data.load(config.dataset, config.test_split, **kw)
+  train = data.load(d.name, d.train_split, **kw)
+  test = data.load(d.name, d.test_split, **kw)
   # 'split:<b>' draws b per sample: the same seed on both splits is fine, the
   # splits are different samples.
-  train = apply_label_map(train, config.label_map, config.seed)
-  test = apply_label_map(test, config.label_map, config.seed + 1)
-  if config.train_examples_per_class:
-    train = data.balanced_subset(train, config.train_examples_per_class,
-                                 config.seed)
-  if config.label_noise:
-    train = data.add_label_noise(train, config.label_noise, config.seed)
-  if config.corruption and corrupt:
-    train = data.corrupt(train, config.corruption, config.corruption_severity,
-                         config.seed)
-    test = data.corrupt(test, config.corruption, config.corruption_severity,
-                        config.seed + 1)
+  train = apply_label_map(train, d.label_map, seed)
+  test = apply_label_map(test, d.label_map, seed + 1)
+  if d.examples_per_class:
+    train = data.balanced_subset(train, d.examples_per_class, seed)
+  if d.label_noise:
+    train = data.add_label_noise(train, d.label_noise, seed)
+  if d.corruption.name and corrupt:
+    c = d.corruption
+    train = data.corrupt(train, c.name, c.severity, seed)
+    test = data.corrupt(test, c.name, c.severity, seed + 1)
   return train, test
 
 
 def eval_sets(config, train: data.Dataset,
               test: data.Dataset) -> dict[str, data.Dataset]:
-  """{name: data set} evaluated every ``eval_every`` epochs.
+  """{name: data set} evaluated every ``evals.every`` epochs.
 
-  'train' and 'test' (fixed random subsets when ``eval_train_examples`` /
-  ``eval_test_examples`` are set), then every ``config.eval_sets`` entry.
+  'train' and 'test' (fixed random subsets when ``evals.train_examples`` /
+  ``evals.test_examples`` are set), then every ``config.evals.sets`` entry.
   """
-  out = {'train': _subset(train, config.eval_train_examples, config.seed, 1),
-         'test': _subset(test, config.eval_test_examples, config.seed, 2)}
+  e = config.evals
+  out = {'train': _subset(train, e.train_examples, config.seed, 1),
+         'test': _subset(test, e.test_examples, config.seed, 2)}
   kw = _load_kwargs(config)
-  for i, (name, spec) in enumerate(sorted(config.eval_sets.items())):
+  for i, (name, spec) in enumerate(sorted(e.sets.items())):
     spec = spec.to_dict()
     if spec.get('like_train'):
       ds = load_data(config, corrupt=False)[0]
     else:
-      ds = data.load(spec.get('dataset') or config.dataset,
+      ds = data.load(spec.get('dataset') or config.data.name,
                      spec.get('split', 'test'), **kw)
       label_map = spec.get('label_map')
-      ds = apply_label_map(ds, config.label_map if label_map is None
+      ds = apply_label_map(ds, config.data.label_map if label_map is None
                            else label_map, config.seed + 1)
     ds = _subset(ds, spec.get('examples', 0), config.seed, 3 + i)
     if spec.get('corruption'):
@@ -174,7 +175,7 @@ def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
   Returns:
     [B, H, W, C] augmented images.
   """
-  if noise:
+  if isinstance(noise, jax.Array) or noise:  # Traced in the train step.
     noisy = images + noise * jax.random.normal(jax.random.fold_in(key, 2),
                                                images.shape, images.dtype)
     images = jnp.clip(noisy, 0.0, 1.0)

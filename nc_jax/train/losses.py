@@ -20,7 +20,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import optax
-from flax import nnx
 
 
 def smooth_one_hot(labels: jax.Array, num_classes: int,
@@ -127,49 +126,48 @@ def supcon(z: jax.Array, labels: jax.Array, *,
       has_pos.sum(), 1)
 
 
+LOSSES = dict(ce=cross_entropy, mse=mse, supcon=supcon)
+"""``config.loss.name`` -> the loss; ``config.loss.kwargs`` are its keywords."""
+
+
 # The training objective of a config, and adversarial inputs for it.
 
 
-def objective(config, model, x: jax.Array, labels: jax.Array,
-              num_classes: int) -> tuple[jax.Array, jax.Array]:
-  """(training loss, logits) of one batch in train mode."""
+def objective(model, x: jax.Array, labels: jax.Array, *, loss: str,
+              kwargs: dict, cosine_reg, num_classes: int
+              ) -> tuple[jax.Array, jax.Array]:
+  """(training loss, logits) of one batch in train mode.
+
+  Args:
+    loss: a name in `LOSSES`; ``kwargs`` its keyword arguments (Python
+      numbers or traced scalars).
+    cosine_reg: lambda of the within-class cosine term; None: no term.
+  """
   logits, feats = model(x)
-  if config.loss == 'supcon':
+  if loss == 'supcon':
     # SupCon trains the encoder through the projection; the classifier is an
     # online linear probe on frozen features, so accuracy stays meaningful.
-    loss = supcon(feats['projection'], labels,
-                         temperature=config.supcon_temperature)
+    value = supcon(feats['projection'], labels, **kwargs)
     logits = model.head(jax.lax.stop_gradient(feats['penultimate']))
-    loss += jnp.mean(cross_entropy(logits, labels))
-  elif config.loss == 'mse':
-    loss = jnp.mean(mse(logits, labels,
-                               label_smoothing=config.label_smoothing))
+    value += jnp.mean(cross_entropy(logits, labels))
   else:
-    loss = jnp.mean(cross_entropy(
-        logits, labels, temperature=config.temperature,
-        label_smoothing=config.label_smoothing))
-  if config.cosine_reg:
-    loss -= config.cosine_reg * within_class_cosine(
-        feats['penultimate'], labels, num_classes)
-  return loss, logits
+    value = jnp.mean(LOSSES[loss](logits, labels, **kwargs))
+  if cosine_reg is not None:
+    value -= cosine_reg * within_class_cosine(feats['penultimate'], labels,
+                                              num_classes)
+  return value, logits
 
 
-def adversarial(config, graphdef, params, rest, x, labels, normalize,
-                num_classes, key) -> jax.Array:
+def adversarial(loss_of, x: jax.Array, *, eps, steps: int, key) -> jax.Array:
   """L-inf adversarial inputs in [0, 1] pixel space (FGSM or PGD; 001 Fig 5).
 
-  Maximises the training objective at the current parameters (BatchNorm in
-  train mode, its statistics left unchanged): one signed-gradient step of
-  ``adversarial_eps`` (FGSM), or ``adversarial_steps`` steps of
-  2.5 eps / steps from a uniform random start, projected onto the eps-ball
-  and [0, 1] (PGD, Madry et al. 2018). No gradient flows through the attack.
+  Maximises ``loss_of(x)`` (the training objective at the current
+  parameters, BatchNorm in train mode with its statistics left unchanged):
+  one signed-gradient step of ``eps`` (FGSM, ``steps`` = 1), or ``steps``
+  steps of 2.5 eps / steps from a uniform random start, projected onto the
+  eps-ball and [0, 1] (PGD, Madry et al. 2018). No gradient flows through
+  the attack.
   """
-  eps, steps = config.adversarial_eps, config.adversarial_steps
-
-  def loss_of(xa):
-    model = nnx.merge(graphdef, params, rest, copy=True)
-    return objective(config, model, normalize(xa), labels, num_classes)[0]
-
   grad = jax.grad(loss_of)
   x0 = jax.lax.stop_gradient(x)
   if steps == 1:

@@ -1,10 +1,11 @@
 """The model a config trains, and the model and features of a finished run.
 
 - `build(config, input_shape, num_classes)`: the trainer's one model factory.
-  Without ``config.init_from``: ``models.create_model(config.model, ...)``.
-  With it: the pretrained run's model (`from_run`), then the fine-tuning
-  variant of paper 001 sec 3.3 (``config.finetune``): ``'linear_probe'`` (a
-  new head), ``'layer'`` (the head and ``config.finetune_block``), ``'scl'``
+  Without ``config.init.workdir``: ``models.create_model(config.model.name,
+  **config.model.kwargs)``. With it: the pretrained run's model
+  (`from_run`), then the fine-tuning variant of paper 001 sec 3.3
+  (``config.init.finetune``): ``'linear_probe'`` (a new head), ``'layer'``
+  (the head and ``config.init.finetune_block``), ``'scl'``
   (`SCLModel`: a skip connection from that block, 001 Fig 7), ``'full'`` or
   ``''``. What trains and what is frozen: `nc_jax.train.finetune`.
 - ``model.json`` (`write_model_info` / `read_model_info`): a run's input
@@ -24,15 +25,15 @@ References:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import flax
 from flax import nnx
 
 from nc_jax import data
@@ -116,30 +117,31 @@ def read_model_info(workdir: str) -> dict[str, Any]:
     return json.load(f)
 
 
-def _key(x) -> tuple:
-  return np.shape(x), tuple(np.ravel(x).tolist())
+@flax.struct.dataclass
+class Normalizer:
+  """``x -> (x - mean) / std`` on device: a pytree of its two arrays.
 
-
-def normalizer(mean, std) -> Callable[[jax.Array], jax.Array]:
-  """``x -> (x - mean) / std`` on device.
-
-  One function object per statistics: compiled forward passes are cached by
-  it (`tracking.forward_fn`), so the checkpoints of many runs compile once.
+  Compiled programs take it as an argument (its arrays are traced), so runs
+  and checkpoints with other statistics reuse one executable.
   """
-  return _normalizer(_key(mean), _key(std))
+
+  mean: jax.Array
+  std: jax.Array
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return (x - self.mean) / self.std
 
 
-@functools.lru_cache(maxsize=64)
-def _normalizer(mean: tuple, std: tuple) -> Callable[[jax.Array], jax.Array]:
-  m = jnp.asarray(np.reshape(mean[1], mean[0]), jnp.float32)
-  s = jnp.asarray(np.reshape(std[1], std[0]), jnp.float32)
-  return lambda x: (x - m) / s
+def normalizer(mean, std) -> Normalizer:
+  """The `Normalizer` of per-channel (or per-feature) ``mean`` and ``std``."""
+  return Normalizer(jnp.asarray(mean, jnp.float32),
+                    jnp.asarray(std, jnp.float32))
 
 
 def normalization(config, train_ds: data.Dataset) -> tuple[list, list]:
   """(mean, std) inputs are normalised with: the pretrained run's, or the data's."""
-  if config.init_from:
-    info = read_model_info(config.init_from)
+  if config.init.workdir:
+    info = read_model_info(config.init.workdir)
     return info['mean'], info['std']
   mean, std = data.dataset_stats(train_ds)
   return np.asarray(mean).tolist(), np.asarray(std).tolist()
@@ -158,33 +160,34 @@ def build(config, input_shape: Sequence[int], num_classes: int, *,
     config: a trainer config.
     input_shape: one input's shape.
     num_classes: classes of this run's labels.
-    restore: with ``init_from``, read the pretrained parameters (False:
+    restore: with ``init.workdir``, read the pretrained parameters (False:
       the structure only, for abstract restore templates).
   """
   rngs = nnx.Rngs(config.seed)
-  if not config.init_from:
-    return models.create_model(config.model, num_classes=num_classes,
+  init = config.init
+  if not init.workdir:
+    return models.create_model(config.model.name, num_classes=num_classes,
                                rngs=rngs, input_shape=input_shape,
-                               **config.model_kwargs.to_dict())
-  info = read_model_info(config.init_from)
+                               **config.model.kwargs.to_dict())
+  info = read_model_info(init.workdir)
   if restore:
-    base = from_run(config.init_from, config.init_epoch or None,
+    base = from_run(init.workdir, init.epoch or None,
                     input_shape=info['input_shape'],
                     num_classes=info['num_classes'])
     base.train()
   else:
-    base = build(read_config(config.init_from), info['input_shape'],
+    base = build(read_config(init.workdir), info['input_shape'],
                  info['num_classes'], restore=False)
-  variant = config.finetune or 'full'
+  variant = init.finetune or 'full'
   if variant in ('layer', 'scl'):
-    base.block(config.finetune_block)  # Validates the name.
+    base.block(init.finetune_block)  # Validates the name.
   dims = feature_dims(base, input_shape)
   if variant == 'scl':
-    return SCLModel(base, config.finetune_block,
-                    block_dim=dims[config.finetune_block],
+    return SCLModel(base, init.finetune_block,
+                    block_dim=dims[init.finetune_block],
                     penultimate_dim=dims['penultimate'],
                     num_classes=num_classes, rngs=rngs)
-  if config.finetune_new_head or num_classes != info['num_classes']:
+  if init.new_head or num_classes != info['num_classes']:
     base.head = nnx.Linear(dims['penultimate'], num_classes, rngs=rngs)
   return base
 
@@ -238,7 +241,7 @@ def extract_features(model: models.NCModel, ds: data.Dataset, *,
                      ) -> dict[str, np.ndarray]:
   """Eval-mode features of every example of ``ds``: ``{layer: [N, d]}``.
 
-  The forward pass is the evaluator's (`tracking.forward_fn`): padded
+  The forward pass is the evaluator's (`tracking.forward`): padded
   batches sharded over ``mesh`` (default: every device). ``'logits'`` may be
   asked for as a layer. ``batch_size`` is rounded up to a multiple of the
   number of devices.
@@ -246,7 +249,7 @@ def extract_features(model: models.NCModel, ds: data.Dataset, *,
   Args:
     model: any `NCModel` (set to eval mode).
     ds: the data set.
-    normalize: the run's input normalisation (`normalizer`).
+    normalize: the run's input normalisation (`normalizer`); None: none.
     layers: feature names (`models.feature_names`) and/or ``'logits'``.
     batch_size: examples per forward pass.
     mesh: a ``'data'`` mesh.
@@ -256,11 +259,17 @@ def extract_features(model: models.NCModel, ds: data.Dataset, *,
     batch_size += mesh.size - batch_size % mesh.size
   model.eval()
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  forward = tracking.forward_fn(graphdef, normalize, tuple(layers))
+  if normalize is None:
+    normalize = normalizer(0.0, 1.0)
+  if not isinstance(normalize, Normalizer):
+    raise TypeError('normalize must be a Normalizer (nc_jax.train.model.'
+                    'normalizer(mean, std), or RunDir(...).normalize) or None, '
+                    f'got {type(normalize).__name__}')
   out = {k: [] for k in layers}
   for idx, valid in input_lib.eval_indices(len(ds), batch_size):
     (images,) = input_lib.global_batch(mesh, ds.images[idx])
-    got = forward(params, rest, images)
+    got = tracking.forward(params, rest, images, normalize,
+                           graphdef=graphdef, layers=tuple(layers))
     for k in layers:
       out[k].append(np.asarray(got[k])[:valid])
   return {k: np.concatenate(v) for k, v in out.items()}

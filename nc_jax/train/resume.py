@@ -2,7 +2,9 @@
 
 - `check_resume`: a rerun into a workdir holding another config's run is
   refused (naming the differing keys) unless ``on_config_change`` says
-  ``'restart'`` or ``'continue'``; `config.RESUME_SAFE_KEYS` may differ.
+  ``'restart'`` or ``'continue'``; keys of `config.RESUME_SAFE` may differ,
+  and a run written in the flat layout is compared through its mapping to
+  the groups (`nc_jax.train.legacy`).
 - `nonfinite_error`: the one-paragraph error of a NaN/Inf training loss,
   naming the last good checkpoint.
 - `reached_train_loss`: whether a run stopped through ``stop_at_train_loss``.
@@ -18,14 +20,15 @@ import shutil
 from absl import logging
 import orbax.checkpoint as ocp
 
-from nc_jax.train.config import RESUME_SAFE_KEYS, default_config
+from nc_jax.train import legacy
+from nc_jax.train.config import default_config, flatten, resume_safe
 from nc_jax.workdir import LOCK, Workdir, to_python
 
 
 def check_resume(config, workdir: str) -> None:
   """Refuses to resume a run in ``workdir`` under a different config.
 
-  Keys in `RESUME_SAFE_KEYS` may differ, and so may keys the old run's
+  Keys of `RESUME_SAFE` may differ, and so may keys the old run's
   config.json lacks (added to the trainer since) when they hold their
   default. ``on_config_change='restart'``
   deletes the old run's outputs first; ``'continue'`` resumes anyway.
@@ -38,15 +41,18 @@ def check_resume(config, workdir: str) -> None:
     return
   with open(path) as f:
     old = json.load(f)
-  new = json.loads(json.dumps(to_python(config)))
+  if legacy.is_flat(old):
+    old = legacy.to_groups(old)
+  old = flatten(old)
+  new = flatten(json.loads(json.dumps(to_python(config))))
   # A key the trainer gained after the run started, set to its default, is
   # no change: the old run ran without the feature, which the default means.
-  defaults = json.loads(json.dumps(to_python(default_config())))
+  defaults = flatten(json.loads(json.dumps(to_python(default_config()))))
   for k in set(new) - set(old):
     if new[k] == defaults.get(k):
       old[k] = new[k]
   diff = sorted(k for k in set(old) | set(new)
-                if k not in RESUME_SAFE_KEYS and old.get(k) != new.get(k))
+                if not resume_safe(k) and old.get(k) != new.get(k))
   if not diff or config.on_config_change == 'continue':
     return
   if config.on_config_change == 'restart':
@@ -74,8 +80,8 @@ def nonfinite_error(epoch: int, step: int,
           if last is not None else 'no checkpoint had been written yet')
   return FloatingPointError(
       f'training loss is NaN/Inf in epoch {epoch + 1} (by step {step}): run '
-      f'stopped; {kept}. Lower learning_rate, add warmup_epochs or set '
-      'grad_clip_norm before resuming.')
+      f'stopped; {kept}. Lower optimizer.learning_rate, add '
+      'schedule.warmup_epochs or set optimizer.grad_clip_norm before resuming.')
 
 
 def reached_train_loss(config, wd: Workdir | None, epoch: int) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,40 +35,53 @@ from nc_jax.train import losses
 # ---------------------------------------------------------------------------
 
 
-def eval_loss(config, logits: jax.Array, labels: jax.Array) -> jax.Array:
+class EvalSpec(NamedTuple):
+  """The static choices of an evaluation step (hashable: one compile each)."""
+
+  graphdef: Any
+  mesh: jax.sharding.Mesh
+  loss: str  # config.loss.name: which loss the records report.
+  num_classes: tuple[tuple[str, int], ...]  # (label set, C), 'task' first.
+
+
+def eval_loss(loss: str, logits: jax.Array, labels: jax.Array,
+              temperature=1.0) -> jax.Array:
   """[B] reported loss, without label smoothing or regularisers.
 
   CE at temperature tau for 'ce', CE of the online linear probe for
   'supcon', (1/2) ||z - e_y||^2 for 'mse'.
   """
-  if config.loss == 'mse':
+  if loss == 'mse':
     return losses.mse(logits, labels)
-  tau = config.temperature if config.loss == 'ce' else 1.0
-  return losses.cross_entropy(logits, labels, temperature=tau)
+  return losses.cross_entropy(logits, labels,
+                              temperature=temperature if loss == 'ce' else 1.0)
 
 
-def eval_step(params, rest, stats, images, labels, *, n_valid, config,
-              graphdef, normalize, mesh, num_classes):
+@functools.partial(jax.jit, static_argnames=('n_valid', 'spec'))
+def eval_step(params, rest, stats, images, labels, normalize, temperature, *,
+              n_valid: int, spec: EvalSpec):
   """Forward pass in eval mode; adds the batch to every layer's statistics.
 
   Args:
     stats: ``{label set: {layer: FeatureStats}}``; ``'task'`` is the
       training labels' set.
     labels: ``{label set: [B] int32}`` (``'task'`` gives loss and accuracy).
-    num_classes: ``{label set: C}``.
+    normalize: the input `model.Normalizer`.
+    temperature: the CE temperature the loss is reported at.
 
   Returns:
     (stats, summed loss, number correct, penultimate features [n_valid, p]).
   """
-  model = nnx.merge(graphdef, params, rest)
+  model = nnx.merge(spec.graphdef, params, rest)
   logits, feats = model(normalize(input_lib.to_unit(images)))
   full = n_valid == logits.shape[0]
   if not full:
     logits = logits[:n_valid]
     labels = {k: v[:n_valid] for k, v in labels.items()}
     feats = {k: v[:n_valid] for k, v in feats.items()}
-  loss = jnp.sum(eval_loss(config, logits, labels['task']))
+  loss = jnp.sum(eval_loss(spec.loss, logits, labels['task'], temperature))
   correct = jnp.sum(jnp.argmax(logits, -1) == labels['task'])
+  num_classes = dict(spec.num_classes)
   new = {}
   for label_set, by_layer in stats.items():
     y, k = labels[label_set], num_classes[label_set]
@@ -77,7 +90,7 @@ def eval_step(params, rest, stats, images, labels, *, n_valid, config,
       f = feats[name].astype(jnp.float32)
       if full:  # Per-device centred statistics, one psum (exact merge).
         new[label_set][name] = metrics.accumulate_sharded(
-            f, y, num_classes=k, mesh=mesh, stats=st)
+            f, y, num_classes=k, mesh=spec.mesh, stats=st)
       else:  # The ragged last batch: GSPMD partitions the plain update.
         new[label_set][name] = metrics.accumulate(f, y, num_classes=k,
                                                   stats=st)
@@ -89,21 +102,19 @@ def _ncc_count(stats, features, w, b):
   return metrics.ncc_mismatch(features, stats=stats, classifier=(w, b))
 
 
-@functools.lru_cache(maxsize=32)
-def forward_fn(graphdef, normalize, layers: tuple[str, ...]):
-  """Jitted eval-mode ``(params, rest, uint8 images) -> {layer: features}``.
+@functools.partial(jax.jit, static_argnames=('graphdef', 'layers'))
+def forward(params, rest, images, normalize, *, graphdef,
+            layers: tuple[str, ...]) -> dict[str, jax.Array]:
+  """Eval-mode ``{layer: float32 features}`` of uint8 ``images``.
 
-  ``'logits'`` may be one of the layers. Cached per (model structure,
-  normalisation, layers), so reading many checkpoints compiles once.
+  ``'logits'`` may be one of the layers. One executable per (model
+  structure, layers, input shape): reading many checkpoints, or the runs of
+  a sweep, compiles once.
   """
-
-  def forward(params, rest, images):
-    logits, feats = nnx.merge(graphdef, params, rest)(
-        normalize(input_lib.to_unit(images)))
-    feats = dict(feats, logits=logits)
-    return {k: feats[k].astype(jnp.float32) for k in layers}
-
-  return jax.jit(forward)
+  logits, feats = nnx.merge(graphdef, params, rest)(
+      normalize(input_lib.to_unit(images)))
+  feats = dict(feats, logits=logits)
+  return {k: feats[k].astype(jnp.float32) for k in layers}
 
 
 def label_sets(ds: data.Dataset, names: tuple[str, ...]) -> dict[str, Any]:
@@ -129,20 +140,11 @@ class Evaluator:
 
   def __init__(self, config, graphdef, normalize, mesh, layers: tuple[str, ...],
                dims: Mapping[str, int], num_classes: int):
-    self.config, self.graphdef, self.mesh = config, graphdef, mesh
-    self.normalize = normalize
-    self.layers = layers if config.track_collapse else ()
+    self.graphdef, self.mesh, self.normalize = graphdef, mesh, normalize
+    self.evals, self.loss = config.evals, config.loss.name
+    self.temperature = jnp.float32(config.loss.kwargs.get('temperature', 1.0))
+    self.layers = layers if config.evals.track_collapse else ()
     self.dims, self.num_classes = dims, num_classes
-    self._steps = {}
-
-  def _step(self, num_classes: tuple[tuple[str, int], ...]):
-    if num_classes not in self._steps:
-      self._steps[num_classes] = jax.jit(
-          functools.partial(eval_step, config=self.config,
-                            graphdef=self.graphdef, normalize=self.normalize,
-                            mesh=self.mesh, num_classes=dict(num_classes)),
-          static_argnames='n_valid')
-    return self._steps[num_classes]
 
   def _empty_stats(self, sets, layers: tuple[str, ...]):
     out = {}
@@ -150,7 +152,7 @@ class Evaluator:
       counts = np.bincount(labels, minlength=k)
       out[label_set] = {}
       for name in layers:
-        per_class = (name == 'penultimate' and self.config.numerical_rank
+        per_class = (name == 'penultimate' and self.evals.numerical_rank
                      and label_set == 'task')
         out[label_set][name] = metrics.empty_stats(
             k, self.dims[name], class_counts=None if per_class else counts)
@@ -163,26 +165,28 @@ class Evaluator:
     Args:
       state: the training state (its params and rest are used).
       ds: the data set.
-      track: False (or ``config.track_collapse`` False) gives accuracy and
+      track: False (or ``config.evals.track_collapse`` False) gives accuracy and
         loss only, as ``{'task': {'penultimate': record}}``.
 
     The ``'task'`` records carry accuracy, loss and the full report (NC3/NC4
     at ``'penultimate'``); those of the other label sets
-    (``config.eval_label_sets``) the collapse report against those labels.
+    (``config.evals.label_sets``) the collapse report against those labels.
     """
     params, rest = state['params'], state['rest']
     layers = self.layers if track else ()
-    sets = label_sets(ds, tuple(self.config.eval_label_sets) if layers else ())
+    sets = label_sets(ds, tuple(self.evals.label_sets) if layers else ())
     stats = self._empty_stats(sets, layers)
-    step = self._step(tuple((k, c) for k, (_, c) in sets.items()))
+    spec = EvalSpec(self.graphdef, self.mesh, self.loss,
+                    tuple((k, c) for k, (_, c) in sets.items()))
     loss = correct = 0.0
     penultimate = []
     for idx, valid in input_lib.eval_indices(len(ds),
-                                             self.config.eval_batch_size):
+                                             self.evals.batch_size):
       images, *labels = input_lib.global_batch(
           self.mesh, ds.images[idx], *(y[idx] for y, _ in sets.values()))
-      stats, l, c, h = step(params, rest, stats, images,
-                            dict(zip(sets, labels)), n_valid=valid)
+      stats, l, c, h = eval_step(params, rest, stats, images,
+                                 dict(zip(sets, labels)), self.normalize,
+                                 self.temperature, n_valid=valid, spec=spec)
       loss, correct = loss + l, correct + c
       if layers and 'penultimate' in layers:
         penultimate.append(h)

@@ -1,4 +1,6 @@
-"""The training loop: model, optimiser, update step, checkpoints, resume.
+"""The training loop: setup, evaluation, checkpoints, resume.
+
+The optimiser and the compiled update step: `nc_jax.train.step`.
 
 See the package docstring (`nc_jax.train`) for the outputs and guarantees.
 """
@@ -32,10 +34,11 @@ from nc_jax import records as records_lib
 from nc_jax.train import checkpoints
 from nc_jax.train import finetune
 from nc_jax.train import input as input_lib
-from nc_jax.train import losses
 from nc_jax.train import model as model_lib
 from nc_jax.train import resume
+from nc_jax.train import step as step_lib
 from nc_jax.train import tracking
+from nc_jax.train import schedules as schedules_lib
 from nc_jax.train.config import check_config
 from nc_jax.workdir import Workdir
 
@@ -50,101 +53,6 @@ def create_model(config, train_ds: data.Dataset) -> models.NCModel:
                         train_ds.num_classes)
 
 
-def make_optimizer(config, steps_per_epoch: int):
-  """(optax transformation, learning-rate schedule) of the config."""
-  total = config.num_epochs * steps_per_epoch
-  warmup = int(round(config.warmup_epochs * steps_per_epoch))
-  lr = config.learning_rate
-  if config.schedule == 'cosine':
-    main = optax.cosine_decay_schedule(lr, max(total - warmup, 1))
-  elif config.schedule == 'exponential':  # x decay_rate once per epoch.
-    main = optax.exponential_decay(lr, steps_per_epoch, config.decay_rate,
-                                   staircase=True)
-  elif config.schedule == 'step':
-    main = optax.piecewise_constant_schedule(
-        lr, {e * steps_per_epoch - warmup: config.step_factor
-             for e in config.step_epochs})
-  else:
-    main = optax.constant_schedule(lr)
-  schedule = main
-  if warmup:
-    schedule = optax.join_schedules(
-        [optax.linear_schedule(config.warmup_init, lr, warmup), main],
-        [warmup])
-  mask = None
-  if config.weight_decay_on == 'kernels':
-    mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
-  parts = []
-  if config.grad_clip_norm:
-    parts.append(optax.clip_by_global_norm(config.grad_clip_norm))
-  if config.optimizer == 'sgd':
-    if config.weight_decay:
-      parts.append(optax.add_decayed_weights(config.weight_decay, mask))
-    parts.append(optax.sgd(schedule, momentum=config.momentum or None,
-                           nesterov=config.nesterov))
-  else:
-    parts.append(optax.adamw(schedule, config.adam_b1, config.adam_b2,
-                             weight_decay=config.weight_decay, mask=mask))
-  return optax.chain(*parts), schedule
-
-
-# ---------------------------------------------------------------------------
-# Update step.
-# ---------------------------------------------------------------------------
-
-
-def _zero_running() -> dict[str, jax.Array]:
-  # Distinct buffers: the step donates them.
-  keys = ('loss', 'correct', 'count', 'nonfinite', 'l2_grads', 'l2_params')
-  return {k: jnp.zeros((), jnp.float32) for k in keys}
-
-
-def train_step(state, running, images, labels, *, config, graphdef, tx,
-               normalize, base_key, num_classes):
-  """One optimiser step; `running` sums the epoch's loss and accuracy."""
-  key = jax.random.fold_in(base_key, state['step'])
-  x = input_lib.to_unit(images)
-  aug = functools.partial(input_lib.augment, crop_padding=config.crop_padding,
-                          flip=config.flip, noise=config.augment_noise)
-  if config.loss == 'supcon':  # Two augmented views of every image.
-    k1, k2 = jax.random.split(key)
-    x = jnp.concatenate([aug(k1, x), aug(k2, x)])
-    labels = jnp.concatenate([labels, labels])
-  elif config.crop_padding or config.flip or config.augment_noise:
-    x = aug(key, x)
-  if config.adversarial_eps:
-    x = losses.adversarial(config, graphdef, state['params'], state['rest'], x, labels,
-                    normalize, num_classes, jax.random.fold_in(key, 3))
-  x = normalize(x)
-
-  def loss_fn(params):
-    # Fresh Variables inside the grad trace, so BatchNorm may update them.
-    model = nnx.merge(graphdef, params, state['rest'], copy=True)
-    loss, logits = losses.objective(config, model, x, labels, num_classes)
-    _, _, rest = nnx.split(model, nnx.Param, ...)
-    return loss, (logits, rest)
-
-  (loss, (logits, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state['params'])
-  updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
-  params = optax.apply_updates(state['params'], updates)
-  n = jnp.float32(labels.shape[0])
-  running = dict(
-      loss=running['loss'] + loss * n,
-      correct=running['correct'] + jnp.sum(jnp.argmax(logits, -1) == labels),
-      count=running['count'] + n,
-      nonfinite=running['nonfinite'] + (~jnp.isfinite(loss)),
-      l2_grads=optax.tree.norm(grads), l2_params=optax.tree.norm(params))
-  state = dict(step=state['step'] + 1, params=params, rest=rest,
-               opt_state=opt_state)
-  return state, running
-
-
-# ---------------------------------------------------------------------------
-# Checkpoints.
-# ---------------------------------------------------------------------------
-
-
 # ---------------------------------------------------------------------------
 # The training loop.
 # ---------------------------------------------------------------------------
@@ -154,7 +62,10 @@ class Setup(NamedTuple):
   """What `setup` builds: the initial state and the compiled steps."""
 
   state: dict[str, Any]  # step, params, rest (batch stats, RNGs), opt_state.
-  train_step: Callable  # (state, running, images, labels) -> (state, running)
+  # (state, running, images, labels, step) -> (state, running); step: the
+  # index of this update (its rate is rates[step]).
+  train_step: Callable
+  rates: np.ndarray  # [num_epochs * steps_per_epoch] the rate of each step.
   evaluate: tracking.Evaluator
   schedule: optax.Schedule
   layers: tuple[str, ...]
@@ -178,9 +89,10 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
       (e.g. model surgery); it must be deterministic in ``config.seed`` for
       resume to be exact.
   """
-  if (config.crop_padding or config.flip) and train_ds.images.ndim != 4:
-    raise ValueError('crop_padding / flip need NHWC images; '
-                     f'{config.dataset} has shape {train_ds.images.shape}')
+  augment = config.augment
+  if (augment.crop_padding or augment.flip) and train_ds.images.ndim != 4:
+    raise ValueError('augment.crop_padding / flip need NHWC images; '
+                     f'{config.data.name} has shape {train_ds.images.shape}')
   steps_per_epoch = len(train_ds) // config.batch_size
   if not steps_per_epoch:
     raise ValueError(f'batch_size {config.batch_size} > {len(train_ds)} '
@@ -192,48 +104,51 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
   model = (model_fn or create_model)(config, train_ds)
   names = models.feature_names(model)
   # 'penultimate' is always tracked: summary.json and NC3/NC4 read it.
-  layers = tuple(config.tracked_layers) or names
+  layers = tuple(config.evals.layers) or names
   layers += ('penultimate',) * ('penultimate' not in layers)
   if set(layers) - set(names):
-    raise ValueError(f'tracked_layers {sorted(set(layers) - set(names))} are '
+    raise ValueError(f'evals.layers {sorted(set(layers) - set(names))} are '
                      f'not layers of the model: {names}')
-  paths = (finetune.trainable_paths(model, config.finetune,
-                                    config.finetune_block)
-           if config.init_from else None)
+  init = config.init
+  paths = (finetune.trainable_paths(model, init.finetune, init.finetune_block)
+           if init.workdir else None)
   finetune.set_modes(model, paths)
   train_def, params, rest = nnx.split(model, nnx.Param, ...)
   model.eval()
   eval_def, _, _ = nnx.split(model, nnx.Param, ...)
   input_shape = tuple(train_ds.images.shape[1:])
   dims = model_lib.feature_dims(model, input_shape)
-  tx, schedule = make_optimizer(config, steps_per_epoch)
-  labels = finetune.param_labels(params, paths)
-  if paths is not None:
-    tx = finetune.freeze(tx, labels)
+  tx, schedule = step_lib.make_optimizer(config, steps_per_epoch, paths=paths)
+  rates = schedules_lib.table(schedule, config.num_epochs * steps_per_epoch)
   replicated = NamedSharding(mesh, P())
   state = jax.device_put(
       dict(step=jnp.zeros((), jnp.int32), params=params, rest=rest,
            opt_state=tx.init(params)), replicated)
-  step_fn = jax.jit(
-      functools.partial(train_step, config=config, graphdef=train_def, tx=tx,
-                        normalize=normalize, num_classes=num_classes,
-                        base_key=jax.random.key(config.seed)),
-      donate_argnums=(0, 1), out_shardings=replicated)
+  spec = step_lib.TrainSpec.of(config, train_def, tx, mesh, num_classes)
+  hyper = jax.device_put(step_lib.hyperparameters(config), replicated)
+
+  def step_fn(state, running, images, labels, step: int):
+    # ``step``: the host's count (reading state['step'] would sync).
+    rate = rates[min(step, len(rates) - 1)]
+    return step_lib.train_step(state, running, images, labels, rate, hyper,
+                               normalize, spec=spec)
+
   evaluate = tracking.Evaluator(config, eval_def, normalize, mesh, layers,
                                 dims, num_classes)
+  labels = finetune.param_labels(params, paths)
   trained = sum(int(np.prod(x.shape)) for x, l in zip(
       jax.tree.leaves(params), jax.tree.leaves(labels)) if l == 'train')
   info = dict(model=type(model).__name__, input_shape=list(input_shape),
               num_classes=num_classes, feature_dims=dims, mean=mean, std=std,
               dataset=train_ds.name, class_names=list(train_ds.class_names))
-  return Setup(state, step_fn, evaluate, schedule, layers, trained,
+  return Setup(state, step_fn, rates, evaluate, schedule, layers, trained,
                steps_per_epoch, info)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        mesh: jax.sharding.Mesh | None = None,
                        model_fn: ModelFn | None = None) -> dict[str, Any]:
-  """Trains, evaluates collapse every ``eval_every`` epochs, checkpoints.
+  """Trains, evaluates collapse every ``evals.every`` epochs, checkpoints.
 
   Args:
     config: a config built from `default_config` (see there for the keys).
@@ -260,9 +175,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   t_start = time.perf_counter()
   check_config(config)
   mesh = input_lib.make_mesh() if mesh is None else mesh
-  for key in ('batch_size', 'eval_batch_size'):
-    if config[key] % mesh.size:
-      raise ValueError(f'config.{key}={config[key]} is not divisible by the '
+  for key, value in (('batch_size', config.batch_size),
+                     ('evals.batch_size', config.evals.batch_size)):
+    if value % mesh.size:
+      raise ValueError(f'config.{key}={value} is not divisible by the '
                        f'{mesh.size} devices of the mesh')
   # One process per workdir: process 0 holds its lock (released by the OS if
   # the process dies), so a second run into it stops here.
@@ -291,7 +207,9 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
   eval_sets = input_lib.eval_sets(config, train_ds, test_ds)
 
   # ---- Checkpoints and resume.
-  mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints)
+  ckpt = config.checkpoint  # `init` and `epochs` are kept for good.
+  mngr = checkpoints.manager(workdir, keep=ckpt.keep, keep_epochs=tuple(
+      ckpt.epochs) + (0,) * bool(ckpt.init))
   try:
     start_epoch, restored = checkpoints.restore_state(mngr, state)
   except checkpoints.CheckpointError as err:
@@ -309,7 +227,7 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
   # ---- Loop.
   bar = tqdm.tqdm(total=total_steps, initial=start_epoch * steps_per_epoch,
                   desc='train', unit='step', dynamic_ncols=True,
-                  disable=not (config.progress_bar and is_main))
+                  disable=not (config.log.progress_bar and is_main))
   # Above the progress bar when there is one; in the log otherwise.
   say = (functools.partial(bar.write, file=sys.stderr) if not bar.disable
          else logging.info)
@@ -331,12 +249,13 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
                   if k in pen))
     return time.perf_counter() - t
 
-  if config.data_loader == 'grain':
+  loader = config.data.loader
+  if loader.name == 'grain':
     from nc_jax.train import grain_input  # pylint: disable=g-import-not-at-top
     stream = grain_input.train_batches(
         train_ds, batch_size=config.batch_size, seed=config.seed,
         start_epoch=start_epoch, num_epochs=config.num_epochs,
-        worker_count=config.grain_workers, worker_buffer_size=config.grain_buffer)
+        worker_count=loader.workers, worker_buffer_size=loader.buffer)
     epoch_input = lambda epoch: itertools.islice(stream, steps_per_epoch)
   else:
     epoch_input = lambda epoch: (
@@ -344,45 +263,47 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
         for idx in input_lib.train_indices(len(train_ds), config.batch_size,
                                            config.seed, epoch))
 
+  every = config.log.every_steps
   try:
     if start_epoch == 0:
       run_eval(0)
-      if config.checkpoint_init and 0 not in mngr.all_steps():
+      if config.checkpoint.init and 0 not in mngr.all_steps():
         mngr.save(0, args=ocp.args.StandardSave(state))
     for epoch in range(start_epoch, 0 if stopped else config.num_epochs):
       t_epoch = time.perf_counter()
-      running = jax.device_put(_zero_running(), replicated)
+      running = jax.device_put(step_lib.zero_running(), replicated)
       for i, (host_images, host_labels) in enumerate(epoch_input(epoch)):
         images, labels = input_lib.global_batch(mesh, host_images, host_labels)
-        state, running = run.train_step(state, running, images, labels)
-        if (i + 1) % config.log_every_steps == 0:
+        state, running = run.train_step(state, running, images, labels,
+                                        epoch * steps_per_epoch + i)
+        if (i + 1) % every == 0:
           r = jax.device_get(running)
           if r['nonfinite']:
             raise resume.nonfinite_error(epoch, int(state['step']), mngr)
           bar.set_postfix(epoch=epoch + 1, loss=f"{r['loss'] / r['count']:.4f}",
                           acc=f"{r['correct'] / r['count']:.4f}")
-          bar.update(config.log_every_steps)
+          bar.update(every)
       r = jax.device_get(running)
       if r['nonfinite']:  # Checked before anything of this epoch is saved.
         raise resume.nonfinite_error(epoch, int(state['step']), mngr)
-      bar.update(steps_per_epoch % config.log_every_steps)
+      bar.update(steps_per_epoch % every)
       epoch_time = time.perf_counter() - t_epoch
       done = epoch + 1
       loss = r['loss'] / r['count']
       stopped = bool(config.stop_at_train_loss and
                      loss < config.stop_at_train_loss)
       last = done == config.num_epochs or stopped
-      evaluate_now = last or done % config.eval_every == 0
+      evaluate_now = last or done % config.evals.every == 0
       eval_time = run_eval(done) if evaluate_now else 0.0
       step = int(state['step'])
       if wd:
         wd.log(dict(epoch=done, step=step, running_loss=loss,
                     running_accuracy=r['correct'] / r['count'],
-                    learning_rate=float(run.schedule(step - 1)),
+                    learning_rate=float(run.rates[step - 1]),
                     l2_params=r['l2_params'], l2_grads=r['l2_grads'],
                     epoch_time_s=epoch_time, eval_time_s=eval_time))
-      if last or done in config.checkpoint_epochs or (
-          config.checkpoint_every and done % config.checkpoint_every == 0):
+      if last or done in ckpt.epochs or (ckpt.every and
+                                         done % ckpt.every == 0):
         mngr.save(done, args=ocp.args.StandardSave(state))
       if stopped:
         say(f'training loss {loss:.3g} < stop_at_train_loss '
@@ -405,6 +326,6 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
                  wall_time_s=time.perf_counter() - t_start,
                  stopped_at_train_loss=bool(stopped))
   wd.write_summary(summary)
-  if config.plots:
+  if config.log.plots:
     plots.training_plots(wd, records, run.layers)
   return summary
