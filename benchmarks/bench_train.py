@@ -15,7 +15,7 @@ with accuracy and loss only, and with the full collapse report at every layer
 (streaming statistics, reports, NC4 second pass), both scaled to the size of a
 train + test evaluation; the tracking cost (the difference) as a fraction of
 one training epoch, for an evaluation every epoch and for the config's
-``eval_every``. Also the training FLOPs per example from XLA's cost analysis of
+``evals.every``. Also the training FLOPs per example from XLA's cost analysis of
 the lowered step, for these and the ResNet-50 / DeiT-T configs (GPU
 estimates). Writes benchmarks/results_train.md.
 """
@@ -59,18 +59,18 @@ def train_throughput(run, ds, batch_size, steps, mesh):
   order = input_lib.train_indices(len(ds), batch_size, 0, 0)
   state, running = run.state, _zero_running()
 
-  def step(state, running):
+  def step(state, running, i):
     idx = next(order)
     images, labels = input_lib.global_batch(mesh, ds.images[idx],
                                             ds.labels[idx])
-    return run.train_step(state, running, images, labels)
+    return run.train_step(state, running, images, labels, i)
 
-  for _ in range(2):
-    state, running = step(state, running)
+  for i in range(2):
+    state, running = step(state, running, i)
   jax.block_until_ready(running)
   t = time.perf_counter()
-  for _ in range(steps):
-    state, running = step(state, running)
+  for i in range(2, 2 + steps):
+    state, running = step(state, running, i)
   jax.block_until_ready(running)
   return steps * batch_size / (time.perf_counter() - t), state
 
@@ -106,7 +106,7 @@ def tracking_times(run, state, train_ds, test_ds, batch_size, mesh):
                           jnp.float32) for k in ev.layers}
   # Pooled statistics declare their final class counts: those of `labels`.
   stats = ev._empty_stats(  # pylint: disable=protected-access
-      np.asarray(labels), ev.layers)
+      {'task': (np.asarray(labels), ev.num_classes)}, ev.layers)['task']
 
   @jax.jit
   def update(stats, feats, labels):
@@ -146,39 +146,43 @@ def bench(name, config, steps, eval_subset, mesh):
   plain = median_time(lambda: run.evaluate(state, sub, track=False),
                       repeats=3) * (len(train_ds) + len(test_ds)) / len(sub)
   stream, report = tracking_times(run, state, train_ds, test_ds,
-                                  config.eval_batch_size, mesh)
+                                  config.evals.batch_size, mesh)
   epoch = len(train_ds) / rate
   cost = stream + report
-  flops = run.train_step.lower(
-      state, _zero_running(), train_ds.images[:config.batch_size],
-      train_ds.labels[:config.batch_size]).cost_analysis()['flops']
+  flops = _step_flops(run, state, train_ds.images[:config.batch_size],
+                      train_ds.labels[:config.batch_size])
   return dict(
       name=name, examples_per_s=rate, epoch_s=epoch, steps=steps,
       batch=config.batch_size, compile_and_steps_s=setup_s,
       eval_plain_s=plain, stream_s=stream, report_s=report,
       eval_subset=len(sub),
       tracking_frac_every_epoch=cost / epoch,
-      tracking_frac_config=cost / (epoch * config.eval_every),
-      eval_every=config.eval_every, layers=len(run.layers),
+      tracking_frac_config=cost / (epoch * config.evals.every),
+      evals_every=config.evals.every, layers=len(run.layers),
       dims=sum(run.evaluate.dims[k] for k in run.layers),
       flops_per_example=flops / config.batch_size,
       n_train=len(train_ds), n_test=len(test_ds))
 
 
+def _step_flops(run, state, images, labels) -> float:
+  """FLOPs of one training step (XLA's cost analysis of the lowered step)."""
+  step = jax.jit(run.train_step, static_argnums=4)  # Step 0: its rate.
+  return step.lower(state, _zero_running(), images, labels,
+                    0).cost_analysis()['flops']
+
+
 def flops_per_example(config, shape, num_classes, batch=8):
   """Training FLOPs per example of the config's model (XLA cost analysis)."""
   config = config.copy_and_resolve_references()
-  config.batch_size = config.eval_batch_size = batch
+  config.batch_size = config.evals.batch_size = batch
   images = np.zeros((batch,) + shape, np.uint8)
   labels = np.arange(batch, dtype=np.int32) % num_classes
   ds = data.Dataset(images, labels, num_classes,
-                    tuple(map(str, range(num_classes))), name=config.dataset)
-  if config.dataset not in data.DATASET_STATS:
+                    tuple(map(str, range(num_classes))), name=config.data.name)
+  if config.data.name not in data.DATASET_STATS:
     ds = ds.replace(name='cifar10')  # Only the normalisation constants.
   run = train.setup(config, ds, train.make_mesh(jax.devices()[:1]))
-  cost = run.train_step.lower(run.state, _zero_running(), images,
-                              labels).cost_analysis()
-  return cost['flops'] / batch, run
+  return _step_flops(run, run.state, images, labels) / batch, run
 
 
 def main():
@@ -194,9 +198,9 @@ def main():
   load_start = os.getloadavg()[0]
 
   mlp = load_config('mlp_mnist')
-  mlp.train_examples_per_class = 0  # All 60,000 images: a real epoch.
+  mlp.data.examples_per_class = 0  # All 60,000 images: a real epoch.
   r18 = load_config('resnet18_cifar10')
-  r18.dataset = 'cifar10_jpeg'
+  r18.data.name = 'cifar10_jpeg'
   r18.batch_size = 128
   rows = [bench('MLP 3x1024, MNIST', mlp, args.steps, 10_000, mesh)]
   print(rows[-1], flush=True)
@@ -229,7 +233,7 @@ def write(path, rows, gpu_rows, load):
       '| case | batch | timed steps | train examples/s | epoch (s) | '
       'eval forward, train + test (s) | tracking: streaming stats (s) | '
       'tracking: reports + NC4 (s) | tracking / epoch, eval every epoch | '
-      'tracking / epoch at the config\'s eval_every |',
+      'tracking / epoch at the config\'s evals.every |',
       '|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     lines.append(
@@ -239,7 +243,7 @@ def write(path, rows, gpu_rows, load):
         f"{r['report_s']:,.2f} | "
         f"{100 * r['tracking_frac_every_epoch']:.2g}% | "
         f"{100 * r['tracking_frac_config']:.2g}% (every "
-        f"{r['eval_every']}) |")
+        f"{r['evals_every']}) |")
   lines += [
       '', 'Columns: *epoch* = training images / throughput. *Eval forward*: '
       'one eval-mode pass over the train and the test split for accuracy '

@@ -5,7 +5,7 @@ comma-separated list of tokens:
 
 - a flag the config declares (``runlocal``, ``gpu``, ``supcon``, ...);
 - a value of one of its choices (``cifar10`` for ``dataset``);
-- ``key=value`` overrides (``num_epochs=3``, ``model_kwargs.width=16``),
+- ``key=value`` overrides (``num_epochs=3``, ``model.kwargs.width=16``),
   values read as Python literals (strings may stay unquoted).
 
 Example, in a config file::
@@ -14,7 +14,7 @@ Example, in a config file::
     v = common.parse(arg, flags=('runlocal',),
                      choices={'dataset': ('mnist', 'fashion_mnist')})
     config = train.default_config()
-    config.dataset = v.choice('dataset', 'mnist')
+    config.data.name = v.choice('dataset', 'mnist')
     if v.runlocal:
       config.num_epochs = 3
     return common.apply(config, v)
@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
+
+from nc_jax.train.config import override
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,16 +87,42 @@ def parse(arg: str | None, *, flags: Sequence[str] = ('runlocal',),
 
 def apply(config: ml_collections.ConfigDict,
           variant: Variant) -> ml_collections.ConfigDict:
-  """``config`` with the variant's ``key=value`` overrides (dotted keys)."""
-  for key, value in variant.overrides.items():
-    *parents, leaf = key.split('.')
-    node = config
-    for p in parents:
-      if p not in node:
-        raise ValueError(f'override {key!r}: the config has no key {p!r}')
-      node = node[p]
-    if node is config and leaf not in config:
-      raise ValueError(f'override {key!r}: the config has no key {leaf!r}')
-    with node.unlocked():
-      node[leaf] = value
-  return config
+  """``config`` with the variant's ``key=value`` overrides (dotted keys).
+
+  `nc_jax.train.config.override`: a key the config lacks is an error, except
+  inside keyword-argument dicts (``optimizer.kwargs.nesterov=True``).
+  """
+  return override(config, variant.overrides)
+
+
+def trainer(dataset: str, model: str = 'mlp', *, epochs: int,
+            model_kwargs: Mapping[str, Any] | None = None,
+            optimizer: ml_collections.ConfigDict | None = None,
+            schedule: ml_collections.ConfigDict | None = None,
+            loss: ml_collections.ConfigDict | None = None,
+            quiet: bool = False,
+            **groups: Any) -> ml_collections.ConfigDict:
+  """A trainer config: `train.default_config` with these choices.
+
+  The preamble every study config shared. ``optimizer`` / ``schedule`` /
+  ``loss`` are groups built by `train.optimizer` / `train.schedule` /
+  `train.loss`; ``quiet``: no progress bar, no plots, checkpoints only at
+  the end (the runs of a study). Other keywords set whole keys of the
+  config, with ``__`` for a dot: ``data__examples_per_class=700``,
+  ``evals__every=5``.
+  """
+  from nc_jax import train  # pylint: disable=g-import-not-at-top
+  c = train.default_config()
+  c.data.name = dataset
+  c.model.name = model
+  c.model.kwargs = ml_collections.ConfigDict(dict(model_kwargs or {}))
+  c.num_epochs = epochs
+  for name, group in (('optimizer', optimizer), ('schedule', schedule),
+                      ('loss', loss)):
+    if group is not None:
+      c[name] = group
+  if quiet:
+    c.log.progress_bar = False
+    c.log.plots = False
+    c.checkpoint.every = 0
+  return override(c, {k.replace('__', '.'): v for k, v in groups.items()})

@@ -11,13 +11,14 @@ are resized to 224 x 224; flips only); weight decay skips biases and norms
 but, unlike DeiT, not the position embedding and class token.
 
 Data: an ImageNet image folder ``<data root>/imagenet/{train,val}/<wnid>/``
-(``--config.dataset=image_folder:/path/to/imagenet`` for another place), or
-a prepared TFDS ``--config.dataset=tfds:imagenet2012`` (then
-``--config.test_split=validation``). nc_jax.data decodes a split into memory
-as uint8: 1.28M x 224 x 224 x 3 is about 190 GB of host RAM; with less, train
-at a lower resolution (``--config.data_options.image_size="(112, 112)"`` with
-``--config.model_kwargs.image_size=112``) or on a subset
-(``--config.train_split="train[:300000]"``).
+(``--config.data.name=image_folder:/path/to/imagenet`` for another place), or
+a prepared TFDS ``--config.data.name=tfds:imagenet2012`` (then
+``--config.data.test_split=validation``). nc_jax.data decodes a split into
+memory as uint8: 1.28M x 224 x 224 x 3 is about 190 GB of host RAM; with
+less, train at a lower resolution
+(``--config.data.options.image_size="(112, 112)"`` with
+``--config.model.kwargs.image_size=112``) or on a subset
+(``--config.data.train_split="train[:300000]"``).
 
   python experiments/train.py --config=configs/deit_tiny_imagenet.py \
       --workdir=workdir/deit_tiny_imagenet
@@ -43,49 +44,31 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
   v = common.parse(arg)
-  config = train.default_config()
-  config.dataset = 'image_folder:imagenet'
-  config.train_split = 'train'
-  config.test_split = 'val'
-  config.data_options = ml_collections.ConfigDict({'image_size': (224, 224)})
-  config.model = 'deit_tiny'
-  config.model_kwargs = ml_collections.ConfigDict({
-      'image_size': 224, 'patch_size': 16, 'depth': 12,
-      'drop_path_rate': 0.1})
-
-  config.loss = 'ce'
-  config.label_smoothing = 0.1
-  config.optimizer = 'adamw'
-  config.batch_size = 1024
-  config.learning_rate = 1e-3
-  config.adam_b1 = 0.9
-  config.adam_b2 = 0.999
-  config.weight_decay = 0.05
-  config.weight_decay_on = 'kernels'
-  config.schedule = 'cosine'
-  config.warmup_epochs = 5.0
-  config.num_epochs = 300
-  config.flip = True
-
-  config.eval_every = 20
-  config.eval_batch_size = 1024
-  config.eval_train_examples = 50_000
-  config.checkpoint_every = 5
-  config.log_every_steps = 100
+  config = common.trainer(
+      'image_folder:imagenet', 'deit_tiny', epochs=300,
+      model_kwargs=dict(image_size=224, patch_size=16, depth=12,
+                        drop_path_rate=0.1),
+      optimizer=train.optimizer('adamw', learning_rate=1e-3,
+                                weight_decay=0.05, weight_decay_on='kernels'),
+      schedule=train.schedule('cosine', warmup_epochs=5.0),
+      loss=train.loss('ce', label_smoothing=0.1),
+      batch_size=1024)
+  config.data.test_split = 'val'
+  config.data.options = dict(image_size=(224, 224))
+  config.augment.flip = True
+  config.evals.update(every=20, batch_size=1024, train_examples=50_000)
+  config.checkpoint.every = 5
+  config.log.every_steps = 100
 
   if v.runlocal:
-    config.dataset = 'cifar10_jpeg'
-    config.test_split = 'test'
-    config.train_examples_per_class = 100
-    config.eval_test_examples = 500
-    config.data_options = ml_collections.ConfigDict()
-    config.model_kwargs = ml_collections.ConfigDict({
-        'image_size': 32, 'patch_size': 4, 'depth': 2, 'drop_path_rate': 0.1})
+    config.data.update(name='cifar10_jpeg', test_split='test',
+                       examples_per_class=100)
+    config.data.options = {}
+    config.model.kwargs.update(image_size=32, patch_size=4, depth=2)
     config.batch_size = 100
-    config.eval_batch_size = 500
-    config.eval_train_examples = 0
-    config.warmup_epochs = 0.5
+    config.schedule.warmup_epochs = 0.5
     config.num_epochs = 2
-    config.eval_every = 1
-    config.checkpoint_every = 1
+    config.evals.update(every=1, batch_size=500, train_examples=0,
+                        test_examples=500)
+    config.checkpoint.every = 1
   return common.apply(config, v)

@@ -11,7 +11,7 @@ every 10 epochs (pooled Sigma_W: 3,072^2 per layer).
   python experiments/train.py --config=configs/mlp_cifar10.py \
       --workdir=workdir/mlp_cifar10
 
-needs the original CIFAR-10 pickles (``--config.dataset=cifar10_jpeg`` for
+needs the original CIFAR-10 pickles (``--config.data.name=cifar10_jpeg`` for
 the JPEG copy). Run time: one GPU, about 10 minutes (an estimate, not
 measured: ~0.68 GFLOP per training example (113M weights x 6) x 50,000 x 200
 epochs at an assumed 30 TFLOP/s sustained); a 2-core CPU, about 12-17
@@ -34,32 +34,18 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
   v = common.parse(arg)
-  config = train.default_config()
-  config.dataset = 'cifar10'
-  config.model = 'mlp'
-  config.model_kwargs = ml_collections.ConfigDict(
-      {'width': 3072, 'depth': 12, 'norm': 'batch'})
-
-  config.loss = 'ce'
-  config.optimizer = 'sgd'
-  config.learning_rate = 0.1
-  config.momentum = 0.9
-  config.weight_decay = 5e-4
-  config.schedule = 'cosine'
-  config.batch_size = 128
-  config.num_epochs = 200
-
-  config.eval_every = 10
-  config.eval_batch_size = 500
-  config.checkpoint_every = 10
+  config = common.trainer(
+      'cifar10', 'mlp', epochs=200,
+      model_kwargs=dict(width=3072, depth=12, norm='batch'),
+      optimizer=train.optimizer('sgd', learning_rate=0.1, momentum=0.9,
+                                weight_decay=5e-4))
+  config.evals.update(every=10, batch_size=500)
+  config.checkpoint.every = 10
 
   if v.runlocal:
-    config.dataset = 'cifar10_jpeg'
-    config.train_examples_per_class = 200
-    config.eval_test_examples = 1000
-    config.model_kwargs.width = 512
-    config.model_kwargs.depth = 4
+    config.data.update(name='cifar10_jpeg', examples_per_class=200)
+    config.evals.test_examples = 1000
+    config.model.kwargs.update(width=512, depth=4)
     config.num_epochs = 3
-    config.eval_every = 1
-    config.checkpoint_every = 1
+    config.evals.every = config.checkpoint.every = 1
   return common.apply(config, v)

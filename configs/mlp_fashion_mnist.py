@@ -31,32 +31,18 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
   v = common.parse(arg)
-  config = train.default_config()
-  config.dataset = 'fashion_mnist'
-  config.model = 'mlp'
-  config.model_kwargs = ml_collections.ConfigDict(
-      {'width': 1024, 'depth': 6, 'norm': 'batch'})
-
-  config.loss = 'ce'
-  config.optimizer = 'sgd'
-  config.learning_rate = 0.05
-  config.momentum = 0.9
-  config.weight_decay = 5e-4
-  config.schedule = 'cosine'
-  config.warmup_epochs = 2.0
-  config.batch_size = 128
-  config.num_epochs = 100
-
-  config.eval_every = 5
-  config.eval_batch_size = 1000
-  config.checkpoint_every = 5
+  config = common.trainer(
+      'fashion_mnist', 'mlp', epochs=100,
+      model_kwargs=dict(width=1024, depth=6, norm='batch'),
+      optimizer=train.optimizer('sgd', learning_rate=0.05, momentum=0.9,
+                                weight_decay=5e-4),
+      schedule=train.schedule('cosine', warmup_epochs=2.0))
+  config.evals.every = config.checkpoint.every = 5
 
   if v.runlocal:
-    config.train_split = 'train[:5000]'
-    config.test_split = 'test[:2000]'
-    config.model_kwargs.width = 256
+    config.data.update(train_split='train[:5000]', test_split='test[:2000]')
+    config.model.kwargs.width = 256
     config.num_epochs = 5
-    config.warmup_epochs = 0.0
-    config.eval_every = 1
-    config.checkpoint_every = 1
+    config.schedule.warmup_epochs = 0.0
+    config.evals.every = config.checkpoint.every = 1
   return common.apply(config, v)

@@ -26,6 +26,7 @@ Quick local variant (300 epochs at learning rate 0.01, about a minute on a
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import common
 from nc_jax import train
@@ -34,31 +35,20 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
   v = common.parse(arg)
-  config = train.default_config()
-  config.dataset = 'mnist'
-  config.train_examples_per_class = 100
-  config.model = 'mlp'
-  config.model_kwargs = ml_collections.ConfigDict({
-      'width': 1024, 'depth': 3,
-      'norm': ml_collections.config_dict.placeholder(str)})  # None | batch
-
-  config.loss = 'ce'
-  config.optimizer = 'sgd'
-  config.learning_rate = 0.001
-  config.momentum = 0.9
-  config.weight_decay = 0.0
-  config.schedule = 'cosine'
-  config.batch_size = 128
-  config.num_epochs = 11_429  # 80,000 iterations of 7 batches per epoch.
-
-  config.eval_every = 200
-  config.eval_batch_size = 1000
-  config.checkpoint_every = 1000
-  config.log_every_steps = 100
+  config = common.trainer(
+      'mnist', 'mlp', epochs=11_429,  # 80,000 iterations, 7 per epoch.
+      model_kwargs=dict(width=1024, depth=3,
+                        norm=config_dict.placeholder(str)),  # None | 'batch'
+      optimizer=train.optimizer('sgd', learning_rate=0.001, momentum=0.9,
+                                weight_decay=0.0))
+  config.data.examples_per_class = 100
+  config.evals.every = 200
+  config.checkpoint.every = 1000
+  config.log.every_steps = 100
 
   if v.runlocal:
-    config.learning_rate = 0.01
+    config.optimizer.learning_rate = 0.01
     config.num_epochs = 300
-    config.eval_every = 30
-    config.checkpoint_every = 100
+    config.evals.every = 30
+    config.checkpoint.every = 100
   return common.apply(config, v)

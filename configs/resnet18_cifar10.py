@@ -11,7 +11,7 @@ of epochs; 200 is used here.
       --workdir=workdir/resnet18_cifar10
 
 needs the original CIFAR-10 ("python version" pickles) under the data root;
-``--config.dataset=cifar10_jpeg`` trains on the JPEG copy in ../shared/data
+``--config.data.name=cifar10_jpeg`` trains on the JPEG copy in ../shared/data
 (report its numbers as "CIFAR-10 (JPEG copy)"). Run time: one GPU, about 20
 minutes (an estimate, not measured: 2.9 GFLOP per training example from
 XLA's cost analysis x 50,000 x 200 epochs at an assumed 30 TFLOP/s
@@ -36,38 +36,25 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg='runlocal'`` gives the quick variant."""
   v = common.parse(arg)
-  config = train.default_config()
-  config.dataset = 'cifar10'
-  config.model = 'resnet18'
-  config.model_kwargs = ml_collections.ConfigDict({'stem': 'cifar'})
-
-  config.loss = 'ce'
-  config.optimizer = 'sgd'
-  config.batch_size = 256
-  config.learning_rate = 0.1 * config.batch_size / 256
-  config.momentum = 0.9
-  config.nesterov = True
-  config.weight_decay = 8e-5
-  config.schedule = 'cosine'
-  config.warmup_epochs = 10.0
-  config.num_epochs = 200
-  config.crop_padding = 4
-  config.flip = True
-
-  config.eval_every = 10
-  config.eval_batch_size = 1000
-  config.checkpoint_every = 10
+  batch_size = 256
+  config = common.trainer(
+      'cifar10', 'resnet18', epochs=200, model_kwargs=dict(stem='cifar'),
+      optimizer=train.optimizer('sgd', learning_rate=0.1 * batch_size / 256,
+                                momentum=0.9, nesterov=True,
+                                weight_decay=8e-5),
+      schedule=train.schedule('cosine', warmup_epochs=10.0),
+      batch_size=batch_size)
+  config.augment.update(crop_padding=4, flip=True)
+  config.evals.every = config.checkpoint.every = 10
 
   if v.runlocal:
-    config.dataset = 'cifar10_jpeg'
-    config.train_examples_per_class = 200
-    config.eval_test_examples = 1000
-    config.model_kwargs.width = 16
+    config.data.update(name='cifar10_jpeg', examples_per_class=200)
+    with config.model.kwargs.unlocked():  # A key the default lacks.
+      config.model.kwargs.width = 16
     config.batch_size = 100
-    config.learning_rate = 0.1
-    config.warmup_epochs = 0.0
+    config.optimizer.learning_rate = 0.1
+    config.schedule.warmup_epochs = 0.0
     config.num_epochs = 3
-    config.eval_every = 1
-    config.eval_batch_size = 500
-    config.checkpoint_every = 1
+    config.evals.update(every=1, batch_size=500, test_examples=1000)
+    config.checkpoint.every = 1
   return common.apply(config, v)

@@ -38,34 +38,21 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg`` as in the module docstring."""
   v = common.parse(arg, choices={'dataset': ('mnist', 'fashion_mnist')})
-  config = train.default_config()
-  config.dataset = v.choice('dataset', 'mnist')
-  config.model = 'resnet18'
-  config.model_kwargs = ml_collections.ConfigDict({'stem': 'cifar'})
-
-  config.loss = 'ce'
-  config.optimizer = 'sgd'
-  config.batch_size = 128
-  config.learning_rate = 0.05
-  config.momentum = 0.9
-  config.weight_decay = 5e-4
-  config.schedule = 'step'
-  config.step_epochs = (117, 233)
-  config.step_factor = 0.1
-  config.num_epochs = 350
-
-  config.eval_every = 10
-  config.eval_batch_size = 1000
-  config.checkpoint_every = 10
+  config = common.trainer(
+      v.choice('dataset', 'mnist'), 'resnet18', epochs=350,
+      model_kwargs=dict(stem='cifar'),
+      optimizer=train.optimizer('sgd', learning_rate=0.05, momentum=0.9,
+                                weight_decay=5e-4),
+      schedule=train.schedule('step', epochs=(117, 233), factor=0.1))
+  config.evals.every = config.checkpoint.every = 10
 
   if v.runlocal:
-    config.train_split = 'train[:2000]'
-    config.test_split = 'test[:1000]'
-    config.model_kwargs.width = 16
+    config.data.update(train_split='train[:2000]', test_split='test[:1000]')
+    with config.model.kwargs.unlocked():  # A key the default lacks.
+      config.model.kwargs.width = 16
     config.batch_size = 100
     config.num_epochs = 3
-    config.step_epochs = (2,)
-    config.eval_every = 1
-    config.eval_batch_size = 500
-    config.checkpoint_every = 1
+    config.schedule.kwargs.epochs = (2,)
+    config.evals.update(every=1, batch_size=500)
+    config.checkpoint.every = 1
   return common.apply(config, v)

@@ -31,6 +31,7 @@ ResNet-50, 2 epochs; about 2 minutes on a 2-core CPU):
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import common
 from nc_jax import train
@@ -39,43 +40,27 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; ``arg`` is a comma-separated list of variants (docstring)."""
   v = common.parse(arg, flags=('runlocal', 'supcon', 'mse'))
-  args = v.flags
-  config = train.default_config()
-  config.dataset = 'cifar100'
-  config.model = 'resnet50'
-  config.model_kwargs = ml_collections.ConfigDict({
-      'stem': 'cifar',
-      'projection': ml_collections.config_dict.placeholder(str),
-      'projection_dim': 128})
+  config = common.trainer(
+      'cifar100', 'resnet50', epochs=200,
+      model_kwargs=dict(stem='cifar', projection=config_dict.placeholder(str),
+                        projection_dim=128),
+      optimizer=train.optimizer('sgd', learning_rate=0.1, momentum=0.9,
+                                weight_decay=5e-4))
+  config.augment.update(crop_padding=4, flip=True)
+  config.evals.update(every=10, batch_size=500)
+  config.checkpoint.every = 10
 
-  config.loss = 'ce'
-  config.optimizer = 'sgd'
-  config.batch_size = 128
-  config.learning_rate = 0.1
-  config.momentum = 0.9
-  config.weight_decay = 5e-4
-  config.schedule = 'cosine'
-  config.num_epochs = 200
-  config.crop_padding = 4
-  config.flip = True
-
-  config.eval_every = 10
-  config.eval_batch_size = 500
-  config.checkpoint_every = 10
-
-  if 'supcon' in args:
-    config.loss = 'supcon'
-    config.model_kwargs.projection = 'mlp'
-    config.supcon_temperature = 0.1
-  if 'mse' in args:
-    config.loss = 'mse'
-  if 'runlocal' in args:
-    config.dataset = 'cifar10_jpeg'
-    config.train_examples_per_class = 100
-    config.eval_test_examples = 500
-    config.model_kwargs.width = 8
+  if v.supcon:
+    config.loss = train.loss('supcon', temperature=0.1)
+    config.model.kwargs.projection = 'mlp'
+  if v.mse:
+    config.loss = train.loss('mse')
+  if v.runlocal:
+    config.data.update(name='cifar10_jpeg', examples_per_class=100)
+    config.evals.test_examples = 500
+    with config.model.kwargs.unlocked():  # A key the default lacks.
+      config.model.kwargs.width = 8
     config.batch_size = 100
     config.num_epochs = 2
-    config.eval_every = 1
-    config.checkpoint_every = 1
+    config.evals.every = config.checkpoint.every = 1
   return common.apply(config, v)

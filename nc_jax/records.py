@@ -4,9 +4,9 @@
 
 - evaluation records, one per (epoch, split, layer) of an evaluation:
   ``{"epoch", "step", "split", "layer", "num_examples", "accuracy", "loss",
-  <SPEC.md metric names>}``; ``split`` is ``"train"``, ``"test"`` or an
-  ``eval_sets`` name; nc3_*/nc4_* at ``"penultimate"`` only. Records of an
-  extra label set (``config.eval_label_sets``) also carry ``"labels":
+  <SPEC.md metric names>}``; ``split`` is ``"train"``, ``"test"`` or a
+  ``config.evals.sets`` name; nc3_*/nc4_* at ``"penultimate"`` only. Records
+  of an extra label set (``config.evals.label_sets``) also carry ``"labels":
   "clean" | "fine" | "coarse"`` and the collapse report only; those of the
   training labels carry no ``"labels"`` (the label set `TASK` here);
 - fit records, one per trained epoch (no ``"split"``): ``{"epoch", "step",
@@ -54,7 +54,7 @@ def select(records: Iterable[Record], *, split: str | None = None,
 
   Args:
     records: the records of a run.
-    split: ``'train'``, ``'test'`` or an ``eval_sets`` name; None: any.
+    split: ``'train'``, ``'test'`` or a ``config.evals.sets`` name; None: any.
     layer: a tracked layer; None: any (then in file order within an epoch).
     labels: a label set (`TASK`: the training labels; ``'clean'``, ``'fine'``,
       ``'coarse'``); None: any.

@@ -2,7 +2,7 @@
 
 Example:
   >>> run = RunDir('runs/pretrain')
-  >>> run.config.model                        # config.json, a trainer config
+  >>> run.config.model.name                   # config.json, a trainer config
   >>> run.model_info['feature_dims']          # model.json
   >>> run.eval(split='test', layer='penultimate')[-1]['accuracy']
   >>> epochs, nc1 = run.series('nc1', split='train')
@@ -25,13 +25,16 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nc_jax import records as records_lib
 from nc_jax import workdir as workdir_lib
+
+if TYPE_CHECKING:
+  from nc_jax.train.model import Normalizer
 
 TASK = records_lib.TASK
 
@@ -90,7 +93,8 @@ class RunDir:
     """Evaluation records of a split, layer and label set, in epoch order.
 
     Args:
-      split: ``'train'``, ``'test'`` or an ``eval_sets`` name; None: any.
+      split: ``'train'``, ``'test'`` or a ``config.evals.sets`` name; None:
+        any.
       layer: a tracked layer; None: any.
       labels: a label set (`TASK`: the training labels; ``'clean'``,
         ``'fine'``, ``'coarse'``); None: any.
@@ -138,8 +142,9 @@ class RunDir:
     return model_lib.from_run(self.path, epoch)
 
   @property
-  def normalize(self) -> Callable[[Any], Any]:
-    """The run's input normalisation ``x -> (x - mean) / std``."""
+  def normalize(self) -> Normalizer:
+    """The run's input normalisation ``x -> (x - mean) / std``: a `Normalizer`
+    (a pytree of the two arrays), the ``normalize`` of `extract_features`."""
     from nc_jax.train import model as model_lib  # pylint: disable=g-import-not-at-top
     info = self.model_info
     return model_lib.normalizer(info['mean'], info['std'])

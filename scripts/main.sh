@@ -3,7 +3,9 @@
 # trains an MLP on scikit-learn digits (built in, no download) into the
 # terminal phase, tracking neural collapse on train and test features at every
 # layer. Outputs (metrics.jsonl, summary.json, collapse.png, ...) go to
-# workdir/main; extra arguments are passed on (e.g. --config.num_epochs=30).
+# workdir/main; extra arguments are passed on to experiments/train.py (e.g.
+# --config.num_epochs=30 --config.optimizer.learning_rate=0.05: the keys of
+# nc_jax.train.default_config(), by group).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv

@@ -8,8 +8,9 @@ decoding (``Dataset.subset`` uses it), so label maps, balanced subsets and
 evaluation subsets work unchanged. ``data.load(..., lazy=True)`` returns one
 for image folders; TFDS ``data_source`` splits are random-access already.
 
-The trainer streams such data through grain (``config.data_loader='grain'``,
-`nc_jax.train.grain_input`); evaluation indexes the images batch by batch.
+The trainer streams such data through grain
+(``config.data.loader.name='grain'``, `nc_jax.train.grain_input`); evaluation
+indexes the images batch by batch.
 """
 
 from __future__ import annotations

@@ -310,5 +310,5 @@ def corrupt(ds: Dataset, kind: str, severity: int, seed: int) -> Dataset:
   from nc_jax.data import lazy  # pylint: disable=g-import-not-at-top
   if lazy.is_lazy(ds.images):
     raise ValueError(f"corrupt() needs images in memory; {ds.name} is loaded lazily "
-                     "(data_loader='grain'): use data_loader='in_memory'")
+                     "(data.loader.name='grain'): use data.loader.name='in_memory'")
   return ds.replace(images=corrupt_images(ds.images, kind, severity, seed))
