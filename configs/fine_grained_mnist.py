@@ -33,25 +33,18 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config; ``arg='runlocal'`` gives the quick variant."""
   v = common.parse(arg)
-  t = train.default_config()
-  t.dataset = "mnist"
-  t.label_map = "mod:5"  # coarse labels y mod 5 (SPEC.md line 57)
-  t.checkpoint_init = True  # epoch 0 (the initialisation) is analysed too
-  t.model = "mlp"
-  t.model_kwargs = ml_collections.ConfigDict(dict(width=256, depth=3))
-  t.batch_size = 128
-  t.eval_batch_size = 1000
-  t.optimizer = "sgd"
-  t.learning_rate = 0.05
-  t.momentum = 0.9
-  t.weight_decay = 5e-4
-  t.schedule = "cosine"
-  t.num_epochs = 10
-  t.eval_every = 1
-  t.eval_train_examples = 10_000  # collapse on coarse labels, on a fixed subset
-  t.checkpoint_every = 1
-  t.keep_checkpoints = 100  # keep every epoch: the analysis reads them back
-  t.progress_bar = False
+  t = common.trainer(
+      'mnist', 'mlp', epochs=10, model_kwargs=dict(width=256, depth=3),
+      optimizer=train.optimizer('sgd', learning_rate=0.05, momentum=0.9,
+                                weight_decay=5e-4),
+      schedule=train.schedule('cosine'),
+      data__label_map='mod:5',  # coarse labels y mod 5 (SPEC.md line 57)
+      evals__every=1,
+      evals__train_examples=10_000,  # collapse on coarse labels, on a fixed subset
+      checkpoint__init=True,  # epoch 0 (the initialisation) is analysed too
+      checkpoint__every=1,
+      checkpoint__keep=100,  # keep every epoch: the analysis reads them back
+      log__progress_bar=False)
 
   config = ml_collections.ConfigDict()
   config.train = t
@@ -76,10 +69,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.probe.max_iters = 500
 
   if v.runlocal:
-    t.train_examples_per_class = 500
-    t.model_kwargs.width = 128
+    t.data.examples_per_class = 500
+    t.model.kwargs.width = 128
     t.num_epochs = 3
-    t.eval_train_examples = 2000
+    t.evals.train_examples = 2000
     config.analysis_epochs = (0, 1, 3)
     config.analysis_train_examples = 2000
     config.probe.l2_grid_size = 13

@@ -23,7 +23,7 @@ downstream images per class, one block; a few minutes):
 
 Outputs: layerwise.png, finetune.png, summary.json, config.json; every run
 (pretrain, layerwise_probe, finetune_<variant>[_<block>], each a trainer run
-with init_from = the pretraining run) in runs/<name>/ with its run.json, so a
+with init.workdir = the pretraining run) in runs/<name>/ with its run.json, so a
 killed study resumes, skipping finished runs. Needs the MNIST and
 Fashion-MNIST IDX files under the data root (``../shared/data``).
 """
@@ -37,26 +37,19 @@ from nc_jax import train
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config; ``arg='runlocal'`` gives the quick variant."""
   v = common.parse(arg)
-  p = train.default_config()
-  p.dataset = "mnist"
-  p.model = "mlp"
-  p.model_kwargs = ml_collections.ConfigDict(dict(width=256, depth=3))
-  p.learning_rate = 0.05
-  p.weight_decay = 5e-4
-  p.num_epochs = 5
-  p.eval_train_examples = 10_000
-  p.progress_bar = False
+  p = common.trainer(
+      "mnist", "mlp", epochs=5, model_kwargs=dict(width=256, depth=3),
+      optimizer=train.optimizer("sgd", learning_rate=0.05, weight_decay=5e-4,
+                                momentum=0.9),
+      evals__train_examples=10_000, log__progress_bar=False)
 
-  d = train.default_config()  # fine-tuning runs; the model comes from `pretrain`
-  d.dataset = "fashion_mnist"
-  d.train_examples_per_class = 500
-  d.learning_rate = 0.01
-  d.weight_decay = 5e-4
-  d.num_epochs = 5
-  d.batch_size = 64
-  d.checkpoint_every = 5
-  d.progress_bar = False
-  d.plots = False
+  # Fine-tuning runs; the model comes from `pretrain`.
+  d = common.trainer(
+      "fashion_mnist", epochs=5,
+      optimizer=train.optimizer("sgd", learning_rate=0.01, weight_decay=5e-4,
+                                momentum=0.9),
+      quiet=True, batch_size=64, data__examples_per_class=500,
+      checkpoint__every=5)
 
   config = ml_collections.ConfigDict()
   config.pretrain = p
@@ -75,12 +68,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.probe.max_iters = 500
 
   if v.runlocal:
-    p.train_examples_per_class = 1000
+    p.data.examples_per_class = 1000
     p.num_epochs = 2
-    p.eval_train_examples = 2000
-    d.train_examples_per_class = 200
+    p.evals.train_examples = 2000
+    d.data.examples_per_class = 200
     d.num_epochs = 2
-    d.checkpoint_every = 2
+    d.checkpoint.every = 2
     config.blocks = ("layer1",)
     config.probe.l2_grid_size = 13
     config.probe.max_iters = 300

@@ -166,7 +166,7 @@ def _line(n_points, slope=-1.0, swap=False):
 
 
 def _ev_001c(aug=None, n=3, source=None, **kw):
-  group = p001_transfer._group  # pylint: disable=protected-access
+  group = p001_transfer.group_evidence
   aug = aug or [_line(4) for _ in range(n)]
   groups = dict(augmentation=group([0, 1, 2, 3], aug, 'k'),
                 adversarial=group([0, 0.02, 0.05, 0.1], [_line(4) for _ in range(n)], 'eps'),
@@ -315,7 +315,7 @@ def test_plan_tags_every_run_and_gives_every_group_its_seeds():
   assert len(runs) == 57 and len({r.name for r in runs}) == len(runs)
   study = reproduce.Study(config=config, workdir='', runs=runs,
                           records={r.name: dict(final={}) for r in runs})
-  coords = lambda **kw: p001_transfer._coords(config, **kw)  # pylint: disable=protected-access
+  coords = lambda **kw: p001_transfer.coords(config, **kw)
   groups = ([coords(loss=l) for l in LOSSES] +
             [coords(loss=l, head_depth=d) for l in ('ce', 'mse') for d in (1, 2)] +
             [coords(aug=k) for k in config.aug_strengths] +

@@ -306,7 +306,7 @@ def test_domain_replicates_pairs_sources_by_seed():
 
 
 def _fake_final(run, rng):
-  n = run.config.model_kwargs.depth
+  n = run.config.model.kwargs.depth
   kind = run.tags['kind']
   layers = [f'layer{i + 1}' for i in range(n - 1)] + ['penultimate']
   down = np.geomspace(1.0, 0.2, n) * (1 + 0.02 * rng.standard_normal(n))
@@ -391,7 +391,7 @@ def test_analysis_reads_the_runs_records(tmp_path):
           for extra in ({}, dict(labels='clean'))]
   recs.append(dict(epoch=6, step=6, running_loss=0.1))  # A fit record.
   _write_run(tmp_path / 'noise', layers, recs)
-  out = p003._analysis(str(tmp_path / 'noise'))
+  out = p003.analysis(str(tmp_path / 'noise'))
   assert out['layers'] == layers  # Not the projection head.
   assert out['cdnv'] == [1.0, 0.5] and out['cdnv_init'] == [2.0, 1.0]
   assert out['nc2_etf'] == [0.2, 0.1] and out['cdnv_clean_labels'] == [1.0, 0.5]
@@ -401,7 +401,7 @@ def test_analysis_reads_the_runs_records(tmp_path):
           for r in recs]
   _write_run(tmp_path / 'corrupt', layers, [
       {k: v for k, v in r.items() if k != 'labels'} for r in recs])
-  out = p003._analysis(str(tmp_path / 'corrupt'), extra_splits=('train_clean',))
+  out = p003.analysis(str(tmp_path / 'corrupt'), extra_splits=('train_clean',))
   assert 'cdnv_clean_labels' not in out and out['cdnv_train_clean'] == [3.0, 1.5]
   assert out['memorization_ratio'] == [3.0, 3.0] == out['memorization_ratio_init']
 

@@ -224,7 +224,7 @@ def _mixture_records(m, part, trained=True):
   """metrics.jsonl of simulations.mixture_study: MSDR ~ 1 + sigma^2 at initialisation;
   trained, x 1.5 and rising with the dimension (untrained: as at initialisation)."""
   out = []
-  for line in p004._mixture_lines(m, part):  # pylint: disable=protected-access
+  for line in p004.mixture_lines(m, part):
     for x in line['x']:
       for s in range(m.num_seeds):
         r = dict(line['match'], seed=s, step=m.num_steps, loss=0.01, train_accuracy=1.0)
@@ -384,3 +384,14 @@ def test_gate_descriptions_fit_in_the_report_table():
   for cid, ev in (('004a', ev_004a()), ('004b', ev_004b()), ('004c', ev_004c())):
     for name, gate in reproduce.assess(SPECS[cid], ev).gates.items():
       assert '|' not in gate.about, (cid, name)  # A pipe would split report.md's cell.
+
+
+def test_every_analysed_epoch_is_checkpointed_and_kept():
+  """The analyses read each analysis epoch back: saved (epoch 0: checkpoint.init)
+  and kept for good (checkpoint.epochs), whatever checkpoint.keep is."""
+  from configs.papers import p004_fine_grained as cfg
+  for arg in ('', 'runlocal', 'gpu'):
+    config = cfg.get_config(arg)
+    for t, epochs in ((config.coarse, config.coarse_epochs),
+                      (config.fine, config.fine_epochs)):
+      assert t.checkpoint.init and set(epochs) <= set(t.checkpoint.epochs), arg

@@ -10,7 +10,7 @@ DISTINCT ones (same compiled program and data pipeline: see `program_key`),
 and each is trained for exactly two steps through the real
 ``train.train_and_evaluate`` with the real model and the real input shape:
 
-- overrides: ``num_epochs=1``, ``batch_size=eval_batch_size=16``, subset
+- overrides: ``num_epochs=1``, ``batch_size = evals.batch_size = 16``, subset
   sizes capped, fine-tuning from the parent's (tiny) last checkpoint;
 - data: real where ``../shared/data`` has it (MNIST, Fashion-MNIST), else a
   synthetic stand-in of the right shape, dtype and class count (CIFAR-10,
@@ -19,7 +19,7 @@ and each is trained for exactly two steps through the real
   wrapped), the test set to two evaluation batches.
 
 Runs that fine-tune from another run are executed after their parent, in plan
-order, with ``init_from`` pointing at the parent's tiny run.
+order, with ``init.workdir`` pointing at the parent's tiny run.
 
 One reduction from the paper's setting, printed with the run: an MLP wider than
 ``MAX_MLP_WIDTH`` is built at that width (p001's ``deep``, 12 x 3072: its
@@ -53,7 +53,7 @@ BATCH = 16  # Training and evaluation batch (divisible by the 8 test devices).
 TRAIN_N = 2 * BATCH  # Exactly two training steps in the one epoch.
 TEST_N = 2 * BATCH  # Two evaluation batches of every evaluation set.
 SYNTH_CAP = 256  # Examples per synthetic split (whatever its nominal size).
-PER_CLASS_CAP = 8  # train_examples_per_class, when a config sets one.
+PER_CLASS_CAP = 8  # data.examples_per_class, when a config sets one.
 MAX_MLP_WIDTH = (10**9 if os.environ.get('NC_JAX_GPU_VARIANTS_FULL_WIDTH') == '1'
                  else 1024)
 
@@ -75,20 +75,34 @@ SYNTHETIC = {
 # Which runs are distinct.
 # ---------------------------------------------------------------------------
 
-# Keys whose value selects code or shapes of the compiled step or the data
-# pipeline: compared as they are.
-_EXACT = ('dataset', 'data_options', 'data_loader', 'label_map', 'corruption',
-          'eval_label_sets', 'model', 'model_kwargs', 'finetune',
-          'finetune_block', 'finetune_new_head', 'tracked_layers', 'loss',
-          'optimizer', 'nesterov', 'schedule', 'weight_decay_on', 'flip',
-          'adversarial_steps', 'track_collapse', 'numerical_rank',
-          'checkpoint_init')
+# Keys (dotted) whose value selects code or shapes of the compiled step or
+# the data pipeline: compared as they are (a key the config's choice does not
+# take, such as SGD's nesterov under AdamW, as None).
+_EXACT = ('data.name', 'data.options', 'data.loader.name', 'data.label_map',
+          'data.corruption.name', 'evals.label_sets', 'model.name',
+          'model.kwargs', 'init.finetune', 'init.finetune_block',
+          'init.new_head', 'evals.layers', 'loss.name', 'optimizer.name',
+          'optimizer.kwargs.nesterov', 'schedule.name',
+          'optimizer.weight_decay_on', 'augment.flip',
+          'augment.adversarial_steps', 'evals.track_collapse',
+          'evals.numerical_rank', 'checkpoint.init')
 # Numbers that only matter as zero / non-zero (a term, a branch, a stage of
 # the pipeline); their values are constants of the same program.
-_NONZERO = ('label_noise', 'cosine_reg', 'label_smoothing', 'augment_noise',
-            'crop_padding', 'adversarial_eps', 'weight_decay', 'momentum',
-            'grad_clip_norm', 'warmup_epochs', 'stop_at_train_loss',
-            'train_examples_per_class', 'init_epoch')
+_NONZERO = ('data.label_noise', 'loss.cosine_reg', 'loss.kwargs.label_smoothing',
+            'augment.noise', 'augment.crop_padding', 'augment.adversarial_eps',
+            'optimizer.weight_decay', 'optimizer.kwargs.momentum',
+            'optimizer.grad_clip_norm', 'schedule.warmup_epochs',
+            'stop_at_train_loss', 'data.examples_per_class', 'init.epoch')
+
+
+def _get(config, key: str):
+  """``config``'s value at the dotted ``key``; None where the path is absent."""
+  node = config
+  for part in key.split('.'):
+    if part not in node:
+      return None
+    node = node[part]
+  return node
 
 
 def _frozen(v):
@@ -107,15 +121,16 @@ def program_key(config, parent_key=None) -> tuple:
   Not: seeds, learning rates, temperatures, regulariser strengths, epochs,
   subset sizes, split slices, corruption severities, which checkpoint epoch a
   fine-tuning run starts from, evaluation sizes (constants of the same
-  program, or host-side sizes). ``init_from`` counts through its parent's key.
+  program, or host-side sizes). ``init.workdir`` counts through its parent's
+  key.
   """
-  key = [(k, _frozen(config[k])) for k in _EXACT]
-  key += [(k, bool(config[k])) for k in _NONZERO]
-  key.append(('eval_sets', tuple(sorted(
+  key = [(k, _frozen(_get(config, k))) for k in _EXACT]
+  key += [(k, bool(_get(config, k))) for k in _NONZERO]
+  key.append(('evals.sets', tuple(sorted(
       (name, spec.get('dataset', ''), bool(spec.get('like_train')),
        spec.get('corruption', ''), spec.get('label_map'))
-      for name, spec in config.eval_sets.to_dict().items()))))
-  key.append(('init_from', parent_key))
+      for name, spec in config.evals.sets.to_dict().items()))))
+  key.append(('init.workdir', parent_key))
   return tuple(key)
 
 
@@ -136,9 +151,10 @@ def distinct_runs(runs) -> tuple[list[sweep.Run], dict[str, str]]:
     if not is_trainer_run(run):
       continue
     parent = None
-    if run.config.init_from:
-      dep = [d for d in run.deps if _is_dir_of(run.config.init_from, d)]
-      assert dep, f'{run.name}: init_from={run.config.init_from} is none of its deps {run.deps}'
+    if run.config.init.workdir:
+      dep = [d for d in run.deps if _is_dir_of(run.config.init.workdir, d)]
+      assert dep, (f'{run.name}: init.workdir={run.config.init.workdir} is none of its '
+                   f'deps {run.deps}')
       assert is_trainer_run(by_name[dep[0]]), dep
       parent = keys[dep[0]]
     keys[run.name] = k = program_key(run.config, parent)
@@ -150,23 +166,25 @@ def distinct_runs(runs) -> tuple[list[sweep.Run], dict[str, str]]:
 
 def describe(config, parent: str = '') -> str:
   """One line: model, data, task, objective, what differs from a plain run."""
-  kw = ','.join(f'{k}={v}' for k, v in sorted(config.model_kwargs.to_dict().items()))
-  parts = [f'from {parent}' if parent else f'{config.model}({kw})', config.dataset]
-  for k in ('label_map', 'corruption', 'finetune'):
-    if config[k]:
-      parts.append(f'{k}={config[k]}')
-  for k in ('label_noise', 'cosine_reg', 'adversarial_eps', 'stop_at_train_loss'):
-    if config[k]:
+  kw = ','.join(f'{k}={v}' for k, v in sorted(config.model.kwargs.to_dict().items()))
+  parts = [f'from {parent}' if parent else f'{config.model.name}({kw})', config.data.name]
+  for k in ('data.label_map', 'data.corruption.name', 'init.finetune'):
+    if _get(config, k):
+      parts.append(f'{k}={_get(config, k)}')
+  for k in ('data.label_noise', 'loss.cosine_reg', 'augment.adversarial_eps',
+            'stop_at_train_loss'):
+    if _get(config, k):
       parts.append(f'{k}>0')
-  parts.append(f'loss={config.loss}')
-  parts.append(f'sched={config.schedule}' + ('+warmup' if config.warmup_epochs else '')
-               + ('' if config.weight_decay else ',wd=0'))
-  aug = [a for a in ('crop_padding', 'flip', 'augment_noise') if config[a]]
+  parts.append(f'loss={config.loss.name}')
+  parts.append(f'sched={config.schedule.name}'
+               + ('+warmup' if config.schedule.warmup_epochs else '')
+               + ('' if config.optimizer.weight_decay else ',wd=0'))
+  aug = [a for a in ('crop_padding', 'flip', 'noise') if config.augment[a]]
   parts.append('aug=' + ('+'.join(aug) or 'none'))
-  if config.eval_sets:
-    parts.append('eval_sets=' + ','.join(sorted(config.eval_sets)))
-  if config.eval_label_sets:
-    parts.append('label_sets=' + ','.join(config.eval_label_sets))
+  if config.evals.sets:
+    parts.append('evals.sets=' + ','.join(sorted(config.evals.sets)))
+  if config.evals.label_sets:
+    parts.append('evals.label_sets=' + ','.join(config.evals.label_sets))
   return ' '.join(parts)
 
 
@@ -249,8 +267,8 @@ def tiny_data(monkeypatch):
 
 
 def expected_classes(config) -> int:
-  c = NUM_CLASSES[config.dataset]
-  for part in filter(None, config.label_map.split('|')):
+  c = NUM_CLASSES[config.data.name]
+  for part in filter(None, config.data.label_map.split('|')):
     kind, _, arg = part.partition(':')
     if kind == 'classes':
       c = len(arg.split(','))
@@ -313,14 +331,15 @@ def check_run(name: str, config, rdir: str, parent_config=None) -> str:
   with open(os.path.join(rdir, 'summary.json')) as f:
     summary = json.load(f)
   arch = parent_config or config
-  assert tuple(info['input_shape']) == INPUT_SHAPES[config.dataset], (name, info['input_shape'])
-  assert tuple(info['input_shape']) == INPUT_SHAPES[arch.dataset], (
-      f'{name}: fine-tunes a model of input {INPUT_SHAPES[arch.dataset]} on '
+  assert tuple(info['input_shape']) == INPUT_SHAPES[config.data.name], (
+      name, info['input_shape'])
+  assert tuple(info['input_shape']) == INPUT_SHAPES[arch.data.name], (
+      f'{name}: fine-tunes a model of input {INPUT_SHAPES[arch.data.name]} on '
       f'{info["input_shape"]}')
   assert info['num_classes'] == expected_classes(config), (name, info['num_classes'])
-  want = expected_features(arch.model, arch.model_kwargs.to_dict())
+  want = expected_features(arch.model.name, arch.model.kwargs.to_dict())
   got = info['feature_dims']
-  if config.finetune == 'scl':  # The encoder and its skip; no head layers.
+  if config.init.finetune == 'scl':  # The encoder and its skip; no head layers.
     want = {k: v for k, v in want.items() if not k.startswith(('head', 'pre_head'))}
     if 'pre_head' in got:
       want['pre_head'] = got['pre_head']
@@ -334,7 +353,7 @@ def check_run(name: str, config, rdir: str, parent_config=None) -> str:
   assert math.isfinite(_num(train_recs[0]['running_loss'])), (name, train_recs)
   for epoch in (0, 1):
     evals = [r for r in records if r.get('split') and r.get('epoch') == epoch]
-    for split in ('train', 'test', *config.eval_sets.keys()):
+    for split in ('train', 'test', *config.evals.sets.keys()):
       pen = [r for r in evals if r['split'] == split and r['layer'] == 'penultimate'
              and 'labels' not in r]
       assert len(pen) == 1, (name, epoch, split, len(pen))
@@ -346,15 +365,15 @@ def check_run(name: str, config, rdir: str, parent_config=None) -> str:
           f'gradient norm {train_recs[0].get("l2_grads")}')
       assert 0.0 <= pen[0]['accuracy'] <= 1.0
   layers = {r['layer'] for r in evals if r['split'] == 'train' and 'labels' not in r}
-  if config.track_collapse:  # () = every layer of the model.
-    tracked = set(config.tracked_layers) or set(got)
+  if config.evals.track_collapse:  # () = every layer of the model.
+    tracked = set(config.evals.layers) or set(got)
   else:  # Accuracy and loss only, recorded at 'penultimate'.
     tracked = set()
   tracked.add('penultimate')
   assert layers == tracked, (f'{name}: layers evaluated but not tracked '
                              f'{sorted(layers - tracked)}, tracked but not evaluated '
                              f'{sorted(tracked - layers)}')
-  for label_set in config.eval_label_sets:
+  for label_set in config.evals.label_sets:
     assert any(r.get('labels') == label_set for r in evals), (name, label_set)
   assert summary, name
   return (f"loss {train_recs[0]['running_loss']:.3g}, input {tuple(info['input_shape'])}, "
@@ -366,24 +385,28 @@ def check_run(name: str, config, rdir: str, parent_config=None) -> str:
 # ---------------------------------------------------------------------------
 
 
-def tiny_overrides(config, init_from: str | None) -> dict:
-  over = dict(num_epochs=1, batch_size=BATCH, eval_batch_size=BATCH,
-              progress_bar=False, on_config_change='error')
-  if config.train_examples_per_class:  # Enough for two batches, whatever C.
-    per_class = max(PER_CLASS_CAP, -(-TRAIN_N // expected_classes(config)))
-    over['train_examples_per_class'] = min(config.train_examples_per_class, per_class)
-  if config.model == 'mlp' and config.model_kwargs.get('width', 0) > MAX_MLP_WIDTH:
-    over['model_kwargs.width'] = MAX_MLP_WIDTH
-  if init_from is not None:
-    over['init_from'] = init_from
-    if config.init_epoch:
-      over['init_epoch'] = 1  # The parent's last (only) epoch.
-  for name in config.eval_sets:
-    over[f'eval_sets.{name}.examples'] = TEST_N
+def tiny_overrides(config, parent_dir: str | None) -> dict:
+  """Dotted overrides that make ``config`` a two-step run (from ``parent_dir``)."""
+  over = {'num_epochs': 1, 'batch_size': BATCH, 'evals.batch_size': BATCH,
+          'log.progress_bar': False, 'on_config_change': 'error'}
+  per_class = config.data.examples_per_class
+  if per_class:  # Enough for two batches, whatever C.
+    cap = max(PER_CLASS_CAP, -(-TRAIN_N // expected_classes(config)))
+    over['data.examples_per_class'] = min(per_class, cap)
+  if config.model.name == 'mlp' and config.model.kwargs.get('width', 0) > MAX_MLP_WIDTH:
+    over['model.kwargs.width'] = MAX_MLP_WIDTH
+  if parent_dir is not None:
+    over['init.workdir'] = parent_dir
+    if config.init.epoch:
+      over['init.epoch'] = 1  # The parent's last (only) epoch.
+  for name in config.evals.sets:
+    over[f'evals.sets.{name}.examples'] = TEST_N
   return over
 
 
 def _with(config, over: dict):
+  """A copy of ``config`` with dotted overrides (new leaves allowed: an eval set's
+  ``examples``)."""
   config = ml_collections.ConfigDict(config.to_dict())
   for key, value in over.items():
     *parents, leaf = key.split('.')
@@ -438,19 +461,19 @@ def test_gpu_variant_trains(paper, tmp_path, tiny_data, capsys):
   failures = []
   done = {}  # representative name -> (its tiny run's folder, its config)
   for run in todo:
-    parent = parent_name = init_from = None
-    if run.config.init_from:
-      dep = next(d for d in run.deps if _is_dir_of(run.config.init_from, d))
+    parent = parent_name = parent_dir = None
+    if run.config.init.workdir:
+      dep = next(d for d in run.deps if _is_dir_of(run.config.init.workdir, d))
       parent_name = rep_of[dep]
       if parent_name not in done:
         failures.append(f'{run.name}: its parent {dep} did not run')
         say(f'  [SKIPPED] {run.name}: its parent {dep} did not run')
         continue
-      init_from, parent = done[parent_name]
-    over = tiny_overrides(run.config, init_from)
+      parent_dir, parent = done[parent_name]
+    over = tiny_overrides(run.config, parent_dir)
     cfg = _with(run.config, over)
-    shrunk = (f' [CPU: MLP width {run.config.model_kwargs.width} -> {MAX_MLP_WIDTH}]'
-              if 'model_kwargs.width' in over else '')
+    shrunk = (f' [CPU: MLP width {run.config.model.kwargs.width} -> {MAX_MLP_WIDTH}]'
+              if 'model.kwargs.width' in over else '')
     rdir = sweep.run_dir(workdir, run.name)
     n_same = sum(1 for v in rep_of.values() if v == run.name)
     t, cpu = time.perf_counter(), time.process_time()

@@ -271,12 +271,12 @@ def test_rundir_reads_a_trainer_run(tmp_path):
   import test_train  # pylint: disable=g-import-not-at-top
   from nc_jax import train  # pylint: disable=g-import-not-at-top
   from nc_jax.studies import common  # pylint: disable=g-import-not-at-top
-  config = test_train.tiny_config(checkpoint_every=1, checkpoint_init=True,
-                                  keep_checkpoints=3, tracked_layers=('layer1',))
+  config = test_train.tiny_config({'checkpoint.every': 1, 'checkpoint.init': True,
+                                   'checkpoint.keep': 3, 'evals.layers': ('layer1',)})
   summary = train.train_and_evaluate(config, str(tmp_path),
                                      mesh=test_train.one_device_mesh())
   run = RunDir(tmp_path)
-  assert run.config.model == 'mlp' and run.config.num_epochs == 2
+  assert run.config.model.name == 'mlp' and run.config.num_epochs == 2
   assert run.model_info['num_classes'] == 10
   assert run.records == test_train.read_metrics(tmp_path)
   assert run.summary['test_accuracy'] == summary['test_accuracy']

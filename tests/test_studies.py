@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs import common
 from nc_jax import train
 from nc_jax.studies import fine_grained
 from nc_jax.studies import reproduce
@@ -14,21 +15,13 @@ from nc_jax.studies import sweep
 from nc_jax.studies import transfer
 
 
-def _config(**overrides):
-  c = train.default_config()
-  c.dataset = 'digits'
-  c.model_kwargs.width = 16
-  c.model_kwargs.depth = 3
-  c.model_kwargs.norm = 'batch'
-  c.batch_size = 64
-  c.eval_batch_size = 400
-  c.num_epochs = 1
-  c.learning_rate = 0.05
-  c.progress_bar = False
-  c.plots = False
-  c.keep_checkpoints = 5
-  c.update(overrides)
-  return c
+def _config(**groups):
+  """A tiny trainer config; keywords as `configs.common.trainer`'s (``data__label_map=``)."""
+  return common.trainer(
+      'digits', 'mlp', epochs=1, model_kwargs=dict(width=16, depth=3, norm='batch'),
+      optimizer=train.optimizer('sgd', learning_rate=0.05, momentum=0.9),
+      **dict(dict(batch_size=64, evals__batch_size=400, log__progress_bar=False,
+                  log__plots=False, checkpoint__keep=5), **groups))
 
 
 class _Killed(Exception):
@@ -59,8 +52,9 @@ def test_sweep_resumes_after_a_kill_and_skips_finished_runs(tmp_path):
 
 def test_only_reruns_one_run_with_identical_numbers(tmp_path):
   base = _config(num_epochs=2)
-  runs = [sweep.Run(f'lr{lr}', sweep.train(), sweep.with_overrides(base, {'learning_rate': lr}),
-                    overrides={'learning_rate': lr}) for lr in (0.05, 0.1)]
+  runs = [sweep.Run(f'lr{lr}', sweep.train(),
+                    sweep.with_overrides(base, {'optimizer.learning_rate': lr}),
+                    overrides={'optimizer.learning_rate': lr}) for lr in (0.05, 0.1)]
   first = sweep.run_all(runs, str(tmp_path), say=lambda _: None)
   again = sweep.run_all(runs, str(tmp_path), only='lr0.1', say=lambda _: None)
   assert list(again) == ['lr0.1']
@@ -70,10 +64,12 @@ def test_only_reruns_one_run_with_identical_numbers(tmp_path):
 
 
 def test_with_overrides_rejects_unknown_keys():
-  c = sweep.with_overrides(_config(), {'model_kwargs.width': 8, 'seed': 3})
-  assert c.model_kwargs.width == 8 and c.seed == 3
-  with pytest.raises(KeyError, match='learning_rat'):
-    sweep.with_overrides(_config(), {'learning_rat': 0.1})
+  c = sweep.with_overrides(_config(), {'model.kwargs.width': 8, 'seed': 3})
+  assert c.model.kwargs.width == 8 and c.seed == 3
+  with pytest.raises(KeyError, match="did you mean 'optimizer.learning_rate'"):
+    sweep.with_overrides(_config(), {'optimizer.learning_rat': 0.1})
+  with pytest.raises(KeyError, match='learning_rate'):  # An old flat key.
+    sweep.with_overrides(_config(), {'learning_rate': 0.1})
 
 
 def test_verdict_rules():
@@ -100,7 +96,7 @@ def _probe_cfg():
 
 def test_fine_grained_study_smoke(tmp_path):
   config = ml_collections.ConfigDict(dict(
-      train=_config(label_map='mod:5', checkpoint_init=True),
+      train=_config(data__label_map='mod:5', checkpoint__init=True),
       analysis_epochs=(0, 1), analysis_train_examples=600,
       clp=ml_collections.ConfigDict(dict(embedding='pca', max_per_superclass=0,
                                          perplexity=30.0, kmeans_restarts=2,
@@ -119,7 +115,7 @@ def test_transfer_study_smoke(tmp_path):
   train.train_and_evaluate(_config(), pre)
   config = ml_collections.ConfigDict(dict(
       pretrain=_config(), pretrain_workdir=pre,  # reuses the trainer run
-      downstream=_config(train_examples_per_class=60, seed=2),
+      downstream=_config(data__examples_per_class=60, seed=2),
       variants=('linear_probe',), blocks=('layer1',), probe=_probe_cfg()))
   summary = transfer.transfer_study(config, str(tmp_path / 'study'))
   assert set(summary['finetune_test_accuracy']) == {'L-BFGS probe', 'linear_probe'}
@@ -128,7 +124,7 @@ def test_transfer_study_smoke(tmp_path):
   assert summary['finetune_test_accuracy']['L-BFGS probe'] == (
       summary['probe_top1_by_layer'][transfer.transfer_layer(summary['probe_top1_by_layer'])])
   ft = [r for r in transfer.plan(config, str(tmp_path / 'study')) if r.tags]
-  assert [(r.name, r.tags, r.config.finetune_block) for r in ft] == [
+  assert [(r.name, r.tags, r.config.init.finetune_block) for r in ft] == [
       ('finetune_linear_probe', dict(kind='finetune', variant='linear_probe'), '')]
   assert -1 <= summary['spearman_nc1_vs_probe'] <= 1
   study = tmp_path / 'study'
@@ -198,7 +194,7 @@ def test_p002_runlocal_writes_the_contract(tmp_path):
   # Fine-tuning runs start from the pretraining run's checkpoints.
   with open(tmp_path / 'runs/mnist_finetune_e2_lr0.05/config.json') as f:
     ft = json.load(f)
-  assert ft['init_from'].endswith('runs/mnist_pretrain') and ft['init_epoch'] == 2
+  assert ft['init']['workdir'].endswith('runs/mnist_pretrain') and ft['init']['epoch'] == 2
 
 
 def test_paper_002_train_variance_uses_the_final_means():
@@ -256,6 +252,7 @@ def test_p003_runlocal_writes_the_contract(tmp_path):
 
 def test_every_paper_config_plans_every_variant():
   from nc_jax.studies import reproduce as rep
+  trainer_keys = train.default_config().keys()
   for name in ('p000_vci', 'p001_transfer', 'p002_limits', 'p003_progressive',
                'p004_fine_grained'):
     for arg in ('', 'runlocal', 'gpu'):
@@ -263,7 +260,7 @@ def test_every_paper_config_plans_every_variant():
       runs = rep.paper_module(config.study).plan(config, '/tmp/nowhere')
       assert len({r.name for r in runs}) == len(runs) > 0, (name, arg)
       for run in runs:
-        if run.config is not None and 'dataset' in run.config:
+        if run.config is not None and set(trainer_keys) <= set(run.config):
           train.check_config(run.config)  # Every trainer config is valid.
 
 

@@ -6,13 +6,13 @@ r"""Paper 000 reproduced: VCI, its theorem, and VCI as the collapse metric that 
   python experiments/reproduce.py --config=configs/papers/p000_vci.py:gpu \
       --workdir=runs/p000_gpu            # the paper's settings
 
-Claims (nc_jax/studies/papers/p000_vci.py holds the gates, checks and their
-constants): 000a Thm 5.1 on real features; 000b invariance of VCI (Obs 4.2);
-000c VCI and fuzziness fall over training under three schedules, squared
-distance and cosine need not; 000d within_vb falls, within_vb_perp does not
-(and the UFM without injected noise); 000e VCI tracks transfer across a
-temperature sweep and a cosine-regulariser sweep, the other metrics do not
-consistently. Each claim's "what we ran" is computed from this config.
+Claims (the package nc_jax/studies/papers/p000_vci/ holds the gates, checks
+and their constants): 000a Thm 5.1 on real features; 000b invariance of VCI
+(Obs 4.2); 000c VCI and fuzziness fall over training under three schedules,
+squared distance and cosine need not; 000d within_vb falls, within_vb_perp
+does not (and the UFM without injected noise); 000e VCI tracks transfer
+across a temperature sweep and a cosine-regulariser sweep, the other metrics
+do not consistently. Each claim's "what we ran" is computed from this config.
 
 Plain (CPU scale, real data from ../shared/data): 41 runs, about 20 minutes
 on a 2-core CPU (an estimate: the first pass's 25 runs measured 12.6 min in
@@ -33,7 +33,7 @@ seed, no collapse), by design: the test suite checks its structure only.
 
 :gpu: ResNet-18 on CIFAR-10 (crop + flip, 200 epochs) for 000c/000d, and
 ResNet-50 on the data set a user supplies for the sweeps (set
-``--config.pretrain.dataset`` and the downstream tasks; ImageNet-scale data
+``--config.pretrain.data.name`` and the downstream tasks; ImageNet-scale data
 needs the streaming loader); about 6 hours on one GPU for the CIFAR-10 part
 with 3 seeds per schedule (an estimate from FLOPs: 0.56 GFLOP per image x 3 x
 50,000 x 200 epochs x 3 schedules x 3 seeds at ~30 TFLOP/s), days for
@@ -47,38 +47,24 @@ from nc_jax import train
 
 
 def _pretrain() -> ml_collections.ConfigDict:
-  t = train.default_config()
-  t.dataset = 'fashion_mnist'
-  t.label_map = 'classes:0,1,2,3,4,5,6'  # 7-9 are held out for transfer.
-  t.train_examples_per_class = 700
-  t.model = 'mlp'
-  t.model_kwargs = ml_collections.ConfigDict(dict(width=512, depth=3, norm='batch'))
-  t.optimizer = 'sgd'
-  t.nesterov = True
-  t.momentum = 0.9
-  t.learning_rate = 0.05  # 0.1 x batch / 256
-  t.weight_decay = 8e-5
-  t.batch_size = 128
-  t.num_epochs = 30
-  t.warmup_epochs = 3
-  t.warmup_init = 1e-5
-  t.schedule = 'cosine'
-  t.eval_every = 1
-  t.eval_train_examples = 2000
-  t.eval_test_examples = 3000
-  t.eval_batch_size = 1000
-  t.checkpoint_every = 0
-  t.progress_bar = False
-  t.plots = False
-  return t
+  return common.trainer(
+      'fashion_mnist', 'mlp', epochs=30,
+      model_kwargs=dict(width=512, depth=3, norm='batch'),
+      optimizer=train.optimizer('sgd', learning_rate=0.05,  # 0.1 x batch / 256
+                                weight_decay=8e-5, momentum=0.9, nesterov=True),
+      schedule=train.schedule('cosine', warmup_epochs=3.0, warmup_init=1e-5),
+      quiet=True, batch_size=128,
+      data__label_map='classes:0,1,2,3,4,5,6',  # 7-9 are held out for transfer.
+      data__examples_per_class=700, evals__every=1, evals__train_examples=2000,
+      evals__test_examples=3000, evals__batch_size=1000)
 
 
 def _task(dataset: str, label_map: str, per_class: int, corruption: str = '',
           severity: int = 0) -> ml_collections.ConfigDict:
+  """A downstream task as a trainer config: the probes read its data group."""
   d = train.default_config()
-  d.dataset, d.label_map = dataset, label_map
-  d.train_examples_per_class = per_class
-  d.corruption, d.corruption_severity = corruption, severity
+  d.data.name, d.data.label_map, d.data.examples_per_class = dataset, label_map, per_class
+  d.data.corruption.name, d.data.corruption.severity = corruption, severity
   return d
 
 
@@ -93,11 +79,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.schedule_seeds = (0, 1, 2)  # 000c / 000d: seeds per schedule.
   config.pretrain = p = _pretrain()
 
-  # 000c / 000d: three schedules (the paper's Fig 3).
+  # 000c / 000d: three schedules (the paper's Fig 3), as changes to the
+  # pretraining's config (`transfer.dotted_overrides`).
   config.schedules = ml_collections.ConfigDict(dict(
-      exponential=dict(schedule='exponential', decay_rate=0.975),
-      cosine=dict(schedule='cosine'),
-      cosine_nowd=dict(schedule='cosine', weight_decay=0.0, warmup_epochs=0.0)))
+      exponential=dict(schedule=dict(name='exponential', kwargs=dict(decay_rate=0.975))),
+      cosine=dict(schedule=dict(name='cosine')),
+      cosine_nowd=dict(schedule=dict(name='cosine', warmup_epochs=0.0),
+                       optimizer=dict(weight_decay=0.0))))
   config.vb_schedule = 'cosine_nowd'
 
   # 000e: the sweeps and the downstream tasks.
@@ -123,24 +111,24 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if v.runlocal:
     config.seeds = config.schedule_seeds = (0,)
-    p.train_examples_per_class, p.num_epochs, p.warmup_epochs = 40, 3, 1
-    p.model_kwargs.width = 32
-    p.eval_train_examples, p.eval_test_examples = 200, 200
+    p.data.examples_per_class, p.num_epochs, p.schedule.warmup_epochs = 40, 3, 1
+    p.model.kwargs.width = 32
+    p.evals.train_examples, p.evals.test_examples = 200, 200
     config.temperatures = (0.2, 0.6, 1.0)
     config.cosine_regs = (2.5, 5.0, 10.0)
     for d in config.downstream.values():
-      d.train_examples_per_class = 20
-      d.test_split = 'test[:500]'
+      d.data.examples_per_class = 20
+      d.data.test_split = 'test[:500]'
     config.probe.l2_grid_size, config.probe.max_iters = 3, 100
     config.theorem_examples = 200
     config.num_maps = 2
     config.ufm.num_steps, config.ufm.log_every = 400, 100
   elif v.gpu:
-    p.dataset, p.label_map, p.train_examples_per_class = 'cifar10', '', 0
-    p.model = 'resnet18'
-    p.model_kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
-    p.learning_rate, p.num_epochs, p.warmup_epochs = 0.05, 200, 10
-    p.crop_padding, p.flip = 4, True
-    p.eval_every = 5
-    p.eval_train_examples, p.eval_test_examples = 10_000, 0
+    p.data.name, p.data.label_map, p.data.examples_per_class = 'cifar10', '', 0
+    p.model.name = 'resnet18'
+    p.model.kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
+    p.optimizer.learning_rate, p.num_epochs, p.schedule.warmup_epochs = 0.05, 200, 10
+    p.augment.crop_padding, p.augment.flip = 4, True
+    p.evals.every = 5
+    p.evals.train_examples, p.evals.test_examples = 10_000, 0
   return common.apply(config, v)

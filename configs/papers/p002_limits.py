@@ -6,7 +6,7 @@ r"""Paper 002 reproduced: where neural collapse fails to explain generalization.
   python experiments/reproduce.py --config=configs/papers/p002_limits.py:gpu \
       --workdir=runs/p002_gpu            # the paper's settings
 
-Claims (nc_jax/studies/papers/p002_limits.py holds the criteria):
+Claims (the package nc_jax/studies/papers/p002_limits holds the criteria):
   002a  train collapse without test collapse (train, strong and weak test
         variance over training);
   002b  more training data: weaker train collapse, stronger test collapse
@@ -30,7 +30,7 @@ by the rerun. The paper's 3 x 1024 MLP on 1,000 MNIST images for
 CPU); a 3 x 512 MLP on Fashion-MNIST subsets of 1k-8k images trained to a
 running training loss < 1e-3 for 002b (the paper: VGG-11-BN and ResNet-18 to
 1e-6). Each claim's "what we ran" sentence is computed from the variant's
-config (nc_jax/studies/papers/p002_limits.py).
+config (nc_jax/studies/papers/p002_limits/setting.py).
 
 :gpu (the paper's settings): lr 0.001, 80k / 100k iterations for the MNIST
 MLPs; VGG-11-BN on Fashion-MNIST subsets (6k-60k) to loss 1e-6; the CIFAR-10
@@ -51,23 +51,22 @@ from configs import common
 from nc_jax import train
 
 
-def _mlp(dataset: str, width: int, lr: float, epochs: int) -> ml_collections.ConfigDict:
-  t = train.default_config()
-  t.dataset = dataset
-  t.model = 'mlp'
-  t.model_kwargs = ml_collections.ConfigDict(dict(width=width, depth=3))
-  t.optimizer = 'sgd'
-  t.learning_rate = lr
-  t.momentum = 0.9
-  t.weight_decay = 0.0
-  t.schedule = 'cosine'
-  t.batch_size = 128
-  t.num_epochs = epochs
-  t.eval_batch_size = 1000
-  t.checkpoint_every = 0
-  t.progress_bar = False
-  t.plots = True
-  return t
+def _run(dataset: str, model: str, model_kwargs: dict, lr: float, epochs: int, *,
+         plots: bool = True, **groups) -> ml_collections.ConfigDict:
+  """A run of the study: SGD (momentum 0.9, no weight decay), cosine schedule,
+  batch 128 (the defaults); quiet (checkpoints at the end and at
+  ``checkpoint.epochs`` only), with the run's plots unless ``plots=False``.
+  ``groups`` as in `common.trainer` (``data__examples_per_class=100``)."""
+  return common.trainer(
+      dataset, model, epochs=epochs, model_kwargs=model_kwargs,
+      optimizer=train.optimizer('sgd', learning_rate=lr, momentum=0.9, weight_decay=0.0),
+      quiet=True, log__plots=plots, **groups)
+
+
+def _mlp(dataset: str, width: int, lr: float, epochs: int,
+         **kwargs) -> ml_collections.ConfigDict:
+  """`_run` of the paper's MLP: 3 hidden layers of ``width``."""
+  return _run(dataset, 'mlp', dict(width=width, depth=3), lr, epochs, **kwargs)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -83,42 +82,33 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.size_seeds = (0, 1, 2)  # 002b: per training-set size
   config.kmeans_restarts = 10
 
-  # 002a / 002d: the 3 x 1024 MLP on 1,000 MNIST images, checkpointed.
-  c = _mlp('mnist', 1024, 0.01, 1000)
-  c.train_examples_per_class = 100
-  c.eval_every = 50
-  c.eval_test_examples = 2000
-  c.checkpoint_init = True
-  c.checkpoint_epochs = (10, 30, 100, 200, 300, 500, 700, 1000)
-  c.keep_checkpoints = 12
+  # 002a / 002d: the 3 x 1024 MLP on 1,000 MNIST images, checkpointed (the
+  # checkpoints of checkpoint.epochs are kept for good).
+  c = _mlp('mnist', 1024, 0.01, 1000, data__examples_per_class=100,
+           evals__every=50, evals__test_examples=2000, checkpoint__init=True,
+           checkpoint__epochs=(10, 30, 100, 200, 300, 500, 700, 1000))
   config.cascade = c
   config.cascade_layers = ('layer1', 'layer2', 'penultimate')
 
   # 002b: train-size sweep, each run stopped at a training loss.
-  s = _mlp('fashion_mnist', 512, 0.01, 400)
-  s.stop_at_train_loss = 1e-3
-  s.eval_every = 20
-  s.eval_test_examples = 5000
+  s = _mlp('fashion_mnist', 512, 0.01, 400, stop_at_train_loss=1e-3,
+           evals__every=20, evals__test_examples=5000)
   config.size = s
   config.sizes = (1000, 2000, 4000, 8000)
 
   # 002c: parity pretraining, then full fine-tuning of its checkpoints.
-  p = _mlp('mnist', 1024, 0.01, 700)
-  p.train_split = 'train[:1000]'  # The first 1,000 images, as the paper.
-  p.test_split = 'test[:200]'
-  p.label_map = 'superclass:mnist_parity'
-  p.eval_every = 50
-  p.checkpoint_epochs = (1, 10, 30, 100, 300, 700)
-  p.keep_checkpoints = 10
-  f = _mlp('mnist', 1024, 0.01, 100)
-  f.train_split = 'train[1000:1500]'  # 500 new images.
-  f.finetune = 'full'
-  f.track_collapse = False
-  f.plots = False
-  f.eval_sets.val = ml_collections.ConfigDict(dict(split='train[1500:1600]'))
-  # Only the final numbers are read: evaluating the 10,600 images every epoch
-  # was most of a fine-tuning run's time (evaluation does not change training).
-  f.eval_every = 50
+  p = _mlp('mnist', 1024, 0.01, 700,
+           data__train_split='train[:1000]',  # The first 1,000 images, as the paper.
+           data__test_split='test[:200]', data__label_map='superclass:mnist_parity',
+           evals__every=50, checkpoint__epochs=(1, 10, 30, 100, 300, 700))
+  f = _mlp('mnist', 1024, 0.01, 100,
+           data__train_split='train[1000:1500]',  # 500 new images.
+           init__finetune='full', evals__track_collapse=False, plots=False,
+           evals__sets__val=dict(split='train[1500:1600]'),
+           # Only the final numbers are read: evaluating the 10,600 images every
+           # epoch was most of a fine-tuning run's time (evaluation does not
+           # change training).
+           evals__every=50)
   config.transfer = ml_collections.ConfigDict()
   config.transfer.mnist = ml_collections.ConfigDict(dict(
       pretrain=p, finetune=f, epochs=(1, 10, 30, 100, 300, 700),
@@ -129,51 +119,45 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.cascade_seeds = config.size_seeds = (0,)
     config.transfer.mnist.seeds = (0,)
     config.kmeans_restarts = 2
-    c.train_examples_per_class, c.num_epochs, c.eval_every = 20, 6, 3
-    c.model_kwargs.width = 64
-    c.eval_test_examples = 200
-    c.checkpoint_epochs = (2, 4, 6)
-    s.model_kwargs.width, s.num_epochs, s.eval_every = 64, 4, 2
-    s.eval_test_examples = 200
+    c.data.examples_per_class, c.num_epochs, c.evals.every = 20, 6, 3
+    c.model.kwargs.width = 64
+    c.evals.test_examples = 200
+    c.checkpoint.epochs = (2, 4, 6)
+    s.model.kwargs.width, s.num_epochs, s.evals.every = 64, 4, 2
+    s.evals.test_examples = 200
     config.sizes = (200, 400, 800)
-    p.train_split, p.num_epochs, p.eval_every = 'train[:300]', 4, 2
-    p.model_kwargs.width = 64
-    p.checkpoint_epochs = (1, 2, 4)
-    f.model_kwargs.width = 64
-    f.train_split, f.num_epochs = 'train[1000:1200]', 2
-    f.test_split = 'test[:500]'
+    p.data.train_split, p.num_epochs, p.evals.every = 'train[:300]', 4, 2
+    p.model.kwargs.width = 64
+    p.checkpoint.epochs = (1, 2, 4)
+    f.model.kwargs.width = 64
+    f.data.train_split, f.num_epochs = 'train[1000:1200]', 2
+    f.data.test_split = 'test[:500]'
     config.transfer.mnist.epochs = (1, 2, 4)
     config.transfer.mnist.lrs = (0.005, 0.05)
   elif v.gpu:
-    c.learning_rate, c.num_epochs, c.eval_every = 0.001, 11_429, 200  # 80k iterations
-    c.checkpoint_epochs = (10, 100, 500, 1000, 2000, 4000, 6000, 8000, 11_429)
-    c.eval_test_examples = 0
-    s.model = 'vgg11_bn'
-    s.model_kwargs = ml_collections.ConfigDict(dict(width=64))
-    s.data_options = ml_collections.ConfigDict(dict())
+    c.optimizer.learning_rate, c.num_epochs, c.evals.every = 0.001, 11_429, 200  # 80k iterations
+    c.checkpoint.epochs = (10, 100, 500, 1000, 2000, 4000, 6000, 8000, 11_429)
+    c.evals.test_examples = 0
+    s.model.name = 'vgg11_bn'
+    s.model.kwargs = ml_collections.ConfigDict(dict(width=64))
     s.stop_at_train_loss, s.num_epochs = 1e-6, 2000
     config.sizes = (6000, 12000, 30000, 60000)
-    p.learning_rate, p.num_epochs = 0.001, 14_286  # 100k iterations
-    p.checkpoint_epochs = (10, 100, 1000, 3000, 7000, 14_286)
-    config.transfer.mnist.epochs = p.checkpoint_epochs
+    p.optimizer.learning_rate, p.num_epochs = 0.001, 14_286  # 100k iterations
+    p.checkpoint.epochs = (10, 100, 1000, 3000, 7000, 14_286)
+    config.transfer.mnist.epochs = p.checkpoint.epochs
     config.transfer.mnist.lrs = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25)
-    cp = _mlp('cifar10', 0, 0.1, 0)
-    cp.model = 'resnet18'
-    cp.model_kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
-    cp.label_map = 'classes:0,1,2,3,6,7,8,9|superclass:cifar10_animals8'
-    cp.train_split = 'train[:25000]'  # disjoint from the fine-tuning images
-    cp.train_examples_per_class = 9_500  # 2 super-classes x 9,500 = 19,000 images
-    cp.num_epochs = 640  # 100k iterations of 156 steps
-    cp.checkpoint_epochs = (5, 20, 80, 200, 400, 640)
-    cf = _mlp('cifar10', 0, 0.01, 100)
-    cf.model = 'resnet18'
-    cf.model_kwargs = cp.model_kwargs
-    cf.label_map = 'classes:0,1,2,3,6,7,8,9'
-    cf.train_split = 'train[25000:35000]'
-    cf.finetune, cf.track_collapse, cf.plots = 'full', False, False
-    cf.eval_sets.val = ml_collections.ConfigDict(dict(split='train[35000:37000]'))
-    cf.eval_every = 50
+    resnet = dict(width=64, stem='cifar')
+    cp = _run('cifar10', 'resnet18', resnet, 0.1, 640,  # 100k iterations of 156 steps
+              data__label_map='classes:0,1,2,3,6,7,8,9|superclass:cifar10_animals8',
+              data__train_split='train[:25000]',  # disjoint from the fine-tuning images
+              data__examples_per_class=9_500,  # 2 super-classes x 9,500 = 19,000 images
+              checkpoint__epochs=(5, 20, 80, 200, 400, 640))
+    cf = _run('cifar10', 'resnet18', resnet, 0.01, 100, plots=False,
+              data__label_map='classes:0,1,2,3,6,7,8,9',
+              data__train_split='train[25000:35000]', init__finetune='full',
+              evals__track_collapse=False,
+              evals__sets__val=dict(split='train[35000:37000]'), evals__every=50)
     config.transfer.cifar = ml_collections.ConfigDict(dict(
-        pretrain=cp, finetune=cf, epochs=cp.checkpoint_epochs,
+        pretrain=cp, finetune=cf, epochs=cp.checkpoint.epochs,
         lrs=(0.0005, 0.005, 0.05, 0.25), seeds=(0, 1, 2)))
   return common.apply(config, v)

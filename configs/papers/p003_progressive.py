@@ -8,8 +8,8 @@ corruption and domain shift.
   python experiments/reproduce.py --config=configs/papers/p003_progressive.py:gpu \
       --workdir=runs/p003_gpu            # the paper's ResNet settings
 
-Claims (nc_jax/studies/papers/p003_progressive.py: `CLAIMS`, each with its
-gates, checks and constants): 003a progressive CDNV / NC2 and probe accuracy
+Claims (nc_jax/studies/papers/p003_progressive/claims.py: `CLAIMS`, each with
+its gates, checks and constants): 003a progressive CDNV / NC2 and probe accuracy
 through the layers over a depth sweep; 003b label noise lifts the curves,
 memorization ratio > 1 only late; 003c the same for corrupted inputs; 003d
 domain shift: early layers agree, deep ones diverge, target collapse predicts
@@ -34,7 +34,7 @@ its claims read inconclusive; the test suite checks the structure).
 :gpu: ResNet-18/34/50 on CIFAR-10 (crop + flip, 200 epochs, every residual
 block tracked), label noise and Gaussian-noise CIFAR-10-C-style inputs on
 ResNet-18, 3 seeds each; CIFAR-10N / CIFAR-10-C / Office-Home need files a
-user supplies (point ``--config.base.dataset`` at them). About 7 hours on one
+user supplies (point ``--config.base.data.name`` at them). About 7 hours on one
 GPU (an estimate: ~0.56-1.3 GFLOP per image x 3 x 50,000 x 200 epochs per
 model at ~30 TFLOP/s, 36 runs of which 27 ResNets on CIFAR-10); not run here.
 """
@@ -54,19 +54,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.only = ''
   config.seeds = (0, 1, 2)  # Every group: a depth, a noise rate, a severity, a source.
 
-  b = train.default_config()
-  b.dataset = 'fashion_mnist'
-  b.train_examples_per_class = 300
-  b.model = 'mlp'
-  b.model_kwargs = ml_collections.ConfigDict(dict(width=256, depth=6, norm='batch'))
-  b.optimizer, b.learning_rate, b.momentum, b.weight_decay = 'sgd', 0.05, 0.9, 5e-4
-  b.schedule, b.batch_size, b.num_epochs = 'cosine', 128, 100
-  b.eval_every = 25
-  b.eval_test_examples = 2000
-  b.eval_batch_size = 1000
-  b.checkpoint_every = 0
-  b.progress_bar = False
-  b.plots = False
+  # Cosine schedule, batch 128, evaluation batch 1000: the defaults.
+  b = common.trainer(
+      'fashion_mnist', 'mlp', epochs=100, model_kwargs=dict(width=256, depth=6, norm='batch'),
+      optimizer=train.optimizer('sgd', learning_rate=0.05, momentum=0.9, weight_decay=5e-4),
+      quiet=True, data__examples_per_class=300, evals__every=25,
+      evals__test_examples=2000)
   config.base = b
   config.depths = (3, 6, 9)  # MLP depths
   config.depth_models = ()  # or model names of one family (the :gpu ResNets)
@@ -78,11 +71,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       clean=dict(corruption='', corruption_severity=0),
       noise3=dict(corruption='gaussian_noise', corruption_severity=3),
       blur2=dict(corruption='gaussian_blur', corruption_severity=2)))
+  # The target domain's data (never trained on: its probes and test images).
   t = train.default_config()
-  t.dataset = 'mnist'
-  t.train_examples_per_class = 30  # Little target data.
-  t.test_split = 'test[:2000]'
-  t.corruption, t.corruption_severity = 'gaussian_blur', 4
+  t.data.name = 'mnist'
+  t.data.examples_per_class = 30  # Little target data.
+  t.data.test_split = 'test[:2000]'
+  t.data.corruption.name, t.data.corruption.severity = 'gaussian_blur', 4
   config.target = t
   config.probe_examples = 2000
   config.probe_test_examples = 2000
@@ -91,20 +85,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if v.runlocal:
     config.seeds = (0,)
-    b.train_examples_per_class, b.num_epochs, b.eval_every = 30, 3, 3
-    b.model_kwargs.width = 32
-    b.eval_test_examples = 200
+    b.data.examples_per_class, b.num_epochs, b.evals.every = 30, 3, 3
+    b.model.kwargs.width = 32
+    b.evals.test_examples = 200
     config.depths = (2, 3, 4)
     config.severities = (1, 5)
-    t.train_examples_per_class = 10
-    t.test_split = 'test[:300]'
+    t.data.examples_per_class = 10
+    t.data.test_split = 'test[:300]'
     config.probe_examples, config.probe_test_examples = 300, 300
     config.probe.l2_grid_size, config.probe.max_iters = 2, 50
   elif v.gpu:
-    b.dataset, b.train_examples_per_class = 'cifar10', 0
-    b.model = 'resnet18'
-    b.model_kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
-    b.crop_padding, b.flip, b.num_epochs, b.learning_rate = 4, True, 200, 0.1
-    b.eval_every, b.eval_train_examples, b.eval_test_examples = 20, 10_000, 0
+    b.data.name, b.data.examples_per_class = 'cifar10', 0
+    b.model.name = 'resnet18'
+    b.model.kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
+    b.augment.crop_padding, b.augment.flip = 4, True
+    b.num_epochs, b.optimizer.learning_rate = 200, 0.1
+    b.evals.every, b.evals.train_examples, b.evals.test_examples = 20, 10_000, 0
     config.depths, config.depth_models = (), ('resnet18', 'resnet34', 'resnet50')
   return common.apply(config, v)

@@ -7,9 +7,9 @@ r"""Paper 004 reproduced: fine-grained structure inside collapsed classes.
   python experiments/reproduce.py --config=configs/papers/p004_fine_grained.py:gpu \
       --workdir=runs/p004_gpu            # the paper's setting
 
-Claims (nc_jax/studies/papers/p004_fine_grained.py holds their gates, checks
-and criteria; the "What we ran" text of the report is computed from this
-config):
+Claims (the package nc_jax/studies/papers/p004_fine_grained/ holds their
+gates, checks and criteria; the "What we ran" text of the report is computed
+from this config):
   004a  coarse labels y mod 5 into the terminal phase: MSDR > 1, t-SNE
         sub-clusters, CLP close to a true-label probe (MLP on MNIST, 3 seeds;
         small ResNet-18 / VGG-11-BN on coarse CIFAR-10 (JPEG copy) reported,
@@ -38,7 +38,7 @@ CIFAR-10, 350 epochs, lr 0.01, wd 5e-4 (config #1), analysis epochs
 20/120/240/350, full training set, 3 seeds each; VGG-11-BN alongside (one
 seed, reported); the mixture at the paper's size (8 x 500 samples, d = 512,
 10 seeds). Needs CIFAR-10 (the original pickles under the data root, or pass
-``--config.coarse.dataset=cifar10_jpeg`` for the JPEG copy). Run time on one
+``--config.coarse.data.name=cifar10_jpeg`` for the JPEG copy). Run time on one
 modern GPU: about 6 hours (an estimate, not measured: ResNet-18 at ~0.56
 GFLOP per 32x32 image x 3 for training x 50,000 x 350 epochs ~ 29 PFLOP per
 run, about 16 minutes at ~30 TFLOP/s sustained; six such runs (coarse and
@@ -57,29 +57,31 @@ from nc_jax import train
 
 def _trainer(dataset: str, label_map: str, per_class: int, epochs: int,
              analysis_epochs) -> ml_collections.ConfigDict:
-  t = train.default_config()
-  t.dataset = dataset
-  t.label_map = label_map
-  t.train_examples_per_class = per_class
-  t.model = 'mlp'
-  t.model_kwargs = ml_collections.ConfigDict(dict(width=512, depth=3))
-  t.optimizer = 'sgd'
-  t.learning_rate = 0.05
-  t.momentum = 0.9
-  t.weight_decay = 5e-4
-  t.schedule = 'cosine'
-  t.batch_size = 128
-  t.num_epochs = epochs
-  t.eval_every = 10
-  t.eval_train_examples = 5000
-  t.eval_batch_size = 1000
-  t.checkpoint_every = 0
-  t.checkpoint_init = True
-  t.checkpoint_epochs = tuple(e for e in analysis_epochs if e)
-  t.keep_checkpoints = len(analysis_epochs) + 2
-  t.progress_bar = False
-  t.plots = True
-  return t
+  """An MLP (3 x 512) on ``dataset`` under ``label_map``.
+
+  Checkpointed at the initialisation (``checkpoint.init``) and at every
+  analysed epoch, all kept for good (``checkpoint.epochs``, 0 with them: the
+  latest ``checkpoint.keep`` alone would drop it): the analyses read them back.
+  """
+  return common.trainer(
+      dataset, 'mlp', epochs=epochs, model_kwargs=dict(width=512, depth=3),
+      optimizer=train.optimizer('sgd', learning_rate=0.05, momentum=0.9,
+                                weight_decay=5e-4),
+      schedule=train.schedule('cosine'), quiet=True, log__plots=True,
+      data__label_map=label_map, data__examples_per_class=per_class,
+      evals__every=10, evals__train_examples=5000, checkpoint__init=True,
+      checkpoint__epochs=tuple(analysis_epochs))
+
+
+def _cnn(name: str, **kwargs) -> ml_collections.ConfigDict:
+  """A coarse CNN on CIFAR-10 (JPEG copy): what differs from ``config.coarse``.
+
+  In the trainer config's groups; its ``model.kwargs`` replace the MLP's.
+  """
+  return ml_collections.ConfigDict(dict(
+      model=dict(name=name, kwargs=kwargs), num_epochs=40,
+      data=dict(name='cifar10_jpeg', examples_per_class=1000),
+      evals=dict(test_examples=2000)))
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -101,12 +103,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.coarse = _trainer('mnist', 'mod:5', 2000, 100, config.coarse_epochs)
   config.coarse_models = ml_collections.ConfigDict()
   config.coarse_models.mlp = ml_collections.ConfigDict()
-  cnn = dict(dataset='cifar10_jpeg', train_examples_per_class=1000, num_epochs=40,
-             eval_test_examples=2000)
-  config.coarse_models.resnet18_w8 = ml_collections.ConfigDict(
-      dict(model='resnet18', model_kwargs=dict(width=8, stem='cifar'), **cnn))
-  config.coarse_models.vgg11_bn_w8 = ml_collections.ConfigDict(
-      dict(model='vgg11_bn', model_kwargs=dict(width=8), **cnn))
+  # Each coarse model: what differs from config.coarse (none for the MLP).
+  config.coarse_models.resnet18_w8 = _cnn('resnet18', width=8, stem='cifar')
+  config.coarse_models.vgg11_bn_w8 = _cnn('vgg11_bn', width=8)
   config.clp_models = ('mlp',)  # CLP and t-SNE (the CNNs: MSDR only).
   config.analysis_train_examples = 5000
   config.clp = ml_collections.ConfigDict(dict(
@@ -149,14 +148,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.fine_seeds = (0,)
     config.coarse_epochs = (0, 1, 2)
     config.coarse = _trainer('mnist', 'mod:5', 60, 2, config.coarse_epochs)
-    config.coarse.model_kwargs.width = 32
-    config.coarse.eval_train_examples = 300
+    config.coarse.model.kwargs.width = 32
+    config.coarse.evals.train_examples = 300
     for name in ('resnet18_w8', 'vgg11_bn_w8'):
-      config.coarse_models[name].train_examples_per_class = 40
-      config.coarse_models[name].batch_size = 40  # divisible by 8 (test devices)
-      config.coarse_models[name].num_epochs = 1  # != the MLP's: per-run epochs
-      config.coarse_models[name].eval_test_examples = 200
-      config.coarse_models[name].model_kwargs.width = 4
+      c = config.coarse_models[name]
+      c.data.examples_per_class = 40
+      c.batch_size = 40  # divisible by 8 (test devices)
+      c.num_epochs = 1  # != the MLP's: per-run epochs
+      c.evals.test_examples = 200
+      c.model.kwargs.width = 4
     config.analysis_train_examples = 300
     config.clp.embedding = 'pca'
     config.clp.kmeans_restarts = 2
@@ -165,8 +165,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.fine_epochs = (0, 1, 2)
     config.fine_early_epoch = 1
     config.fine = _trainer('mnist', 'split:2', 30, 2, config.fine_epochs)
-    config.fine.model_kwargs.width = 32
-    config.fine.eval_train_examples = 300
+    config.fine.model.kwargs.width = 32
+    config.fine.evals.train_examples = 300
     m.samples_per_cluster, m.input_dim, m.hidden_dim = 20, 16, 16
     m.num_steps, m.num_seeds = 100, 1
     m.sigma2 = (0.5, 4.0, 16.0)
@@ -176,23 +176,23 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   elif v.gpu:
     config.coarse_epochs = (0, 20, 120, 240, 350)
     config.coarse = _trainer('cifar10', 'mod:5', 0, 350, config.coarse_epochs)
-    config.coarse.learning_rate = 0.01
-    config.coarse.eval_every = 10
-    config.coarse.eval_train_examples = 10_000
+    config.coarse.optimizer.learning_rate = 0.01
+    config.coarse.evals.every = 10
+    config.coarse.evals.train_examples = 10_000
     config.coarse_models = ml_collections.ConfigDict()
     config.coarse_models.resnet18 = ml_collections.ConfigDict(
-        dict(model='resnet18', model_kwargs=dict(width=64, stem='cifar')))
+        dict(model=dict(name='resnet18', kwargs=dict(width=64, stem='cifar'))))
     config.coarse_models.vgg11_bn = ml_collections.ConfigDict(
-        dict(model='vgg11_bn', model_kwargs=dict(width=64)))
+        dict(model=dict(name='vgg11_bn', kwargs=dict(width=64))))
     config.clp_models = ('resnet18',)
     config.analysis_train_examples = 10_000
     config.probe.l2_grid_size = 97
     config.fine_epochs = (0, 20, 120, 240, 350)
     config.fine_early_epoch = 20
     config.fine = _trainer('cifar10', 'split:2', 0, 350, config.fine_epochs)
-    config.fine.model = 'resnet18'
-    config.fine.model_kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
-    config.fine.learning_rate = 0.01
+    config.fine.model = ml_collections.ConfigDict(
+        dict(name='resnet18', kwargs=dict(width=64, stem='cifar')))
+    config.fine.optimizer.learning_rate = 0.01
     m.samples_per_cluster, m.input_dim, m.hidden_dim, m.num_seeds = 500, 512, 512, 10
     m.sigma2 = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     m.input_dims = (64, 128, 256, 512, 1024)

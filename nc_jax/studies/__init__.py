@@ -7,7 +7,7 @@ package or the trainer; studies combine them.
   finished ones skipped, ``only=`` one run).
 - `reproduce`: the paper-reproduction contract (results.json, report.md,
   `Claim`, `verdict`); ``experiments/reproduce.py``.
-- `papers`: one module per paper (``p004_fine_grained``, ...): its runs,
+- `papers`: one module or package per paper (``p004_fine_grained``, ...): its runs,
   claims and criteria.
 - `fine_grained`, `transfer`, `simulations`: reusable study pieces and the
   standalone studies behind ``experiments/fine_grained.py``,

@@ -1,7 +1,7 @@
 """Fine-grained structure inside collapsed classes (paper 004), on the trainer.
 
 `analyze_run` reads a finished trainer run trained on coarse labels
-(``label_map='mod:<C~>'``, every analysed epoch checkpointed) and measures,
+(``data.label_map='mod:<C~>'``, every analysed epoch checkpointed) and measures,
 over the ORIGINAL classes: the class distance matrix and its MSDR at chosen
 epochs, t-SNE views of each super-class, Cluster-and-Linear-Probe (CLP) on
 the original test labels next to a linear probe trained with the true
@@ -54,12 +54,13 @@ def distances_over_epochs(run_dir: str, tcfg, epochs: Sequence[int],
   missing = [e for e in epochs if e not in saved]
   if missing:
     raise ValueError(f'{run_dir}: no checkpoint for epochs {missing} (saved: '
-                     f'{sorted(saved)}); set checkpoint_init, checkpoint_every '
-                     'and keep_checkpoints to keep them')
+                     f'{sorted(saved)}); list them in the trainer config\'s '
+                     'checkpoint.epochs (saved and kept for good; epoch 0, the '
+                     'initialisation, is saved only with checkpoint.init)')
   distances, msdr = {}, {}
   for epoch in sorted(epochs):
     h = features_at(run_dir, epoch, {'train': sub_ds},
-                    batch_size=tcfg.eval_batch_size)['train']['penultimate']
+                    batch_size=tcfg.evals.batch_size)['train']['penultimate']
     d = np.asarray(metrics.class_distance_matrix(h, fine_labels,
                                                  num_classes=num_fine))
     distances[epoch], msdr[epoch] = d, float(metrics.msdr(d, groups))
@@ -83,7 +84,7 @@ def analyze_run(run_dir: str, tcfg, *, analysis_epochs: Sequence[int],
       run_dir, tcfg, analysis_epochs, sub_ds, sub_ds.fine_labels, num_fine, f2c)
   last = max(analysis_epochs)
   feats = features_at(run_dir, last, {'train': sub_ds, 'test': test_ds},
-                      batch_size=tcfg.eval_batch_size)
+                      batch_size=tcfg.evals.batch_size)
   h_train, h_test = feats['train']['penultimate'], feats['test']['penultimate']
   probe_kw = dict(l2_grid=l2_grid(probe_cfg), val_fraction=probe_cfg.val_fraction,
                   max_iters=probe_cfg.max_iters)
@@ -151,14 +152,14 @@ def fine_grained_study(config: ml_collections.ConfigDict,
 
   Args:
     config: see ``configs/fine_grained_mnist.py``: ``train`` (a trainer
-      config with ``label_map='mod:<C~>'``), ``analysis_epochs``,
+      config with ``data.label_map='mod:<C~>'``), ``analysis_epochs``,
       ``analysis_train_examples``, ``clp`` and ``probe``.
     workdir: output folder; the coarse training run goes to ``coarse/``.
   """
   wd = Workdir(workdir)
   wd.write_config(config)
   coarse_dir = os.path.join(workdir, 'coarse')
-  say(f'training on coarse labels ({config.train.label_map}) -> {coarse_dir}')
+  say(f'training on coarse labels ({config.train.data.label_map}) -> {coarse_dir}')
   train.train_and_evaluate(config.train, coarse_dir)
   summary = analyze_run(coarse_dir, config.train,
                         analysis_epochs=config.analysis_epochs,

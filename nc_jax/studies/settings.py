@@ -3,7 +3,10 @@
 REPRODUCTIONS.md asks every claim to say what we ran instead of the paper's
 setting. The sentence is computed from the variant's config (never written
 by hand next to it), so a ``:runlocal`` report describes the 3-epoch run it
-made, not the plain study. Paper modules compose these pieces:
+made, not the plain study. Each piece takes a trainer config
+(`nc_jax.train.default_config`'s groups: ``data``, ``model``, ``optimizer``,
+``schedule``, ``loss``, ``augment``, ``evals``, ``init``). Paper modules
+compose these pieces:
 
     settings.trainer(config.pretrain) + ', ' + settings.seeds(config.seeds)
     -> 'MLP 3 x 1024 (ReLU, batch norm) on MNIST, 100 training images per class;
@@ -48,13 +51,13 @@ def epochs(n: int) -> str:
 
 def model(t) -> str:
   """The network: 'MLP 3 x 1024 (ReLU, batch norm)', 'ResNet-18 (width 16)'."""
-  kw = dict(t.model_kwargs)
-  if t.model == 'mlp':
+  name, kw = t.model.name, dict(t.model.kwargs)
+  if name == 'mlp':
     head = f", head depth {kw['head_depth']}" if kw.get('head_depth') else ''
     return (f"MLP {kw.get('depth')} x {kw.get('width')} "
             f"(ReLU, {NORMS.get(kw.get('norm'), kw.get('norm'))}{head})")
   extra = ', '.join(f"{k.replace('_', ' ')} {v}" for k, v in kw.items())
-  return MODEL_NAMES.get(t.model, t.model) + (f' ({extra})' if extra else '')
+  return MODEL_NAMES.get(name, name) + (f' ({extra})' if extra else '')
 
 
 def _slice(split: str) -> tuple[int, int] | None:
@@ -77,7 +80,8 @@ def images(split: str, what: str) -> str:
 def labels(t) -> str:
   """What the labels are: '', 'labels y mod 5', 'classes 0, 1, 2', '40% label noise'."""
   parts = []
-  kind, _, arg = (t.label_map or '').partition(':')
+  d = t.data
+  kind, _, arg = (d.label_map or '').partition(':')
   if kind == 'mod':
     parts.append(f'coarse labels y mod {arg}')
   elif kind == 'split':
@@ -85,72 +89,82 @@ def labels(t) -> str:
   elif kind == 'classes':
     parts.append(f"classes {arg.replace(',', ', ')}")
   elif kind:
-    parts.append(f'labels {t.label_map}')
-  if t.get('label_noise'):
-    parts.append(f'{t.label_noise:.0%} label noise')
+    parts.append(f'labels {d.label_map}')
+  if d.label_noise:
+    parts.append(f'{d.label_noise:.0%} label noise')
   return ', '.join(parts)
 
 
 def data(t) -> str:
   """The training data: 'MNIST, 100 training images per class (labels y mod 5)'."""
-  text = DATA_NAMES.get(t.dataset, t.dataset)
-  if t.get('corruption'):
-    text += f" with {t.corruption.replace('_', ' ')} (severity {t.corruption_severity})"
-  if t.train_examples_per_class:
-    text += f', {t.train_examples_per_class:,} training images per class'
-    if _slice(t.train_split) is not None:
-      text += f" of {images(t.train_split, 'training')}"
+  d = t.data
+  text = DATA_NAMES.get(d.name, d.name)
+  if d.corruption.name:
+    text += (f" with {d.corruption.name.replace('_', ' ')} "
+             f'(severity {d.corruption.severity})')
+  if d.examples_per_class:
+    text += f', {d.examples_per_class:,} training images per class'
+    if _slice(d.train_split) is not None:
+      text += f" of {images(d.train_split, 'training')}"
   else:
-    text += f", {images(t.train_split, 'training')}"
+    text += f", {images(d.train_split, 'training')}"
   extra = labels(t)
   return text + (f' ({extra})' if extra else '')
 
 
 def augmentation(t) -> str:
   """'crop (padding 4), flip' or 'no augmentation'."""
-  parts = [f'crop (padding {t.crop_padding})'] if t.get('crop_padding') else []
-  parts += ['flip'] if t.get('flip') else []
-  parts += [f'pixel noise {t.augment_noise:g}'] if t.get('augment_noise') else []
-  if t.get('adversarial_eps'):
-    parts.append(f'adversarial training (eps {t.adversarial_eps:g}, '
-                 f'{t.adversarial_steps} step{"s" if t.adversarial_steps != 1 else ""})')
+  a = t.augment
+  parts = [f'crop (padding {a.crop_padding})'] if a.crop_padding else []
+  parts += ['flip'] if a.flip else []
+  parts += [f'pixel noise {a.noise:g}'] if a.noise else []
+  if a.adversarial_eps:
+    parts.append(f'adversarial training (eps {a.adversarial_eps:g}, '
+                 f'{a.adversarial_steps} step{"s" if a.adversarial_steps != 1 else ""})')
   return ', '.join(parts) or 'no augmentation'
 
 
 def optimizer(t) -> str:
-  """'SGD (momentum 0.9), lr 0.05, cosine schedule, weight decay 5e-4, batch 128, 30 epochs'."""
-  if t.optimizer == 'sgd':
-    opt = ('Nesterov SGD' if t.get('nesterov') else 'SGD') + (
-        f' (momentum {t.momentum:g})' if t.momentum else '')
+  """'SGD (momentum 0.9), lr 0.05, cosine schedule, weight decay 5e-4, batch 128, 30 epochs'.
+
+  The optimiser's own options beyond SGD's momentum and Nesterov flag (AdamW's
+  b1, b2) are left out, as is the SupCon temperature (a study states it).
+  """
+  o, s, l = t.optimizer, t.schedule, t.loss
+  if o.name == 'sgd':
+    momentum = o.kwargs.get('momentum')
+    opt = ('Nesterov SGD' if o.kwargs.get('nesterov') else 'SGD') + (
+        f' (momentum {momentum:g})' if momentum else '')
   else:
-    opt = {'adamw': 'AdamW', 'adam': 'Adam'}.get(t.optimizer, t.optimizer)
-  warm = (f", warm-up {t.warmup_epochs:g} epoch{'s' if t.warmup_epochs != 1 else ''}"
-          if t.get('warmup_epochs') else '')
+    opt = {'adamw': 'AdamW', 'adam': 'Adam'}.get(o.name, o.name)
+  warm = (f", warm-up {s.warmup_epochs:g} epoch{'s' if s.warmup_epochs != 1 else ''}"
+          if s.warmup_epochs else '')
   stop = (f', stopped when the running training loss falls below {t.stop_at_train_loss:g} '
-          f'(at most {epochs(t.num_epochs)})' if t.get('stop_at_train_loss')
+          f'(at most {epochs(t.num_epochs)})' if t.stop_at_train_loss
           else f', {epochs(t.num_epochs)}')
-  loss = '' if t.loss == 'ce' else f', {t.loss} loss'
-  temp = (f', softmax temperature {t.temperature:g}' if t.get('temperature', 1.0) != 1.0
-          else '')
-  reg = f", cosine regulariser {t.cosine_reg:g}" if t.get('cosine_reg') else ''
-  return (f'{opt}, lr {t.learning_rate:g}{warm}, {t.schedule} schedule, weight decay '
-          f'{t.weight_decay:g}, batch {t.batch_size}{stop}{loss}{temp}{reg}')
+  loss = '' if l.name == 'ce' else f', {l.name} loss'
+  tau = l.kwargs.get('temperature', 1.0) if l.name == 'ce' else 1.0
+  temp = f', softmax temperature {tau:g}' if tau != 1.0 else ''
+  reg = f', cosine regulariser {l.cosine_reg:g}' if l.cosine_reg else ''
+  return (f'{opt}, lr {o.learning_rate:g}{warm}, {s.name} schedule, weight decay '
+          f'{o.weight_decay:g}, batch {t.batch_size}{stop}{loss}{temp}{reg}')
 
 
 def test_data(t) -> str:
   """The test images the run evaluates on."""
-  if t.get('eval_test_examples'):
-    return f'{t.eval_test_examples:,} test images'
-  return images(t.test_split, 'test')
+  if t.evals.test_examples:
+    return f'{t.evals.test_examples:,} test images'
+  return images(t.data.test_split, 'test')
 
 
 def finetuning(t) -> str:
   """'' for pretraining; else how the run starts from another run."""
-  if not t.get('init_from'):
+  i = t.init
+  if not i.workdir:
     return ''
-  what = t.finetune or 'full'
-  block = f' (from {t.finetune_block})' if t.get('finetune_block') else ''
-  return f'fine-tuned ({what}{block}) from epoch {t.init_epoch} of a pretraining'
+  what = i.finetune or 'full'
+  block = f' (from {i.finetune_block})' if i.finetune_block else ''
+  return f'fine-tuned ({what}{block}) from epoch {i.epoch} of a pretraining'
 
 
 def trainer(t, *, with_augmentation: bool = True) -> str:

@@ -1,20 +1,22 @@
 """Transfer (papers 000, 001): the one pipeline, from a pretraining to a downstream task.
 
 Paper 001's study (`nc_jax.studies.papers.p001_transfer`) and the generic
-experiment (`transfer_study`, ``experiments/transfer.py``) both build on:
+experiment (`transfer_study`, ``experiments/transfer.py``) build on:
 
 - `transfer_layer`: the layer transfer reads, the encoder output;
 - `layerwise_probes`: per layer of a trained run, on a downstream data set,
   the L-BFGS probe accuracy and the downstream collapse (NC1, VCI) of the
   frozen features;
 - `finetune_run`: one fine-tuning variant of a pretraining as a trainer run
-  (`finetune_config`: ``init_from`` = the pretraining, ``finetune`` = the
-  variant, `nc_jax.train.finetune`), a `sweep.Run` tagged
+  (`finetune_config`: ``init.workdir`` = the pretraining, ``init.finetune`` =
+  the variant, `nc_jax.train.finetune`), a `sweep.Run` tagged
   ``kind='finetune', variant=<variant>``, so it resumes, checkpoints and logs
   like every run;
 - `nc1_transfer_spearman`: Spearman(downstream NC1, transfer accuracy) over
   layers or runs (001 Figs 4-6 find it negative);
-- `finetune_figure`: the probe and the fine-tuning variants as bars.
+- `finetune_figure`: the probe and the fine-tuning variants as bars;
+- `dotted_overrides`: the dotted trainer-config overrides of an override tree
+  held in a study config (papers 000 and 001 keep theirs so).
 
 `transfer_study` runs the whole pipeline as a sweep (`sweep.run_all`:
 finished runs are skipped).
@@ -68,9 +70,10 @@ def layerwise_probes(run_dir: str, downstream, probe_cfg, *,
 
   Args:
     run_dir: a trainer run (the pretrained model).
-    downstream: a trainer config naming the downstream data (its dataset,
-      subset and label map; its model keys are ignored); its ``seed`` seeds
-      the probe's validation split, its ``eval_batch_size`` the forward passes.
+    downstream: a trainer config naming the downstream data (its ``data``
+      group: data set, subset, label map; its model is ignored); its ``seed``
+      seeds the probe's validation split, its ``evals.batch_size`` sizes the
+      forward passes.
     probe_cfg: ``l2_grid_size``, ``l2_min``, ``l2_max``, ``val_fraction``,
       ``max_iters``.
     layers: the layers to probe (default: `feature_layers`).
@@ -79,7 +82,8 @@ def layerwise_probes(run_dir: str, downstream, probe_cfg, *,
   layers = feature_layers(run_dir, epoch) if layers is None else tuple(layers)
   down_train, down_test = input_lib.load_data(downstream)
   out = probe_layers(run_dir, down_train, down_test, probe_cfg, layers=layers,
-                     seed=downstream.seed, batch_size=downstream.eval_batch_size, epoch=epoch)
+                     seed=downstream.seed, batch_size=downstream.evals.batch_size,
+                     epoch=epoch)
   for layer, r in out.items():
     say(f"probe {layer}: {r['probe_top1']:.4f} (downstream nc1 "
         f"{r['downstream_nc1']:.4g})")
@@ -99,8 +103,8 @@ def finetune_config(finetune: ml_collections.ConfigDict, pretrain_dir: str,
   ``block`` is the tuned block of `BLOCK_VARIANTS` (dropped for the others);
   ``seed`` replaces ``finetune.seed`` unless None.
   """
-  over = dict(init_from=os.path.abspath(pretrain_dir), finetune=variant,
-              finetune_block=block if variant in BLOCK_VARIANTS else '')
+  over = {'init.workdir': os.path.abspath(pretrain_dir), 'init.finetune': variant,
+          'init.finetune_block': block if variant in BLOCK_VARIANTS else ''}
   return sweep.with_overrides(finetune, over if seed is None else dict(over, seed=seed))
 
 
@@ -124,7 +128,7 @@ def finetune_run(name: str, finetune: ml_collections.ConfigDict, pretrain_dir: s
   """
   config = finetune_config(finetune, pretrain_dir, variant, block, seed=seed)
   if overrides is None:
-    overrides = dict(finetune=variant, finetune_block=config.finetune_block)
+    overrides = {'init.finetune': variant, 'init.finetune_block': config.init.finetune_block}
   return sweep.Run(name, execute or sweep.train(), config, seed=config.seed,
                    overrides=dict(overrides), deps=tuple(deps),
                    tags=dict(kind='finetune', variant=variant, **(tags or {})))
@@ -143,6 +147,32 @@ def finetune_figure(path: str, probe: Any, accuracy: Mapping[str, Any], *,
   bars = {'L-BFGS probe\n(frozen)': probe, **accuracy}
   return plots.bars(path, {k: np.nan if v is None else v for k, v in bars.items()},
                     title=f'{source} -> {target}: probe and fine-tuning')
+
+
+def dotted_overrides(tree: Mapping[str, Any] | ml_collections.ConfigDict,
+                     prefix: str = '') -> dict[str, Any]:
+  """The dotted overrides (`sweep.with_overrides`) of an override tree.
+
+  A study config holds what a run changes in its base trainer config as a
+  tree, the trainer config's own shape (ConfigDict keys take no dots):
+  ``dict(schedule=dict(name='exponential', kwargs=dict(decay_rate=0.975)))``
+  is ``{'schedule.name': 'exponential', 'schedule.kwargs': {...}}``. Every
+  leaf is one key, except that the ``kwargs`` of a group whose ``name`` the
+  tree sets are one value: a new choice replaces the old one's options
+  whole (so ``loss=train.loss('mse')`` replaces the loss group), while
+  ``model=dict(kwargs=dict(projection='mlp'))`` adds one model option.
+  """
+  if isinstance(tree, ml_collections.ConfigDict):
+    tree = tree.to_dict()
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      value = value.to_dict()
+    if isinstance(value, Mapping) and not (key == 'kwargs' and 'name' in tree):
+      out.update(dotted_overrides(value, f'{prefix}{key}.'))
+    else:
+      out[prefix + key] = value
+  return out
 
 
 def plan(config, workdir: str) -> list[sweep.Run]:
@@ -200,7 +230,7 @@ def transfer_study(config: ml_collections.ConfigDict,
   finetuned = {name.removeprefix('finetune_'): r['final']['test_accuracy']
                for name, r in records.items() if name.startswith('finetune_')}
   finetune_figure(wd.file('finetune.png'), probe, finetuned,
-                  source=config.pretrain.dataset, target=config.downstream.dataset)
+                  source=config.pretrain.data.name, target=config.downstream.data.name)
   summary = dict(
       pretrain_test_accuracy=pre_acc,
       probe_top1_by_layer={k: by_layer[k]['probe_top1'] for k in layers},

@@ -1,0 +1,106 @@
+"""Claim 003d, read from the source runs (``kind='source'``): under domain
+shift, models trained on different sources agree in early layers and diverge
+in deep ones; target collapse predicts target probe accuracy. Its evidence
+(`domain_replicates`: one model per source and seed), gates, checks and
+figure; `claims` assembles the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nc_jax import plots
+from nc_jax.probes.correlation import spearman
+from nc_jax.studies import reproduce
+from nc_jax.studies import spread
+from nc_jax.studies.papers.p003_progressive import evidence
+from nc_jax.studies.papers.p003_progressive import gates
+
+
+def domain_replicates(runs: Mapping[str, Mapping[str, Any]], sources: Sequence[str]
+                      ) -> dict[str, list]:
+  """Per seed shared by every source: the across-source spread and the Spearman.
+
+  A replicate is one model per source, all with the same seed. Its spread per
+  layer is the std over sources of log target CDNV; its Spearman is that of
+  (target CDNV, target probe accuracy) over every (source, layer).
+
+  Returns:
+    ``{"seeds", "spread_by_layer": [[per layer] per seed], "spread_first",
+    "spread_last", "spearman"}`` (per-seed lists).
+  """
+  shared = [s for s in (runs[sources[0]]['seeds'] if sources else [])
+            if all(s in runs[n]['seeds'] for n in sources)]
+  out: dict[str, list] = dict(seeds=shared, spread_by_layer=[], spread_first=[],
+                              spread_last=[], spearman=[])
+  for s in shared:
+    at = lambda key: np.asarray([runs[n][key][runs[n]['seeds'].index(s)] for n in sources],
+                                float)
+    cdnv, acc = at('target_cdnv'), at('target_probe_accuracy')
+    with np.errstate(all='ignore'):
+      sp = np.std(np.log(cdnv), axis=0)
+    out['spread_by_layer'].append(sp.tolist())
+    out['spread_first'].append(float(sp[0]))
+    out['spread_last'].append(float(sp[-1]))
+    out['spearman'].append(float(spearman(cdnv.ravel(), acc.ravel())))
+  return out
+
+
+def evidence_003d(study: reproduce.Study) -> dict[str, Any]:
+  names = list(study.config.sources)
+  runs = {name: evidence.group(
+      study.where(kind='source', source=name),
+      ('cdnv', 'cdnv_target', 'cdnv_target_init', 'target_probe_accuracy'),
+      summarized=('target_cdnv', 'target_cdnv_init', 'target_probe_accuracy'),
+      rename=dict(cdnv_target='target_cdnv', cdnv_target_init='target_cdnv_init'))
+      for name in names}
+  rep = domain_replicates(runs, names)
+  return dict(sources=names, layers=evidence.recorded_layers(study, 'source'), runs=runs,
+              replicate_seeds=rep['seeds'], spread_by_layer=rep['spread_by_layer'],
+              spread_first=rep['spread_first'], spread_last=rep['spread_last'],
+              spearman=rep['spearman'],
+              summary=dict(spread_first=evidence.summary(rep['spread_first']),
+                           spread_last=evidence.summary(rep['spread_last']),
+                           spearman=evidence.summary(rep['spearman']),
+                           spread_by_layer=evidence.layer_summaries(rep['spread_by_layer'])))
+
+
+def gates_003d(ev, c) -> dict[str, reproduce.Gate]:
+  groups = [ev['runs'][n] for n in ev['sources']]
+  return dict(
+      **gates.gate_runs(groups, c, seeds=len(ev['replicate_seeds'])),
+      train_collapse=gates.gate_collapse(
+          groups, c, 'largest seed-mean train CDNV (source images) of the last layer'),
+      target_collapse_vs_init=gates.gate_changed(
+          [(evidence.last(g['target_cdnv_init']), evidence.last(g['target_cdnv']))
+           for g in groups],
+          'z of last-layer target CDNV at initialisation minus trained (weakest source)'))
+
+
+def checks_003d(ev, c) -> dict[str, bool | None]:
+  return dict(
+      diverge_with_depth=spread.exceeds(ev['spread_last'], ev['spread_first'], paired=True),
+      collapse_predicts_probe=spread.below(ev['spearman'], c['domain_rho_max']))
+
+
+def figure_003d(ev, study) -> list[str]:
+  n = len(ev['layers'])
+  if not n:
+    return []
+  names = ev['sources']
+  figs = ['003d_target_cdnv.png', '003d_target_probe.png', '003d_cdnv_vs_probe.png']
+  x = np.arange(1, n + 1)
+  cdnv = {s: evidence.seed_means(ev['runs'][s]['target_cdnv']) for s in names}
+  acc = {s: evidence.seed_means(ev['runs'][s]['target_probe_accuracy']) for s in names}
+  plots.curves(study.file(figs[0]), x, cdnv, xlabel='layer', logy=True,
+               title='CDNV on the target domain, by source (seed means)')
+  plots.curves(study.file(figs[1]), x, acc, xlabel='layer',
+               title='target linear-probe accuracy, by source (seed means)')
+  plots.scatter(study.file(figs[2]), {s: (cdnv[s], acc[s]) for s in names},
+                xlabel='target CDNV', ylabel='target probe accuracy', logx=True,
+                title='every (source, layer), seed means')
+  return figs
+
