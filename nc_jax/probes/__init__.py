@@ -12,7 +12,8 @@ Quick use::
                                           fine_to_coarse=np.arange(10) % 5)
     probes.mlog(downstream_acc, pretrain_acc); probes.spearman(x, y)
 
-Modules: `linear` (logistic / ridge probes), `clp` (Cluster-and-Linear-Probe,
+Modules: `linear` (logistic / ridge probes), `solvers` (their jitted
+L-BFGS / ridge fits), `clp` (Cluster-and-Linear-Probe,
 Hungarian matching), `correlation` (MLOG, Pearson, Spearman), `plots`, and
 `studies` (the fine-grained and transfer studies; it imports the trainer, so
 it is not imported here).
