@@ -2,6 +2,12 @@
 
 XLA_FLAGS must be set before JAX initialises its backends, hence here.
 
+Compiled programs are kept across test modules (the trainer compiles each
+once per process) until the process holds half of Linux's memory-mapping
+cap: the suite compiles a few thousand distinct programs (metric shapes,
+models), and XLA:CPU executables hold hundreds of mappings each
+(`nc_jax.process`).
+
 With ``NC_JAX_COMPILE_LOG=<path>``, the session appends one JSON line to
 <path>: the XLA compilations and their summed time, the jaxpr traces, and
 the process's memory mappings at the end (benchmarks/bench_compile.py
@@ -27,6 +33,13 @@ def _listen(event, duration, **_):
     _COUNTS["compile_s"] += duration
   elif event == "/jax/core/compile/jaxpr_trace_duration":
     _COUNTS["traces"] += 1
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _programs_within_the_map_limit():
+  yield
+  from nc_jax import process  # pylint: disable=g-import-not-at-top
+  process.release_programs_near_map_limit()
 
 
 @pytest.fixture(scope="session", autouse=True)

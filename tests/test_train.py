@@ -207,6 +207,21 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
       assert resumed[k] == v, k
 
 
+def test_programs_are_released_near_the_memory_map_limit(tmp_path,
+                                                        monkeypatch):
+  from nc_jax import process
+  assert process.memory_mappings() > 0 and process.map_limit() > 0
+  cleared = []
+  # The real jax.clear_caches drops every program of this test process.
+  monkeypatch.setattr(process.jax, 'clear_caches', lambda: cleared.append(1))
+  assert not process.release_programs_near_map_limit(fraction=1.0)
+  assert not cleared
+  limit = tmp_path / 'max_map_count'
+  limit.write_text('10\n')  # A cap this process is far above.
+  monkeypatch.setattr(process, '_LIMIT', str(limit))
+  assert process.release_programs_near_map_limit() and cleared == [1]
+
+
 def test_checkpoint_retention_keeps_the_asked_epochs_for_good(tmp_path):
   """Orbax preservation policies: the latest `keep`, plus `epochs` and the
   initialisation (`init`) whatever `keep` is."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import ml_collections
 
+from nc_jax import process
 from nc_jax.train import config as config_lib
 
 from nc_jax.workdir import Workdir, to_python
@@ -171,6 +172,7 @@ def run_all(runs: Sequence[Run], workdir: str, *, only: str = '',
                   final=to_python(dict(final)))
     Workdir(rdir).write_json(RUN_FILE, record)
     out[run.name] = record
+    process.release_programs_near_map_limit()  # Many models in one process.
   return out
 
 
