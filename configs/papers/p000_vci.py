@@ -80,7 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.pretrain = p = _pretrain()
 
   # 000c / 000d: three schedules (the paper's Fig 3), as changes to the
-  # pretraining's config (`transfer.dotted_overrides`).
+  # pretraining's config (`sweep.dotted_overrides`).
   config.schedules = ml_collections.ConfigDict(dict(
       exponential=dict(schedule=dict(name='exponential', kwargs=dict(decay_rate=0.975))),
       cosine=dict(schedule=dict(name='cosine')),

@@ -62,7 +62,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       augment__noise=config.noise_per_strength * config.base_aug,
       evals__every=20, evals__train_examples=2000, evals__test_examples=2000,
       evals__batch_size=1000)
-  # What each run changes in `pretrain` (`transfer.dotted_overrides`): the
+  # What each run changes in `pretrain` (`sweep.dotted_overrides`): the
   # loss table (001a; SupCon adds a projection head to the same MLP), the
   # deep MLP (001c).
   config.losses = ml_collections.ConfigDict(dict(

@@ -219,6 +219,32 @@ def with_overrides(base: ml_collections.ConfigDict,
   return config_lib.override(base, overrides)
 
 
+def dotted_overrides(tree: Mapping[str, Any] | ml_collections.ConfigDict,
+                     prefix: str = '') -> dict[str, Any]:
+  """The dotted overrides (`with_overrides`) of an override tree.
+
+  A study config holds what a run changes in its base trainer config as a
+  tree, the trainer config's own shape (ConfigDict keys take no dots):
+  ``dict(schedule=dict(name='exponential', kwargs=dict(decay_rate=0.975)))``
+  is ``{'schedule.name': 'exponential', 'schedule.kwargs': {...}}``. Every
+  leaf is one key, except that the ``kwargs`` of a group whose ``name`` the
+  tree sets are one value: a new choice replaces the old one's options
+  whole (so ``loss=train.loss('mse')`` replaces the loss group), while
+  ``model=dict(kwargs=dict(projection='mlp'))`` adds one model option.
+  """
+  if isinstance(tree, ml_collections.ConfigDict):
+    tree = tree.to_dict()
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      value = value.to_dict()
+    if isinstance(value, Mapping) and not (key == 'kwargs' and 'name' in tree):
+      out.update(dotted_overrides(value, f'{prefix}{key}.'))
+    else:
+      out[prefix + key] = value
+  return out
+
+
 def table(records: Mapping[str, Mapping[str, Any]],
           keys: Iterable[str]) -> list[dict[str, Any]]:
   """One row per run: name, seed, overrides and the chosen final numbers."""

@@ -15,8 +15,6 @@ experiment (`transfer_study`, ``experiments/transfer.py``) build on:
 - `nc1_transfer_spearman`: Spearman(downstream NC1, transfer accuracy) over
   layers or runs (001 Figs 4-6 find it negative);
 - `finetune_figure`: the probe and the fine-tuning variants as bars;
-- `dotted_overrides`: the dotted trainer-config overrides of an override tree
-  held in a study config (papers 000 and 001 keep theirs so).
 
 `transfer_study` runs the whole pipeline as a sweep (`sweep.run_all`:
 finished runs are skipped).
@@ -147,32 +145,6 @@ def finetune_figure(path: str, probe: Any, accuracy: Mapping[str, Any], *,
   bars = {'L-BFGS probe\n(frozen)': probe, **accuracy}
   return plots.bars(path, {k: np.nan if v is None else v for k, v in bars.items()},
                     title=f'{source} -> {target}: probe and fine-tuning')
-
-
-def dotted_overrides(tree: Mapping[str, Any] | ml_collections.ConfigDict,
-                     prefix: str = '') -> dict[str, Any]:
-  """The dotted overrides (`sweep.with_overrides`) of an override tree.
-
-  A study config holds what a run changes in its base trainer config as a
-  tree, the trainer config's own shape (ConfigDict keys take no dots):
-  ``dict(schedule=dict(name='exponential', kwargs=dict(decay_rate=0.975)))``
-  is ``{'schedule.name': 'exponential', 'schedule.kwargs': {...}}``. Every
-  leaf is one key, except that the ``kwargs`` of a group whose ``name`` the
-  tree sets are one value: a new choice replaces the old one's options
-  whole (so ``loss=train.loss('mse')`` replaces the loss group), while
-  ``model=dict(kwargs=dict(projection='mlp'))`` adds one model option.
-  """
-  if isinstance(tree, ml_collections.ConfigDict):
-    tree = tree.to_dict()
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      value = value.to_dict()
-    if isinstance(value, Mapping) and not (key == 'kwargs' and 'name' in tree):
-      out.update(dotted_overrides(value, f'{prefix}{key}.'))
-    else:
-      out[prefix + key] = value
-  return out
 
 
 def plan(config, workdir: str) -> list[sweep.Run]:

@@ -24,7 +24,6 @@ from nc_jax import metrics
 from nc_jax import sims
 from nc_jax.rundir import RunDir
 from nc_jax.studies import sweep
-from nc_jax.studies import transfer
 from nc_jax.studies.common import probe_layers, say
 from nc_jax.train import input as input_lib
 
@@ -173,7 +172,7 @@ def plan(config, workdir: str) -> list[sweep.Run]:
   runs = []
   for seed in config.schedule_seeds:
     for name, tree in config.schedules.items():
-      over = transfer.dotted_overrides(tree)
+      over = sweep.dotted_overrides(tree)
       runs.append(sweep.Run(f'schedule_{name}_seed{seed}',
                             sweep.train(keep=KEEP, then=_train_curves),
                             sweep.with_overrides(config.pretrain, dict(over, seed=seed)),

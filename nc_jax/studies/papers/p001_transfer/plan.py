@@ -74,7 +74,7 @@ def plan(config, workdir: str) -> list[sweep.Run]:
                           sweep.with_overrides(config.pretrain, dict(over, seed=seed)),
                           seed=seed, overrides=dict(over), tags=coords(config, **tags)))
 
-  losses = {loss: transfer.dotted_overrides(tree) for loss, tree in config.losses.items()}
+  losses = {loss: sweep.dotted_overrides(tree) for loss, tree in config.losses.items()}
   for loss, over in losses.items():
     for s in seeds:
       add(f'{loss}_seed{s}', over, s, loss=loss)
@@ -98,7 +98,7 @@ def plan(config, workdir: str) -> list[sweep.Run]:
             adv_eps=eps)
   deep = sweep.train(keep=_SOURCE_KEEP, then=_analysis(config, every_layer=True))
   for s in seeds:
-    add(_seeded('deep', s, first), transfer.dotted_overrides(config.deep), s, execute=deep,
+    add(_seeded('deep', s, first), sweep.dotted_overrides(config.deep), s, execute=deep,
         net='deep')
   src = f'ce_seed{first}'  # The FT source: the CE base run of the first seed.
   finetune = sweep.train(keep=_SOURCE_KEEP, then=_trained_params)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from nc_jax.studies import settings
 from nc_jax.studies import sweep
-from nc_jax.studies import transfer
 
 
 def _supcon_temperature(config) -> str:
   """The SupCon runs' temperature(s) (their loss group, `config.losses`)."""
-  losses = [sweep.with_overrides(config.pretrain, transfer.dotted_overrides(tree)).loss
+  losses = [sweep.with_overrides(config.pretrain, sweep.dotted_overrides(tree)).loss
             for tree in config.losses.values()]
   return ', '.join(f'{t:g}' for t in sorted({l.kwargs.temperature for l in losses
                                              if l.name == 'supcon'}))
@@ -40,7 +39,7 @@ def setting_001b(config) -> str:
 
 
 def setting_001c(config) -> str:
-  deep = sweep.with_overrides(config.pretrain, transfer.dotted_overrides(config.deep))
+  deep = sweep.with_overrides(config.pretrain, sweep.dotted_overrides(config.deep))
   noise = (f' and pixel noise {config.noise_per_strength:g} k' if config.noise_per_strength
            else '')
   return (setting_001a(config) + f' Augmentation strengths k = '

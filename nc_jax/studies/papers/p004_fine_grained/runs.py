@@ -40,29 +40,10 @@ MIXTURE_KEYS = ('msdr', 'msdr_init', 'train_accuracy', 'loss')
 # ---------------------------------------------------------------------------
 
 
-def model_overrides(model: ml_collections.ConfigDict) -> dict[str, Any]:
-  """Dotted overrides of ``config.coarse`` from a ``config.coarse_models`` entry.
-
-  The entry is written in the trainer config's groups (``model.name``,
-  ``data.examples_per_class``, ``num_epochs``, ...); a ``model.kwargs`` it
-  gives replaces the base's whole (a ResNet takes no MLP depth).
-  """
-  def dotted(tree: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    out = {}
-    for k, v in tree.items():
-      if isinstance(v, Mapping) and k != 'kwargs':
-        out.update(dotted(v, f'{prefix}{k}.'))
-      else:
-        out[prefix + k] = v
-    return out
-
-  return dotted(model.to_dict(), '')
-
-
 def coarse_config(config, model: str, seed: int | None = None
                   ) -> ml_collections.ConfigDict:
   """The trainer config of coarse model ``model`` (with ``seed``, if given)."""
-  over = model_overrides(config.coarse_models[model])
+  over = sweep.dotted_overrides(config.coarse_models[model])
   return sweep.with_overrides(config.coarse, over if seed is None else
                               dict(seed=seed, **over))
 
@@ -239,7 +220,7 @@ def plan(config, workdir: str) -> list[sweep.Run]:
           f'coarse_{model}_seed{seed}',
           sweep.train(keep=KEEP, then=_coarse_analysis(config, tested)),
           coarse_config(config, model, seed), seed=seed,
-          overrides=dict(arch=model, **model_overrides(config.coarse_models[model])),
+          overrides=dict(arch=model, **sweep.dotted_overrides(config.coarse_models[model])),
           tags=dict(kind='coarse', model=model, tested=tested)))
   for seed in config.fine_seeds:
     tcfg = sweep.with_overrides(config.fine, dict(seed=seed))
