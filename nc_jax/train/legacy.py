@@ -113,26 +113,14 @@ def to_groups(raw: Mapping[str, Any]) -> dict[str, Any]:
     for p in path[:-1]:
       node = node.setdefault(p, {})
     node[path[-1]] = value
-  for group, defaults in (('loss', _loss_defaults(loss)),
-                          ('optimizer', _optimizer_defaults(opt)),
-                          ('schedule', _schedule_defaults(sched))):
+  # Options a flat config lacks: the old trainer's defaults, which are the
+  # functions' own (plus SGD momentum 0.9, the old default_config's).
+  built = dict(loss=groups.loss(loss),
+               optimizer=groups.optimizer(opt, **(dict(momentum=0.9)
+                                                   if opt == 'sgd' else {})),
+               schedule=groups.schedule(sched))
+  for group, defaults in built.items():
     kwargs = out.setdefault(group, {}).setdefault('kwargs', {})
-    for k, v in defaults.items():
+    for k, v in defaults.kwargs.items():
       kwargs.setdefault(k, v)
   return out
-
-
-def _loss_defaults(name: str) -> dict[str, Any]:
-  # The old trainer's defaults (temperature 1, smoothing 0, SupCon 0.1).
-  return {'ce': dict(temperature=1.0, label_smoothing=0.0),
-          'mse': dict(label_smoothing=0.0),
-          'supcon': dict(temperature=0.1)}[name]
-
-
-def _optimizer_defaults(name: str) -> dict[str, Any]:
-  given = dict(momentum=0.9) if name == 'sgd' else {}
-  return groups.optimizer(name, **given).kwargs.to_dict()
-
-
-def _schedule_defaults(name: str) -> dict[str, Any]:
-  return groups.schedule(name).kwargs.to_dict()
