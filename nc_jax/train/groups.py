@@ -84,7 +84,8 @@ def loss(name: str = 'ce', *, cosine_reg: float = 0.0,
 
   'ce' (temperature, label_smoothing), 'mse' (one-hot targets;
   label_smoothing), 'supcon' (temperature; plus an online linear probe).
-  ``cosine_reg``: lambda of the within-class cosine term (paper 000 sec 6.3).
+  ``cosine_reg``: lambda of the within-class cosine term R, minimised as
+  ``loss + lambda * R`` (`losses.within_class_cosine`; paper 000 sec 6.3).
   """
   if name not in losses_lib.LOSSES:
     raise ValueError(f'config.loss.name={name!r}; choose from '

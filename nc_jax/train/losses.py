@@ -74,8 +74,10 @@ def within_class_cosine(features: jax.Array, labels: jax.Array,
   K_b the classes present in the batch: "the average within-class cosine
   similarity divided by the number of data points of each class in the
   batch" (paper 000 sec. 6.3). Computed from the class sums of unit vectors:
-  O(B p), no B x B matrix. Training minimises ``loss - lambda * R``, so
-  lambda > 0 pulls each class together (more variability collapse).
+  O(B p), no B x B matrix. Training minimises ``loss + lambda * R``: lambda > 0
+  penalises within-class cosine similarity, the direction of paper 000's
+  Table 2 (as lambda grows its COS SIM column falls and the squared distance
+  rises; `tests/test_train.py` pins this on a trained model).
 
   Args:
     features: [B, p] features (the classifier input).
@@ -141,7 +143,9 @@ def objective(model, x: jax.Array, labels: jax.Array, *, loss: str,
   Args:
     loss: a name in `LOSSES`; ``kwargs`` its keyword arguments (Python
       numbers or traced scalars).
-    cosine_reg: lambda of the within-class cosine term; None: no term.
+    cosine_reg: lambda of the within-class cosine term R
+      (`within_class_cosine`), added to the loss: ``loss + lambda * R``;
+      None: no term.
   """
   logits, feats = model(x)
   if loss == 'supcon':
@@ -153,7 +157,7 @@ def objective(model, x: jax.Array, labels: jax.Array, *, loss: str,
   else:
     value = jnp.mean(LOSSES[loss](logits, labels, **kwargs))
   if cosine_reg is not None:
-    value -= cosine_reg * within_class_cosine(feats['penultimate'], labels,
+    value += cosine_reg * within_class_cosine(feats['penultimate'], labels,
                                               num_classes)
   return value, logits
 
