@@ -109,6 +109,40 @@ def test_exceeds_is_mean_difference_over_two_standard_errors():
   assert spread.summary([1.0, 3.0]) == dict(mean=2.0, se=1.0, n=2)
 
 
+def test_bootstrap_se_against_the_closed_form_and_its_use_in_exceeds():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=8)
+  # The bootstrap SE of a mean tends to std(ddof=0) / sqrt(n) (Efron & Tibshirani 6.9).
+  b = spread.bootstrap(lambda g: g[0].mean(), [x], draws=20000)
+  assert b['mean'] == pytest.approx(x.mean()) and b['n'] == 8 and b['draws'] == 20000
+  assert b['se'] == pytest.approx(x.std() / math.sqrt(8), rel=0.03)
+  # Groups are resampled independently: the SE of a difference of two means adds in
+  # quadrature.
+  y = 3 + 2 * rng.normal(size=5)
+  d = spread.bootstrap(lambda g: g[1].mean() - g[0].mean(), [x, y], draws=20000)
+  want = math.hypot(x.std() / math.sqrt(8), y.std() / math.sqrt(5))
+  assert d['se'] == pytest.approx(want, rel=0.03)
+  # Rows of a paired group move together: Pearson r of perfectly correlated rows is 1.
+  rows = [[[0.0, 1.0], [0.1, 1.2]], [[1.0, 3.0], [1.1, 3.2]], [[2.0, 5.0], [2.1, 5.2]]]
+  r = spread.bootstrap(lambda g: np.corrcoef(*np.array([a.mean(0) for a in g]).T)[0, 1],
+                       rows, draws=200)
+  assert r['mean'] == pytest.approx(1.0) and r['se'] < 1e-6
+  # Reproducible, and unmeasurable with one seed or a NaN.
+  assert spread.bootstrap(lambda g: g[0].mean(), [x], draws=100) == spread.bootstrap(
+      lambda g: g[0].mean(), [x], draws=100)
+  assert spread.bootstrap(lambda g: g[0].mean(), [[1.0]])['se'] is None
+  assert spread.bootstrap(lambda g: g[0].mean(), [[1.0, np.nan]])['mean'] is None
+  # exceeds / below read it as a statistic with its SE.
+  est = dict(mean=0.9, se=0.1, n=3, draws=2000)
+  assert spread.exceeds(est, 0.5) is True and spread.below(0.5, est) is True
+  assert spread.exceeds(dict(est, se=0.25), 0.5) is False
+  assert spread.z_score(est, 0.5) == pytest.approx(4.0)
+  assert spread.exceeds(est, [0.4, 0.5, 0.6]) is True  # SE 0.058: z = 0.4 / 0.115.
+  assert spread.exceeds(dict(est, mean=None), 0.5) is None
+  with pytest.raises(ValueError, match='pair'):
+    spread.difference(est, 0.5, paired=True)
+
+
 # ---------------------------------------------------------------------------
 # Runs with tags.
 # ---------------------------------------------------------------------------
@@ -198,6 +232,10 @@ def test_judge_writes_gates_checks_and_computed_text(tmp_path):
   assert '| runs_trained | 0.3 | >= 0.5 | **no** |' in md
   assert '| above | yes |' in md
   assert md.index('| runs_trained |') < md.index('**Verdict: inconclusive.**')
+  assert 'Since the first pass' not in md
+  md = reproduce.render_report(dict(results, history='- The regulariser now adds.'))
+  assert md.index('## Since the first pass') < md.index('## 999a')
+  assert '- The regulariser now adds.' in md
 
 
 def test_gates_tolerate_missing_values_and_report_escapes_pipes():

@@ -27,7 +27,9 @@ each claim is unit tested on synthetic evidence.
 
 A paper module defines ``PAPER`` (its number, ``'004'``), ``TITLE``,
 ``plan(config, workdir) -> list[Run]`` and ``CLAIMS`` (a list of
-`ClaimSpec`).
+`ClaimSpec`); optionally ``HISTORY``, markdown saying what changed since an
+earlier pass of the study and why (recorded in results.json, rendered in
+report.md).
 """
 
 from __future__ import annotations
@@ -294,6 +296,8 @@ def reproduce(config, workdir: str, *, command: str = '',
   records = sweep.run_all(runs, workdir, only=config.only, say=say)
   results = dict(paper=module.PAPER, title=module.TITLE, variant=config.variant,
                  command=command, config=to_python(config))
+  if getattr(module, 'HISTORY', ''):
+    results['history'] = module.HISTORY
   if config.only:
     results.update(claims={}, runs={config.only: records[config.only]})
     wd.write_json('results.json', results)
@@ -342,6 +346,8 @@ def render_report(results: Mapping[str, Any]) -> str:
   claims = results['claims']
   for cid, c in claims.items():
     lines.append(f"| [{cid}](#{cid}) | **{c['verdict']}** | {c['claim']} |")
+  if results.get('history'):
+    lines += ['', '## Since the first pass', '', results['history'].strip()]
   for cid, c in claims.items():
     lines += ['', f"## {cid}", '', f"**Claim.** {c['claim']}", '',
               f"**Paper.** {c['paper']}", '', f"**What we ran.** {c['setting']}",

@@ -10,7 +10,9 @@ decides "a exceeds b" with `exceeds`:
 the SE of the difference being ``sqrt(SE_a^2 + SE_b^2)`` for independent
 samples, or the SE of the per-seed differences when ``paired`` (a and b
 measured on the same seeds). A plain number on either side is a constant
-(SE 0); a `quantity` dict stands for its per-seed values. Where the noise
+(SE 0); a `quantity` dict stands for its per-seed values, and a `bootstrap`
+dict (``{"mean", "se", "draws"}``, no ``values``) for a statistic whose SE
+was estimated by resampling seeds. Where the noise
 cannot be estimated (one seed against a constant) or a value is missing or
 not finite, the answer is ``None`` (cannot tell), which a claim turns into
 "inconclusive"; `below`, `increasing`, `all_of` and `any_of` follow the
@@ -30,7 +32,8 @@ MIN_SEEDS = 3  # Seeds a claim about a difference, order or trend needs.
 Z = 2.0  # A difference counts when it exceeds Z standard errors.
 
 # Per-seed values: a sequence of numbers (None or NaN where a run gave none),
-# a plain number (a constant), or a `quantity` dict (its ``values``).
+# a plain number (a constant), a `quantity` dict (its ``values``), or a
+# `bootstrap` dict (a statistic with its resampled SE).
 Values = Sequence[Any] | np.ndarray | float | Mapping[str, Any]
 
 
@@ -50,7 +53,14 @@ def _is_constant(x: Values) -> bool:
   return not isinstance(x, Mapping) and np.ndim(x) == 0
 
 
+def _resampled(x: Values) -> bool:
+  """A `bootstrap` dict: a statistic with its SE, no per-seed values."""
+  return isinstance(x, Mapping) and 'values' not in x and 'draws' in x
+
+
 def _raw(x: Values) -> list[Any]:
+  if _resampled(x):
+    return [x.get('mean'), x.get('se')]
   if isinstance(x, Mapping):
     x = x['values']
   return [x] if _is_constant(x) else list(np.asarray(x, object).ravel())
@@ -68,6 +78,15 @@ def finite(values: Values) -> bool:
   """Every value is a finite number (and there is at least one)."""
   raw = _raw(values)
   return bool(raw) and all(_float(v) is not None for v in raw)
+
+
+def _as_estimate(x: Values) -> Estimate:
+  """A side of a difference as an Estimate (a constant has SE 0)."""
+  if _resampled(x):
+    return Estimate(mean=float(x['mean']), se=float(x['se']), n=int(x.get('n', 0)))
+  if _is_constant(x):
+    return Estimate(mean=float(x), se=0.0, n=1)
+  return estimate(x)
 
 
 def _values(x: Values) -> np.ndarray:
@@ -111,9 +130,15 @@ def summary(values: Values) -> dict[str, float | int]:
 def difference(a: Values, b: Values, *, paired: bool = False) -> Estimate:
   """mean(a) - mean(b) with the SE of that difference (see the module doc).
 
-  A plain number on either side is a constant (no noise). ``paired``: a and
-  b are measured on the same seeds, in the same order.
+  A plain number on either side is a constant (no noise); a `bootstrap`
+  dict brings its own SE. ``paired``: a and b are measured on the same seeds,
+  in the same order.
   """
+  if _resampled(a) or _resampled(b):
+    if paired:
+      raise ValueError('a bootstrap estimate has no per-seed values to pair')
+    ea, eb = _as_estimate(a), _as_estimate(b)
+    return Estimate(mean=ea.mean - eb.mean, se=math.hypot(ea.se, eb.se), n=min(ea.n, eb.n))
   if _is_constant(b):
     e = estimate(a)
     return Estimate(mean=e.mean - float(b), se=e.se, n=e.n)
@@ -132,6 +157,8 @@ def difference(a: Values, b: Values, *, paired: bool = False) -> Estimate:
 def _measurable(a: Values, b: Values, paired: bool) -> bool:
   if not (finite(a) and finite(b)):
     return False
+  if _resampled(a) or _resampled(b):
+    return not paired
   return (not paired or _is_constant(a) or _is_constant(b)
           or len(_raw(a)) == len(_raw(b)))
 
@@ -197,3 +224,38 @@ def any_of(checks: Sequence[bool | None]) -> bool | None:
   if any(c is True for c in checks):
     return True
   return None if not checks or any(c is None for c in checks) else False
+
+
+def bootstrap(statistic, groups: Sequence[Values], *, draws: int = 2000,
+              seed: int = 0) -> dict[str, Any]:
+  """A statistic of several groups of per-seed values, with its SE from resampling seeds.
+
+  Each replicate redraws every group's values with replacement (independently
+  per group: one group per sweep point, its seeds independent trainings) and
+  recomputes ``statistic``; the SE is the replicates' standard deviation.
+
+  Args:
+    statistic: ``f(list of 1-d float arrays, one per group) -> float``, e.g.
+      Pearson r of the group means of two quantities.
+    groups: per group, its per-seed values (any `Values`; paired quantities
+      are passed as one group of rows, ``[[x, y], ...]``, resampled by row).
+    draws: replicates.
+    seed: the resampling's NumPy seed (fixed: the SE is reproducible).
+
+  Returns:
+    ``{"mean": statistic(groups), "se", "n": fewest seeds in a group, "draws"}``
+    (mean and se None when a value is not finite or a group has < 2 seeds);
+    `exceeds` and `below` read it as a statistic with its SE.
+  """
+  arrays = [np.asarray(g, np.float64) for g in groups]
+  n = min((len(a) for a in arrays), default=0)
+  if n < 2 or not all(np.all(np.isfinite(a)) for a in arrays):
+    return dict(mean=None, se=None, n=n, draws=draws)
+  rng = np.random.default_rng(seed)
+  value = float(statistic(arrays))
+  reps = [statistic([a[rng.integers(0, len(a), len(a))] for a in arrays])
+          for _ in range(draws)]
+  reps = np.asarray(reps, np.float64)
+  reps = reps[np.isfinite(reps)]  # A resample with no spread has no Pearson r.
+  se = float(reps.std(ddof=1)) if reps.size > 1 else None
+  return dict(mean=value if math.isfinite(value) else None, se=se, n=n, draws=draws)
