@@ -22,9 +22,9 @@ def _assess(cid, ev):
   return reproduce.assess(SPECS[cid], ev)  # Raises on a check that is not a bool or None.
 
 
-def _trained(acc=0.83, nonfinite=0, runs=3):
+def _trained(acc=0.83, nonfinite=0, runs=3, train_acc=1.0):
   return dict(runs=runs, test_accuracy=spread.quantity([acc] * runs), min_test_accuracy=acc,
-              nonfinite_losses=nonfinite)
+              min_train_accuracy=train_acc, nonfinite_losses=nonfinite)
 
 
 def _nc1(initial=(2.5, 2.4, 2.6), final=(0.20, 0.21, 0.22)):
@@ -98,12 +98,12 @@ def test_000b_three_verdicts():
 # ---------------------------------------------------------------------------
 
 
-def _ev_000c(falls=(-0.99, -0.98, -0.99), sqdist=(0.1, 0.2, 0.0), seeds=(0, 1, 2),
-             nc1=None, **trained):
+def _ev_000c(falls=(-0.99, -0.98, -0.99), sqdist=(0.1, 0.2, 0.0), cosine=(0.3, 0.5, 0.4),
+             seeds=(0, 1, 2), nc1=None, **trained):
   n = len(seeds)
   rho = {k: spread.quantity(falls[:n]) for k in ('vci', 'fuzziness')}
   rho.update(squared_distance=spread.quantity(sqdist[:n]),
-             cosine_within=spread.quantity([-0.95, -0.97, -0.96][:n]),
+             cosine_within=spread.quantity(cosine[:n]),
              class_separation=spread.quantity([0.8, 0.85, 0.9][:n]))
   return dict(seeds={s: list(seeds) for s in SCHEDULES}, trained=_trained(runs=3 * n, **trained),
               train_nc1=nc1 or _nc1(), spearman_with_epoch={s: rho for s in SCHEDULES})
@@ -112,14 +112,20 @@ def _ev_000c(falls=(-0.99, -0.98, -0.99), sqdist=(0.1, 0.2, 0.0), seeds=(0, 1, 2
 def test_000c_three_verdicts():
   a = _assess('000c', _ev_000c())
   assert a.verdict == 'reproduced' and all(g.ok for g in a.gates.values())
-  assert set(a.gates) == {'runs_trained', 'losses_finite', 'seeds', 'train_collapse',
-                          'collapse_vs_init'}
+  assert set(a.gates) == {'runs_trained', 'losses_finite', 'terminal_phase', 'seeds',
+                          'train_collapse', 'collapse_vs_init'}
   a = _assess('000c', _ev_000c(falls=(-0.9, -0.5, -0.7)))
   assert a.verdict == 'not reproduced' and a.checks['cosine_vci_falls'] is False
-  # Squared distance and cosine fall consistently everywhere: the second part fails.
-  ev = _ev_000c(sqdist=(-0.99, -0.97, -0.98))
-  a = _assess('000c', ev)
-  assert a.verdict == 'not reproduced' and a.checks['sqdist_or_cosine_not_consistent'] is False
+  # Each of squared distance and cosine must fail to fall under some schedule: one metric
+  # falling consistently everywhere is enough to fail the claim's second part.
+  for key, kw in (('squared_distance', dict(sqdist=(-0.99, -0.97, -0.98))),
+                  ('cosine_within', dict(cosine=(-0.95, -0.97, -0.96)))):
+    a = _assess('000c', _ev_000c(**kw))
+    assert a.verdict == 'not reproduced' and a.checks[f'{key}_not_consistent'] is False
+    assert sum(v is False for v in a.checks.values()) == 1
+  # Still short of the terminal phase (train accuracy 0.95): inconclusive.
+  a = _assess('000c', _ev_000c(train_acc=0.95))
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['terminal_phase']
   # Never collapsed (final train NC1 1.2-1.3): inconclusive, not a verdict on the claim.
   a = _assess('000c', _ev_000c(falls=(-0.9, -0.5, -0.7), nc1=_nc1(final=(1.2, 1.3, 1.25))))
   assert a.verdict == 'inconclusive' and a.failed_gates == ['train_collapse']
@@ -148,25 +154,29 @@ def test_000c_one_seed_and_an_untrained_network_are_inconclusive():
 # ---------------------------------------------------------------------------
 
 
-def _ev_000d(vb=(0.45, 0.47, 0.46), perp=(1.20, 1.22, 1.19), nc1=None, **trained):
+def _ev_000d(vb=(0.62, 0.60, 0.64), perp=(1.60, 1.55, 1.62), nc1=None, **trained):
   n = len(vb)
   return dict(seeds={'cosine_nowd': list(range(n))}, trained=_trained(runs=n, **trained),
               train_nc1=nc1 or _nc1(), first_epoch=[1] * n, last_epoch=[30] * n,
-              within_vb=dict(ratio=spread.quantity(vb)),
-              within_vb_perp=dict(ratio=spread.quantity(perp)),
+              vb_part=dict(ratio=spread.quantity(vb)),
+              vb_perp_part=dict(ratio=spread.quantity(perp)),
               ufm_within_vb_first_last=[2e-4, 3e-5], ufm_within_vb_perp_first_last=[0.12, 0.12])
 
 
 def test_000d_three_verdicts():
   a = _assess('000d', _ev_000d())
-  assert a.verdict == 'reproduced' and a.checks == dict(within_vb_falls=True,
-                                                         within_vb_perp_does_not=True)
-  # within_vb_perp falls to 60%: not reproduced.
-  a = _assess('000d', _ev_000d(perp=(0.6, 0.62, 0.58)))
-  assert a.verdict == 'not reproduced' and a.checks['within_vb_perp_does_not'] is False
-  # Mean ratio 0.49 < 0.5, but inside its noise: not a fall by the criterion.
-  a = _assess('000d', _ev_000d(vb=(0.48, 0.52, 0.47)))
-  assert a.verdict == 'not reproduced' and a.checks['within_vb_falls'] is False
+  assert a.verdict == 'reproduced' and a.checks == dict(vb_part_falls=True,
+                                                         vb_perp_part_rises=True)
+  # The V_B-perp part falls by a fifth (the first pass's "perp >= 0.8x" passed this):
+  # the paper claims growth, so not reproduced.
+  a = _assess('000d', _ev_000d(perp=(0.8, 0.82, 0.79)))
+  assert a.verdict == 'not reproduced' and a.checks['vb_perp_part_rises'] is False
+  # It grows, but by less than the margin stated before the run.
+  a = _assess('000d', _ev_000d(perp=(1.10, 1.12, 1.08)))
+  assert a.verdict == 'not reproduced' and a.checks['vb_perp_part_rises'] is False
+  # Mean ratio 0.77 < 0.8, but inside its noise: not a fall by the criterion.
+  a = _assess('000d', _ev_000d(vb=(0.70, 0.86, 0.75)))
+  assert a.verdict == 'not reproduced' and a.checks['vb_part_falls'] is False
   a = _assess('000d', _ev_000d(acc=0.3))
   assert a.verdict == 'inconclusive' and a.failed_gates == ['runs_trained']
 
@@ -185,35 +195,31 @@ def test_000d_one_seed_or_no_collapse_is_inconclusive():
 # 000e: VCI tracks transfer in both sweeps, the other metrics do not consistently.
 # ---------------------------------------------------------------------------
 
+# Pearson r of the seed means per sweep and metric: (r, bootstrap SE).
 R_OK = dict(
-    temperature=dict(vci=(0.9, 0.85, 0.95), fuzziness=(0.9, 0.8, 0.85),
-                     squared_distance=(0.1, -0.1, 0.0), class_separation=(-0.9, -0.8, -0.85)),
-    cosine_reg=dict(vci=(0.8, 0.9, 0.85), fuzziness=(-0.9, -0.8, -0.85),
-                    squared_distance=(0.9, 0.85, 0.95), class_separation=(0.0, 0.1, -0.1)))
+    temperature=dict(vci=(0.9, 0.05), fuzziness=(0.9, 0.05), squared_distance=(0.0, 0.1),
+                     cosine_within=(-0.9, 0.05)),
+    cosine_reg=dict(vci=(0.85, 0.05), fuzziness=(-0.85, 0.05), squared_distance=(0.9, 0.05),
+                    cosine_within=(0.0, 0.1)))
 
 
-def _ev_000e(r=None, moved=None, nonfinite_mlog=0, **trained):
-  """Pearson r per seed ``r`` and, per sweep and metric, the end points' values."""
+def _ev_000e(r=None, moved=None, nonfinite_mlog=0, seeds=3, regulariser_z=8.0, **trained):
+  """``r``: {sweep: {metric: (r, se)}}; ``moved``: {(sweep, metric): (z, relative)}."""
   r = r or R_OK
   moved = moved or {}
-  by_point, pearson_by_seed = {}, {}
-  for s, by_metric in r.items():
-    n = len(by_metric['vci'])
-    pearson_by_seed[s] = {k: dict(seeds=list(range(n)), **spread.quantity(v))
-                          for k, v in by_metric.items()}
-    by_point[s] = {}
-    for k in p000_vci.METRICS_000E:
-      first, last = moved.get((s, k), ([1.0, 1.01, 0.99][:n], [2.0, 2.01, 1.99][:n]))
-      by_point[s][k] = [dict(point=0.1, **spread.quantity(first)),
-                        dict(point=1.0, **spread.quantity(last))]
-  return dict(trained=_trained(runs=30, **trained), nonfinite_mlog=nonfinite_mlog,
-              seeds={s: len(by_metric['vci']) for s, by_metric in r.items()},
-              by_point=by_point, pearson_by_seed=pearson_by_seed, pearson_pooled={}, runs={})
+  return dict(
+      trained=_trained(runs=33, **trained), nonfinite_mlog=nonfinite_mlog,
+      seeds={s: seeds for s in r}, regulariser_z=regulariser_z,
+      moved={s: {k: dict(zip(('z', 'relative'), moved.get((s, k), (6.0, 0.4))))
+                 for k in p000_vci.METRICS_000E} for s in r},
+      pearson_of_means={s: {k: dict(mean=v[0], se=v[1], n=seeds, draws=2000)
+                            for k, v in by_metric.items()} for s, by_metric in r.items()},
+      pilot=dict(seed=100), pearson_by_seed={}, pearson_pooled={}, runs={})
 
 
-def _replace_r(sweep, metric, values):
+def _replace_r(sweep, metric, value):
   r = {s: dict(m) for s, m in R_OK.items()}
-  r[sweep][metric] = values
+  r[sweep][metric] = value
   return r
 
 
@@ -221,43 +227,51 @@ def test_000e_three_verdicts():
   a = _assess('000e', _ev_000e())
   assert a.verdict == 'reproduced' and all(g.ok for g in a.gates.values())
   assert a.checks == dict(vci_consistent=True, fuzziness_inconsistent=True,
-                          squared_distance_inconsistent=True,
-                          class_separation_inconsistent=True)
-  assert {'temperature_moves_vci', 'cosine_reg_moves_fuzziness', 'seeds',
-          'mlog_finite'} <= set(a.gates)
+                          squared_distance_inconsistent=True, cosine_within_inconsistent=True)
+  assert {'temperature_moves_vci', 'cosine_reg_moves_fuzziness_relative', 'seeds',
+          'mlog_finite', 'terminal_phase', 'regulariser_direction'} <= set(a.gates)
   # The first pass's pattern: VCI correlates negatively in one sweep.
-  a = _assess('000e', _ev_000e(_replace_r('temperature', 'vci', (-0.7, -0.6, -0.65))))
+  a = _assess('000e', _ev_000e(_replace_r('temperature', 'vci', (-0.7, 0.1))))
   assert a.verdict == 'not reproduced' and a.checks['vci_consistent'] is False
   # Fuzziness correlates strongly with one sign in both sweeps: consistent, so the claim fails.
-  a = _assess('000e', _ev_000e(_replace_r('cosine_reg', 'fuzziness', (0.9, 0.85, 0.95))))
+  a = _assess('000e', _ev_000e(_replace_r('cosine_reg', 'fuzziness', (0.9, 0.05))))
   assert a.verdict == 'not reproduced' and a.checks['fuzziness_inconsistent'] is False
-  # The lambda sweep barely moves VCI (the first pass: 0.069-0.080): no range to correlate over.
-  still = ([0.075, 0.080, 0.070], [0.076, 0.074, 0.078])
-  a = _assess('000e', _ev_000e(moved={('cosine_reg', 'vci'): still}))
-  assert a.verdict == 'inconclusive' and a.failed_gates == ['cosine_reg_moves_vci']
+  # The lambda sweep barely moves VCI (the first pass: 0.069-0.080): beyond noise, but by
+  # 2% of its value, no range to correlate over.
+  a = _assess('000e', _ev_000e(moved={('cosine_reg', 'vci'): (3.0, 0.02)}))
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['cosine_reg_moves_vci_relative']
+  a = _assess('000e', _ev_000e(moved={('temperature', 'fuzziness'): (1.0, 0.3)}))
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['temperature_moves_fuzziness']
+  # The first pass's regulariser pulled classes together (cosine_within fell): the
+  # lambda sweep is not the paper's.
+  a = _assess('000e', _ev_000e(regulariser_z=-40.0))
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['regulariser_direction']
 
 
 def test_000e_noise_one_seed_and_broken_runs():
-  # VCI's r averages 0.6 > 0.5 but with a spread that leaves it inside the noise.
-  a = _assess('000e', _ev_000e(_replace_r('cosine_reg', 'vci', (0.95, 0.2, 0.65))))
+  # VCI's r of the means is 0.6 > 0.5 but with a bootstrap SE that leaves it inside the noise.
+  a = _assess('000e', _ev_000e(_replace_r('cosine_reg', 'vci', (0.6, 0.2))))
   assert a.verdict == 'not reproduced' and a.checks['vci_consistent'] is False
   # An r that neither flips nor is clearly weak nor clearly consistent: undecided.
-  r = _replace_r('cosine_reg', 'squared_distance', (0.9, 0.1, 0.5))
-  r['temperature']['squared_distance'] = (0.9, 0.85, 0.95)
+  r = _replace_r('cosine_reg', 'squared_distance', (0.5, 0.3))
+  r['temperature']['squared_distance'] = (0.9, 0.05)
   a = _assess('000e', _ev_000e(r))
   assert a.checks['squared_distance_inconsistent'] is None and a.verdict == 'inconclusive'
-  one = {s: {k: v[:1] for k, v in m.items()} for s, m in R_OK.items()}
-  a = _assess('000e', _ev_000e(one))
+  # One seed: no bootstrap SE, no verdict.
+  one = {s: {k: (v[0], None) for k, v in m.items()} for s, m in R_OK.items()}
+  a = _assess('000e', _ev_000e(one, seeds=1))
   assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
   assert a.checks['vci_consistent'] is None
-  a = _assess('000e', _ev_000e(acc=0.4, nonfinite_mlog=2))
-  assert a.verdict == 'inconclusive' and a.failed_gates == ['mlog_finite', 'runs_trained']
+  a = _assess('000e', _ev_000e(acc=0.4, nonfinite_mlog=2, train_acc=0.9))
+  assert a.verdict == 'inconclusive'
+  assert a.failed_gates == ['mlog_finite', 'runs_trained', 'terminal_phase']
 
 
 def test_000e_statistics_of_a_sweep_table():
-  """`sweep_statistics` on a hand-made table: r per seed, end points, pooled r."""
+  """`sweep_statistics` on a hand-made table: r of the seed means against NumPy, its
+  bootstrap SE, r per seed, the end points' movement."""
   rng = np.random.default_rng(0)
-  points = (0.1, 0.4, 1.0)
+  points = (0.1, 0.4, 0.7, 1.0)
   table = {}
   for s in p000_vci.SWEEPS:
     rows = []
@@ -265,19 +279,50 @@ def test_000e_statistics_of_a_sweep_table():
       for p in points:
         vci = 0.3 - 0.2 * p + 0.01 * rng.normal()
         rows.append(dict(point=p, seed=seed, vci=vci, fuzziness=rng.normal(),
-                         squared_distance=p + 0.01 * rng.normal(),
-                         class_separation=np.float64(rng.normal()),
+                         squared_distance=1 + p + 0.01 * rng.normal(),
+                         cosine_within=np.float64(rng.normal()),
                          mlog=np.float64(2 * vci + 0.001 * rng.normal())))
     table[s] = rows
   st = p000_vci.sweep_statistics(table)
   assert st['seeds'] == dict(temperature=3, cosine_reg=3) and st['nonfinite_mlog'] == 0
-  seed1 = [row for row in table['temperature'] if row['seed'] == 1]
-  want = np.corrcoef([row['vci'] for row in seed1], [row['mlog'] for row in seed1])[0, 1]
-  got = st['pearson_by_seed']['temperature']['vci']
-  assert got['values'][1] == pytest.approx(want) and got['n'] == 3
-  first = st['by_point']['cosine_reg']['vci'][0]
-  assert first['point'] == 0.1 and len(first['values']) == 3
-  ev = dict(trained=_trained(runs=18), **st, runs=table)
+  rows = table['temperature']
+  mean_at = lambda k: [np.mean([row[k] for row in rows if row['point'] == p]) for p in points]
+  want = np.corrcoef(mean_at('vci'), mean_at('mlog'))[0, 1]
+  got = st['pearson_of_means']['temperature']['vci']
+  assert got['mean'] == pytest.approx(want) and got['n'] == 3 and 0 < got['se'] < 0.05
+  assert st['pearson_of_means']['temperature']['fuzziness']['se'] > 0.1  # Noise: wide.
+  seed1 = [row for row in rows if row['seed'] == 1]
+  want1 = np.corrcoef([row['vci'] for row in seed1], [row['mlog'] for row in seed1])[0, 1]
+  assert st['pearson_by_seed']['temperature']['vci']['values'][1] == pytest.approx(want1)
+  sq = st['moved']['cosine_reg']['squared_distance']
+  assert sq['relative'] == pytest.approx(np.mean(
+      [row['squared_distance'] for row in table['cosine_reg'] if row['point'] == 1.0]) / np.mean(
+      [row['squared_distance'] for row in table['cosine_reg'] if row['point'] == 0.1]) - 1)
+  assert sq['z'] > 20
+  ev = dict(trained=_trained(runs=24), **st, runs=table, pilot={}, regulariser_z=5.0)
   a = _assess('000e', ev)  # NumPy numbers in the evidence still give Python bools.
   assert a.checks['vci_consistent'] is True
   assert a.gates['temperature_moves_vci'].ok and not a.gates['temperature_moves_fuzziness'].ok
+
+
+def test_000d_parts_of_the_squared_distance_add_up():
+  """vb_part + vb_perp_part = squared_distance, the split that of within_vb(_perp)
+  (whose sum is Tr Sigma_W, checked against NumPy)."""
+  import jax.numpy as jnp
+  from nc_jax import metrics
+  from nc_jax.studies import sweep
+  from nc_jax.studies.papers.p000_vci import evidence
+  rng = np.random.default_rng(0)
+  y = np.repeat(np.arange(3), 20)
+  h = rng.normal(size=(3, 8))[y] * 2 + rng.normal(size=(60, 8))
+  rep = metrics.collapse_report(jnp.asarray(h), jnp.asarray(y), num_classes=3)
+  mu = np.stack([h[y == k].mean(0) for k in range(3)])
+  tr_w = np.mean([np.sum((h[y == k] - mu[k]) ** 2, axis=1).mean() for k in range(3)])
+  assert float(rep['within_vb']) + float(rep['within_vb_perp']) == pytest.approx(tr_w, rel=1e-5)
+  rec = {k: [float(rep[k])] * 2 for k in ('squared_distance', 'within_vb', 'within_vb_perp')}
+  r = sweep.Result(name='x', tags={}, seed=0, final=rec, path='')
+  parts = evidence.squared_distance_parts(r)
+  assert parts['vb_part'][0] + parts['vb_perp_part'][0] == pytest.approx(
+      float(rep['squared_distance']), rel=1e-6)
+  assert parts['vb_part'][0] / parts['vb_perp_part'][0] == pytest.approx(
+      float(rep['within_vb']) / float(rep['within_vb_perp']), rel=1e-6)

@@ -41,7 +41,8 @@ def probe_layers(run_dir: str, train_ds: data.Dataset, test_ds: data.Dataset, pr
     run_dir: the trainer run (its checkpoint at ``epoch``, default the latest).
     train_ds, test_ds: the probe's data (e.g. a downstream task).
     probe_cfg: ``l2_grid_size``, ``l2_min``, ``l2_max``, ``val_fraction``,
-      ``max_iters``.
+      ``max_iters`` and optionally ``grid_batch`` (L2 values solved at once,
+      `linear.linear_probe`'s ``batch_size``; default all).
     layers: feature names to probe.
     seed: the probe's validation-split seed.
     batch_size: examples per forward pass.
@@ -56,7 +57,8 @@ def probe_layers(run_dir: str, train_ds: data.Dataset, test_ds: data.Dataset, pr
   res = linear.layerwise_probe(
       f['train'], train_ds.labels, f['test'], test_ds.labels,
       num_classes=train_ds.num_classes, l2_grid=l2_grid(probe_cfg),
-      val_fraction=probe_cfg.val_fraction, max_iters=probe_cfg.max_iters, seed=seed)
+      val_fraction=probe_cfg.val_fraction, max_iters=probe_cfg.max_iters, seed=seed,
+      batch_size=probe_cfg.get('grid_batch'))
   out = {}
   for layer in layers:
     m = metrics.class_moments(f['train'][layer], train_ds.labels,

@@ -38,11 +38,12 @@ def extreme(pick, values: Sequence[Any]) -> float | None:
 
 
 def trained(results: Sequence[sweep.Result]) -> dict[str, Any]:
-  """What every claim's trained gates read: the runs' test accuracies and final train
-  losses."""
+  """What every claim's trained gates read: the runs' test accuracies, final train
+  accuracies (on the evaluated training subset) and final train losses."""
   acc = [r.final.get('test_accuracy') for r in results]
+  train_acc = [r.final.get('train_accuracy') for r in results]
   return dict(runs=len(results), test_accuracy=spread.quantity(acc),
-              min_test_accuracy=extreme(min, acc),
+              min_test_accuracy=extreme(min, acc), min_train_accuracy=extreme(min, train_acc),
               nonfinite_losses=sum(not spread.finite([r.final.get('train_loss')])
                                    for r in results))
 
@@ -115,24 +116,47 @@ def evidence_000c(study) -> dict[str, Any]:
                                for k in FALL_METRICS} for n in names})
 
 
-def _first_last(rs: Sequence[sweep.Result], key: str) -> dict[str, Any]:
-  """Per seed: the value at the first evaluated epoch after init, the last, and last / first."""
-  first = np.array([r[key][1] if len(r[key]) > 1 else None for r in rs], float)
-  last = np.array([r[key][-1] for r in rs], float)
+def _first_last(series: Sequence[Sequence[Any]]) -> dict[str, Any]:
+  """Per seed (one series each, epoch 0 first): the value at initialisation, at the first
+  evaluated epoch after it, the last, and last / first."""
+  initial = np.array([s[0] for s in series], float)
+  first = np.array([s[1] if len(s) > 1 else None for s in series], float)
+  last = np.array([s[-1] for s in series], float)
   with np.errstate(divide='ignore', invalid='ignore'):
     ratio = np.where(first != 0, last / first, math.nan)
-  return {k: spread.quantity(v) for k, v in dict(first=first, last=last, ratio=ratio).items()}
+  return {k: spread.quantity(v) for k, v in dict(initial=initial, first=first, last=last,
+                                                  ratio=ratio).items()}
+
+
+def squared_distance_parts(r: sweep.Result) -> dict[str, list[float]]:
+  """The two parts of the squared distance Tr(Sigma_W) / Tr(Sigma_B) along training
+  (paper 000 Fig 1's units): ``vb_part`` = Tr(P_B Sigma_W) / Tr(Sigma_B) and
+  ``vb_perp_part`` = Tr((I - P_B) Sigma_W) / Tr(Sigma_B), per evaluated epoch.
+
+  From the recorded metrics: squared_distance x within_vb / (within_vb +
+  within_vb_perp), Tr(Sigma_W) being within_vb + within_vb_perp (SPEC.md).
+  """
+  sq = np.asarray([num(v) for v in r['squared_distance']])
+  vb = np.asarray([num(v) for v in r['within_vb']])
+  perp = np.asarray([num(v) for v in r['within_vb_perp']])
+  with np.errstate(divide='ignore', invalid='ignore'):
+    scale = sq / (vb + perp)
+  return dict(vb_part=(vb * scale).tolist(), vb_perp_part=(perp * scale).tolist())
 
 
 def evidence_000d(study) -> dict[str, Any]:
   rs = schedule_runs(study, study.config.vb_schedule)
   u = study.one(kind='ufm')
+  parts = [squared_distance_parts(r) for r in rs]
   return dict(
       seeds={study.config.vb_schedule: [r.seed for r in rs]},
       trained=trained(rs), train_nc1=train_nc1(rs),
       first_epoch=[r['epoch'][1] if len(r['epoch']) > 1 else None for r in rs],
       last_epoch=[r['epoch'][-1] for r in rs],
-      within_vb=_first_last(rs, 'within_vb'), within_vb_perp=_first_last(rs, 'within_vb_perp'),
+      vb_part=_first_last([p['vb_part'] for p in parts]),
+      vb_perp_part=_first_last([p['vb_perp_part'] for p in parts]),
+      raw_within_vb=_first_last([r['within_vb'] for r in rs]),
+      raw_within_vb_perp=_first_last([r['within_vb_perp'] for r in rs]),
       **{f'ufm_{k}_first_last': [num(u[k][1]), num(u[k][-1])]
          for k in ('within_vb', 'within_vb_perp')})
 
@@ -157,7 +181,7 @@ def _sweep_table(study) -> tuple[dict[str, list[dict]], list[sweep.Result]]:
         results.append(r)
         down = {t: num(a) for t, a in r['downstream_accuracy'].items()}
         rows.append(dict(point=float(value), seed=r.seed,
-                         **{k: num(r[k]) for k in METRICS_000E},
+                         **{k: num(r[k]) for k in METRICS_000E + ('class_separation',)},
                          test_accuracy=num(r['test_accuracy']), downstream=down,
                          mlog=_mlog(down, r['test_accuracy'])))
     table[kind] = rows
@@ -179,24 +203,54 @@ def _by_seed(rows: Sequence[Mapping[str, Any]], points: list[float]) -> dict[int
   return out
 
 
+def _pearson_of_means(groups: Sequence[np.ndarray]) -> float:
+  """Pearson r over the points of the seed means: each group is one point's [seeds, 2]
+  rows of (metric, MLOG)."""
+  means = np.asarray([g.mean(axis=0) for g in groups])
+  with np.errstate(divide='ignore', invalid='ignore'):
+    return float(np.corrcoef(means[:, 0], means[:, 1])[0, 1])
+
+
+def _relative_change(first: Mapping[str, Any], last: Mapping[str, Any]) -> float | None:
+  """|mean(last) / mean(first) - 1| of two `spread.quantity` dicts (None if unmeasurable)."""
+  a, b = first.get('mean'), last.get('mean')
+  if a is None or b is None or a == 0:
+    return None
+  return abs(b / a - 1)
+
+
 def sweep_statistics(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
   """000e's statistics of a sweep table (see `_sweep_table`).
 
   Returns:
     ``seeds`` ({sweep: fewest seeds at a point}); ``by_point`` ({sweep:
-    {metric or 'mlog': [{point, values, mean, se, n}]}}); ``pearson_by_seed``
-    ({sweep: {metric: `spread.quantity` of Pearson(metric, MLOG) over the
-    points, one per seed, and its ``seeds``}}); ``pearson_pooled`` ({sweep:
-    {metric: r over every run}}, the first pass's statistic, reported);
-    ``nonfinite_mlog`` (count).
+    {metric or 'mlog': [{point, values, mean, se, n}]}}); ``moved`` ({sweep:
+    {metric: {z, relative}}}: the end points' z score and relative change);
+    ``pearson_of_means`` ({sweep: {metric: `spread.bootstrap` of Pearson(seed
+    mean of the metric, seed mean of MLOG) over the points}}: the tested
+    statistic); ``pearson_by_seed`` ({sweep: {metric: `spread.quantity` of the
+    per-seed r}}) and ``pearson_pooled`` ({sweep: {metric: r over every run}}),
+    reported; ``nonfinite_mlog`` (count).
   """
-  out = dict(seeds={}, by_point={}, pearson_by_seed={}, pearson_pooled={})
+  out = dict(seeds={}, by_point={}, moved={}, pearson_of_means={}, pearson_by_seed={},
+             pearson_pooled={})
   for s, rows in table.items():
     points = sorted({row['point'] for row in rows})
     at = {p: [row for row in rows if row['point'] == p] for p in points}
     out['seeds'][s] = min((len(v) for v in at.values()), default=0)
     out['by_point'][s] = {k: [dict(point=p, **spread.quantity([row[k] for row in at[p]]))
                               for p in points] for k in METRICS_000E + ('mlog',)}
+    out['moved'][s] = {}
+    for k in METRICS_000E:
+      ends = out['by_point'][s][k]
+      measurable = len(ends) > 1
+      out['moved'][s][k] = dict(
+          z=spread.z_score(ends[-1], ends[0]) if measurable else math.nan,
+          relative=_relative_change(ends[0], ends[-1]) if measurable else None)
+    out['pearson_of_means'][s] = {
+        k: spread.bootstrap(_pearson_of_means,
+                            [[[row[k], row['mlog']] for row in at[p]] for p in points])
+        for k in METRICS_000E}
     by_seed = _by_seed(rows, points)
     out['pearson_by_seed'][s] = {
         k: dict(seeds=list(by_seed), **spread.quantity([_pearson_mlog(mine, k)
@@ -208,6 +262,24 @@ def sweep_statistics(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[s
   return out
 
 
+def _pilot(study) -> dict[str, Any]:
+  """The lambda pilot: within-class cosine similarity (1 - cosine_within) and squared
+  distance per lambda, and the similarity relative to lambda = 0."""
+  rows = sorted(study.where(kind='pilot'), key=lambda r: r.tags['cosine_reg'])
+  sim = {r.tags['cosine_reg']: 1 - num(r['cosine_within']) for r in rows}
+  base = sim.get(0.0)
+  return dict(seed=study.config.pilot_seed,
+              within_similarity={f'{k:g}': v for k, v in sim.items()},
+              relative_to_ce={f'{k:g}': (v / base if base else None) for k, v in sim.items()},
+              squared_distance={f'{r.tags["cosine_reg"]:g}': num(r['squared_distance'])
+                                for r in rows})
+
+
 def evidence_000e(study) -> dict[str, Any]:
   table, results = _sweep_table(study)
-  return dict(trained=trained(results), **sweep_statistics(table), runs=table)
+  st = sweep_statistics(table)
+  # The regulariser's direction (a gate): within-class similarity at the largest lambda
+  # against the smallest, i.e. cosine_within (a distance) rises.
+  ends = st['by_point'].get('cosine_reg', {}).get('cosine_within', [])
+  return dict(trained=trained(results), **st, runs=table, pilot=_pilot(study),
+              regulariser_z=spread.z_score(ends[-1], ends[0]) if len(ends) > 1 else math.nan)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from nc_jax import plots
-from nc_jax.studies.papers.p000_vci.evidence import schedule_runs
+from nc_jax.studies.papers.p000_vci.evidence import schedule_runs, squared_distance_parts
 from nc_jax.studies.papers.p000_vci.plan import FALL_METRICS, METRICS_000E
 
 
@@ -33,17 +33,18 @@ def figure_000c(ev, study) -> list[str]:
 
 
 def figure_000d(ev, study) -> list[str]:
-  """within_vb and within_vb_perp over training per seed, and in the UFM per step."""
+  """The two parts of the squared distance (Fig 1's units) over training per seed, and
+  within_vb(_perp) in the UFM per step."""
   del ev
   config = study.config
   curves, x = {}, None
   for r in schedule_runs(study, config.vb_schedule):
     x = r['epoch']
-    for k in ('within_vb', 'within_vb_perp'):
-      curves[f'{k} seed {r.seed}'] = np.asarray(r[k], float)
+    for k, v in squared_distance_parts(r).items():
+      curves[f'{k} seed {r.seed}'] = np.asarray(v, float)
   fig = '000d_within_vb.png'
   plots.curves(study.file(fig), x, curves, xlabel='epoch', logy=True,
-               title=f'Sigma_W inside / outside span(M), schedule {config.vb_schedule}')
+               title=f'Squared-distance parts in / out of span(M), {config.vb_schedule}')
   u = study.one(kind='ufm')
   fig2 = '000d_ufm_lambda_h_0.png'
   plots.curves(study.file(fig2), u['steps'],

@@ -4,6 +4,10 @@
   features along training (`TRACKED`, from the trainer's evaluation records).
 - Sweep pretrainings (000e, `SWEEPS`): the final train metrics, then L-BFGS
   probes of the frozen penultimate features on each downstream task.
+- The lambda pilot (000e's design): pretrainings at ``pilot_cosine_regs`` and
+  ``pilot_seed`` (not a study seed), their final train metrics only: the
+  regulariser's effect on within-class cosine similarity, from which the
+  config's lambda grid was chosen before any transfer number existed.
 - The theorem run (000a, 000b): Thm 5.1's closed form against a fitted
   least-squares probe (`least_squares_probe_loss`) at several layers of one
   sweep run's features, and VCI's invariance under random invertible maps.
@@ -27,12 +31,17 @@ from nc_jax.studies import sweep
 from nc_jax.studies.common import probe_layers, say
 from nc_jax.train import input as input_lib
 
-METRICS_000E = ('vci', 'fuzziness', 'squared_distance', 'class_separation')
-FALL_METRICS = METRICS_000E + ('cosine_within',)  # 000c's curves; 000b's maps.
+# 000e's metrics: VCI and the paper's three earlier ones; its "Cosine Similarity" is
+# Kornblith et al.'s within-class cosine distance (SPEC.md cosine_within).
+METRICS_000E = ('vci', 'fuzziness', 'squared_distance', 'cosine_within')
+FALL_METRICS = METRICS_000E + ('class_separation',)  # 000c's curves; 000b's maps.
 TRACKED = ('fuzziness', 'squared_distance', 'cosine_within', 'class_separation', 'vci',
            'within_vb', 'within_vb_perp')
 # The summary numbers every trainer run records (the gates read them).
-KEEP = ('test_accuracy', 'train_accuracy', 'train_loss', 'train_nc1')
+KEEP = ('test_accuracy', 'train_accuracy', 'train_loss', 'train_nc1', 'terminal_phase_epoch')
+# A downstream task's score MLOG reads (``score`` of its config): paper 000 App. C
+# uses mean per-class accuracy for some tasks, top-1 for the others.
+SCORES = {'top1': 'probe_top1', 'mean_per_class': 'probe_mean_per_class'}
 # 000e's sweeps: the run's kind (also its tag) -> the config key of its values,
 SWEEPS = {'temperature': 'temperatures', 'cosine_reg': 'cosine_regs'}
 # and the trainer config key it sets (on the pretraining's CE loss).
@@ -48,27 +57,41 @@ def _train_curves(run, rdir) -> dict[str, list]:
   return {k: [r.get(k) for r in recs] for k in ('epoch',) + TRACKED + ('nc1', 'accuracy')}
 
 
-def _probe_tasks(config, rdir: str) -> dict[str, float]:
-  """Downstream linear-probe accuracy (top-1) of a run's penultimate features, per task."""
+def _probe_tasks(config, rdir: str) -> dict[str, dict[str, float]]:
+  """Per downstream task, the linear probe of a run's penultimate features: its
+  ``score`` (the accuracy MLOG reads, `SCORES`), top-1, mean per-class accuracy, L2."""
   out = {}
   for task, dcfg in config.downstream.items():
     tr, te = input_lib.load_data(dcfg)
-    out[task] = probe_layers(rdir, tr, te, config.probe, layers=('penultimate',),
-                             seed=dcfg.seed, batch_size=dcfg.evals.batch_size
-                             )['penultimate']['probe_top1']
+    r = probe_layers(rdir, tr, te, config.probe, layers=('penultimate',), seed=dcfg.seed,
+                     batch_size=dcfg.evals.batch_size)['penultimate']
+    out[task] = dict(score=r[SCORES[dcfg.score]], top1=r['probe_top1'],
+                     mean_per_class=r['probe_mean_per_class'], l2=r['probe_l2'])
   return out
 
 
+def _final_train_metrics(rdir: str) -> dict[str, float]:
+  last = RunDir(rdir).last('train')['penultimate']
+  return {k: last.get(k) for k in TRACKED}
+
+
 def _transfer(config):
-  """After a sweep's pretraining: its final train metrics and downstream probe accuracies."""
+  """After a sweep's pretraining: its final train metrics and downstream probes."""
 
   def then(run, rdir):
-    last = RunDir(rdir).last('train')['penultimate']
-    accs = _probe_tasks(config, rdir)
-    say(f"{run.name}: vci {last['vci']:.4f}, downstream {accs}")
-    return dict({k: last.get(k) for k in TRACKED}, downstream_accuracy=accs)
+    probes = _probe_tasks(config, rdir)
+    final = _final_train_metrics(rdir)
+    scores = {t: p['score'] for t, p in probes.items()}
+    say(f"{run.name}: vci {final['vci']:.4f}, downstream {scores}")
+    return dict(final, downstream_accuracy=scores, downstream=probes)
 
   return then
+
+
+def _pilot(run, rdir):
+  """After a pilot pretraining: its final train metrics (no probes)."""
+  del run
+  return _final_train_metrics(rdir)
 
 
 def least_squares_probe_loss(h: np.ndarray, y: np.ndarray, num_classes: int) -> float:
@@ -177,6 +200,13 @@ def plan(config, workdir: str) -> list[sweep.Run]:
                             sweep.train(keep=KEEP, then=_train_curves),
                             sweep.with_overrides(config.pretrain, dict(over, seed=seed)),
                             seed=seed, overrides=over, tags=dict(kind='schedule', schedule=name)))
+  for lam in config.pilot_cosine_regs:
+    over = {SWEEP_KEYS['cosine_reg']: lam}
+    runs.append(sweep.Run(f'pilot_cosreg{lam:g}', sweep.train(keep=KEEP, then=_pilot),
+                          sweep.with_overrides(config.pretrain,
+                                               dict(over, seed=config.pilot_seed)),
+                          seed=config.pilot_seed, overrides=over,
+                          tags=dict(kind='pilot', cosine_reg=lam)))
   pretrain_and_probe = sweep.train(keep=KEEP, then=_transfer(config))
   for seed in config.seeds:
     for kind, key in SWEEPS.items():

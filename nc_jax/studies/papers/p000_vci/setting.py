@@ -91,10 +91,16 @@ def setting_000e(config) -> str:
   p, pr = config.pretrain, config.probe
   tau = settings.grid({'softmax temperature tau': config.temperatures})
   lam = settings.grid({'within-class cosine regulariser lambda': config.cosine_regs})
-  tasks = '; '.join(f'{name}: {settings.data(d)}, tested on {settings.test_data(d)}'
-                    for name, d in config.downstream.items())
-  return (f'{_pretraining(p)}. Sweeps: {tau}; {lam} at tau = {p.loss.kwargs.temperature:g}; '
+  score = {'top1': 'top-1', 'mean_per_class': 'mean per-class accuracy'}
+  tasks = '; '.join(f'{name}: {settings.data(d)}, tested on {settings.test_data(d)}, '
+                    f'scored by {score[d.score]}' for name, d in config.downstream.items())
+  pilot = ', '.join(f'{v:g}' for v in config.pilot_cosine_regs)
+  return (f'{_pretraining(p)}. Sweeps: {tau}; {lam} at tau = {p.loss.kwargs.temperature:g} '
+          '(the loss plus lambda x the mean within-class cosine similarity of the batch; the '
+          f'grid chosen from a pilot at lambda {pilot}, seed {config.pilot_seed}, by its effect '
+          'on within-class similarity alone); '
           f'{settings.seeds(config.seeds)} per point. Downstream (frozen '
           f'penultimate features, L-BFGS probes with {pr.l2_grid_size} L2 values in '
-          f'[{pr.l2_min:g}, {pr.l2_max:g}], {pr.max_iters} iterations): {tasks}. MLOG from the '
-          "probes' top-1 accuracies and the pretraining test accuracy." + _why(config))
+          f'[{pr.l2_min:g}, {pr.l2_max:g}] chosen on a {pr.val_fraction:.0%} validation split, '
+          f'{pr.max_iters} iterations): {tasks}. MLOG (eq 6) from these scores and the '
+          'pretraining test accuracy.' + _why(config))
