@@ -23,7 +23,8 @@ A config is a tree of groups (the layout of big_vision's configs)::
                                         numerical_rank, layers, label_sets,
                                         sets
   checkpoint  what is kept              every, init, epochs, keep
-  log         what is shown             every_steps, progress_bar, plots
+  log         what is shown, where      every_steps, progress_bar, plots, writers,
+                                        profile_steps
 
 An option of the loss, the optimiser or the schedule is a keyword argument of
 the function the group names, checked against its signature: `loss`,
@@ -167,8 +168,13 @@ def default_config() -> ConfigDict:
   # the latest `keep`.
   c.checkpoint = ConfigDict(dict(every=1, init=False, epochs=(), keep=2))
 
-  # Progress-bar refresh every `every_steps` steps (a host sync).
-  c.log = ConfigDict(dict(every_steps=50, progress_bar=True, plots=True))
+  # Progress-bar refresh every `every_steps` steps (a host sync); `writers`:
+  # where records go besides metrics.jsonl (`nc_jax.writers.WRITERS`:
+  # 'tensorboard', 'wandb'); `profile_steps` > 0: a jax.profiler trace of that
+  # many training steps (after the first, which compiles) and of the next
+  # evaluation, under <workdir>/profile (XProf / TensorBoard).
+  c.log = ConfigDict(dict(every_steps=50, progress_bar=True, plots=True, writers=(),
+                          profile_steps=0))
   return c
 
 
@@ -305,6 +311,19 @@ def _check_evals(e) -> None:
                        'evaluated; choose another name')
 
 
+def _check_log(g) -> None:
+  from nc_jax import writers  # pylint: disable=g-import-not-at-top
+  _positive(g, 'log.', ('every_steps',))
+  names = (g.writers,) if isinstance(g.writers, str) else tuple(g.writers)
+  unknown = sorted(set(names) - set(writers.WRITERS))
+  if unknown:
+    raise ValueError(f'config.log.writers: unknown writers {unknown}; choose from '
+                     f'{writers.WRITERS}')
+  if not isinstance(g.profile_steps, int) or g.profile_steps < 0:
+    raise ValueError(f'config.log.profile_steps must be an integer >= 0, got '
+                     f'{g.profile_steps!r}')
+
+
 def check_config(config: ConfigDict) -> None:
   """Raises ValueError for unknown or missing keys and invalid values."""
   if legacy.is_flat(config):
@@ -322,7 +341,7 @@ def check_config(config: ConfigDict) -> None:
   _check_schedule(config.schedule)
   _check_augment(config.augment)
   _check_evals(config.evals)
-  _positive(config.log, 'log.', ('every_steps',))
+  _check_log(config.log)
   _positive(config.checkpoint, 'checkpoint.', ('keep',))
 
 

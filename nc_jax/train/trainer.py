@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from nc_jax import data
 from nc_jax import models
 from nc_jax import plots
 from nc_jax import records as records_lib
+from nc_jax import writers as writers_lib
 from nc_jax.train import checkpoints
 from nc_jax.train import finetune
 from nc_jax.train import input as input_lib
@@ -187,6 +189,44 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     return _train(config, workdir, mesh, model_fn, t_start=t_start)
 
 
+class _Profile:
+  """``log.profile_steps``: a jax.profiler trace of that many training steps, from the
+  second step this process runs (the first compiles), then one of the next evaluation,
+  under ``<workdir>/profile`` (one folder per trace, for XProf / TensorBoard)."""
+
+  def __init__(self, workdir: str, steps: int):
+    self.dir = os.path.join(workdir, 'profile')
+    self.left = steps  # Steps still to trace; -1 once done.
+    self.seen = 0
+    self.active = False
+    self.eval_pending = False
+
+  def before_step(self, state) -> None:
+    self.seen += 1
+    if self.left > 0 and not self.active and self.seen == 2:
+      jax.block_until_ready(state)
+      jax.profiler.start_trace(self.dir)
+      self.active = True
+    elif self.active and not self.eval_pending:
+      self.left -= 1
+      if self.left == 0:
+        jax.block_until_ready(state)
+        self.stop()
+        self.eval_pending = True
+
+  def start_eval(self) -> bool:
+    if not self.eval_pending or self.active:
+      return False
+    jax.profiler.start_trace(self.dir)
+    self.active, self.eval_pending, self.left = True, False, -1
+    return True
+
+  def stop(self) -> None:
+    if self.active:
+      jax.profiler.stop_trace()
+      self.active = False
+
+
 def _train(config, workdir: str, mesh: jax.sharding.Mesh,
            model_fn: ModelFn | None, *, t_start: float) -> dict[str, Any]:
   """`train_and_evaluate` after its checks, the workdir held."""
@@ -223,6 +263,17 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
     wd.truncate_metrics(
         lambda r: start_epoch > 0 and r.get('epoch', 0) <= start_epoch)
   stopped = start_epoch > 0 and resume.reached_train_loss(config, wd, start_epoch)
+  # Writers beside metrics.jsonl (process 0 only); a resumed run's TensorBoard
+  # curves drop what followed its checkpoint, as metrics.jsonl does.
+  out = (writers_lib.create(tuple(config.log.writers), workdir, config=config.to_dict(),
+                            resume_step=start_epoch * steps_per_epoch)
+         if wd else writers_lib.Writers())
+
+  def log(record: dict[str, Any]) -> None:
+    wd.log(record)
+    out.write(record)
+
+  profile = _Profile(workdir, config.log.profile_steps) if wd else None
 
   # ---- Loop.
   bar = tqdm.tqdm(total=total_steps, initial=start_epoch * steps_per_epoch,
@@ -234,19 +285,22 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
 
   def run_eval(epoch: int) -> float:
     t = time.perf_counter()
+    tracing = profile is not None and profile.start_eval()
     for split, ds in eval_sets.items():
       by_set = run.evaluate(state, ds)
       if wd:
         for label_set, records in by_set.items():
           extra = {} if label_set == 'task' else {'labels': label_set}
           for layer, record in records.items():
-            wd.log(dict(epoch=epoch, step=int(state['step']), split=split,
-                        layer=layer, **extra, **record))
+            log(dict(epoch=epoch, step=int(state['step']), split=split,
+                     layer=layer, **extra, **record))
       pen = by_set['task']['penultimate']
       say(f"epoch {epoch:4d} {split:5s}: accuracy {pen['accuracy']:.4f} "
           f"loss {pen['loss']:.4g}" +
           ''.join(f' {k} {pen[k]:.3g}' for k in ('nc1', 'vci', 'nc2_etf')
                   if k in pen))
+    if tracing:
+      profile.stop()
     return time.perf_counter() - t
 
   loader = config.data.loader
@@ -274,6 +328,8 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
       running = jax.device_put(step_lib.zero_running(), replicated)
       for i, (host_images, host_labels) in enumerate(epoch_input(epoch)):
         images, labels = input_lib.global_batch(mesh, host_images, host_labels)
+        if profile is not None:
+          profile.before_step(state)
         state, running = run.train_step(state, running, images, labels,
                                         epoch * steps_per_epoch + i)
         if (i + 1) % every == 0:
@@ -297,11 +353,12 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
       eval_time = run_eval(done) if evaluate_now else 0.0
       step = int(state['step'])
       if wd:
-        wd.log(dict(epoch=done, step=step, running_loss=loss,
-                    running_accuracy=r['correct'] / r['count'],
-                    learning_rate=float(run.rates[step - 1]),
-                    l2_params=r['l2_params'], l2_grads=r['l2_grads'],
-                    epoch_time_s=epoch_time, eval_time_s=eval_time))
+        log(dict(epoch=done, step=step, running_loss=loss,
+                 running_accuracy=r['correct'] / r['count'],
+                 learning_rate=float(run.rates[step - 1]),
+                 l2_params=r['l2_params'], l2_grads=r['l2_grads'],
+                 epoch_time_s=epoch_time, eval_time_s=eval_time))
+        out.flush()
       if last or done in ckpt.epochs or (ckpt.every and
                                          done % ckpt.every == 0):
         mngr.save(done, args=ocp.args.StandardSave(state))
@@ -314,6 +371,9 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
         return {}  # A simulated kill: no summary.
   finally:
     bar.close()
+    if profile is not None:
+      profile.stop()
+    out.close()
     mngr.wait_until_finished()
     mngr.close()
 
