@@ -30,7 +30,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from nc_jax.workdir import to_python
@@ -142,10 +142,6 @@ class Writers:
   def write(self, record: Mapping[str, Any]) -> None:
     for w in self.writers:
       w.write(record)
-
-  def write_many(self, records: Iterable[Mapping[str, Any]]) -> None:
-    for r in records:
-      self.write(r)
 
   def flush(self) -> None:
     for w in self.writers:

@@ -196,29 +196,27 @@ class _Profile:
 
   def __init__(self, workdir: str, steps: int):
     self.dir = os.path.join(workdir, 'profile')
-    self.left = steps  # Steps still to trace; -1 once done.
-    self.seen = 0
+    self.steps = steps
+    self.seen = 0  # Training steps this process has started.
     self.active = False
     self.eval_pending = False
 
   def before_step(self, state) -> None:
     self.seen += 1
-    if self.left > 0 and not self.active and self.seen == 2:
+    if self.steps and self.seen in (2, 2 + self.steps):
       jax.block_until_ready(state)
-      jax.profiler.start_trace(self.dir)
-      self.active = True
-    elif self.active and not self.eval_pending:
-      self.left -= 1
-      if self.left == 0:
-        jax.block_until_ready(state)
+      if self.seen == 2:
+        jax.profiler.start_trace(self.dir)
+        self.active = True
+      else:
         self.stop()
         self.eval_pending = True
 
   def start_eval(self) -> bool:
-    if not self.eval_pending or self.active:
+    if not self.eval_pending:
       return False
     jax.profiler.start_trace(self.dir)
-    self.active, self.eval_pending, self.left = True, False, -1
+    self.active, self.eval_pending = True, False
     return True
 
   def stop(self) -> None:
