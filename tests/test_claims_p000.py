@@ -3,12 +3,16 @@
 The evidence is built by hand in the shape each claim's ``evidence(study)``
 returns (only the fields its gates and checks read, plus what a reader
 sees); no training runs.
+
+The file's last section runs the paper's ``:runlocal`` study end to end
+(REPRODUCTIONS.md's contract; `study_contract`).
 """
 
 import dataclasses
 
 import numpy as np
 import pytest
+import study_contract
 
 from nc_jax.studies import reproduce
 from nc_jax.studies import spread
@@ -326,3 +330,33 @@ def test_000d_parts_of_the_squared_distance_add_up():
       float(rep['squared_distance']), rel=1e-6)
   assert parts['vb_part'][0] / parts['vb_perp_part'][0] == pytest.approx(
       float(rep['within_vb']) / float(rep['within_vb_perp']), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# The :runlocal study end to end (REPRODUCTIONS.md's contract).
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_p000_runlocal_writes_the_contract(tmp_path):
+  config = study_contract.paper_config('p000_vci')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  study_contract.check_claims(results, tmp_path, ('000a', '000b', '000c', '000d', '000e'))
+  # Thm 5.1 on real features holds to float64 precision whatever the scale.
+  assert results['claims']['000a']['verdict'] == 'reproduced'
+  assert results['claims']['000b']['evidence']['example_fuzziness'] == pytest.approx([1, 2])
+
+
+def test_least_squares_probe_loss_is_the_closed_form():
+  """000a's fitted probe against Thm 5.1 on synthetic data (independent of training)."""
+  import jax
+  import jax.numpy as jnp
+  from nc_jax import metrics
+  from nc_jax.studies.papers import p000_vci
+  rng = np.random.default_rng(0)
+  y = np.repeat(np.arange(4), [30, 10, 20, 40])
+  h = rng.normal(size=(4, 6))[y] * 2 + rng.normal(size=(100, 6))
+  with jax.enable_x64(True):
+    closed = float(metrics.linear_probe_mse(metrics.class_moments(
+        jnp.asarray(h), jnp.asarray(y), num_classes=4)))
+  assert p000_vci.least_squares_probe_loss(h, y, 4) == pytest.approx(closed, rel=1e-9)

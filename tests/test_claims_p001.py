@@ -4,6 +4,9 @@ The evidence is built by hand in the shape each claim's ``evidence(study)``
 returns; no training runs. The last tests read a fake study (the plan's runs
 with made-up records) through the claims' tags, and check the plan and the
 computed setting text.
+
+The file's last section runs the paper's ``:runlocal`` study end to end
+(REPRODUCTIONS.md's contract; `study_contract`).
 """
 
 import dataclasses
@@ -11,6 +14,7 @@ import importlib
 
 import numpy as np
 import pytest
+import study_contract
 
 from nc_jax.studies import reproduce
 from nc_jax.studies import spread
@@ -350,3 +354,21 @@ def test_setting_is_computed_from_the_variants_config():
   assert 'ResNet-18' in SPECS['001a'].setting(_config('gpu'))
   d_local = SPECS['001d'].setting(local)
   assert '2 epochs' in d_local and 'MNIST, 20 training images per class' in d_local
+
+
+# ---------------------------------------------------------------------------
+# The :runlocal study end to end (REPRODUCTIONS.md's contract).
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_p001_runlocal_writes_the_contract(tmp_path):
+  config = study_contract.paper_config('p001_transfer')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  study_contract.check_claims(results, tmp_path, ('001a', '001b', '001c', '001d'))
+  runs = results['runs']
+  # Transfer reads the pre-head features when a classifier-side head is present.
+  assert runs['ce_head1']['final']['layer'] == 'pre_head'
+  assert runs['ce_seed0']['final']['layer'] == 'penultimate'
+  # The linear probe variant trains the new head only (32 x 10 + 10).
+  assert runs['ft_linear_probe_seed0']['final']['trained_params'] == 32 * 10 + 10

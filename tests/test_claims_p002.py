@@ -1,15 +1,20 @@
-"""Paper 002's claims on synthetic evidence: gates, typed checks, verdicts (no training).
+"""Paper 002's claims on synthetic evidence: gates, typed checks, verdicts.
 
 For every claim: one case that must read "reproduced", one "not reproduced",
 one "inconclusive" through a named gate; then the failures issue 20 names for
 this paper (runs that never collapsed, one pretraining seed, an untrained
 network, NumPy bools), and the evidence read from runs by their tags only.
+
+The file's last section runs the paper's ``:runlocal`` study end to end
+(REPRODUCTIONS.md's contract; `study_contract`).
 """
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
+import study_contract
 
 from configs.papers import p002_limits as config_lib
 from nc_jax.studies import reproduce
@@ -388,3 +393,34 @@ def test_settings_are_computed_from_the_variant():
   assert '1,000 epochs' not in SPECS['002a'].setting(local)
   assert 'seeds 0, 1, 2' in SPECS['002b'].setting(plain)
   assert not any(k.startswith('setting') for k in plain.keys())
+
+
+# ---------------------------------------------------------------------------
+# The :runlocal study end to end (REPRODUCTIONS.md's contract).
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_p002_runlocal_writes_the_contract(tmp_path):
+  config = study_contract.paper_config('p002_limits')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  study_contract.check_claims(results, tmp_path, ('002a', '002b', '002c', '002d'))
+  # Fine-tuning runs start from the pretraining run's checkpoints.
+  with open(tmp_path / 'runs/mnist_finetune_e2_lr0.05/config.json') as f:
+    ft = json.load(f)
+  assert ft['init']['workdir'].endswith('runs/mnist_pretrain') and ft['init']['epoch'] == 2
+
+
+def test_paper_002_train_variance_uses_the_final_means():
+  from nc_jax.studies.papers import p002_limits
+  rng = np.random.default_rng(0)
+  y = np.arange(60) % 3
+  final = np.eye(3)[y] * 4 + rng.normal(size=(60, 3)) * 0.1
+  now = final + rng.normal(size=(60, 3))
+  mu = np.stack([final[y == k].mean(0) for k in range(3)])
+  want = np.mean(np.sum((now - mu[y]) ** 2, 1)) / np.mean(np.sum((mu - mu.mean(0)) ** 2, 1))
+  assert p002_limits.final_means_variance(now, final, y, 3) == pytest.approx(want)
+  # At t = T it is the train variance with the current means (balanced classes).
+  from nc_jax import metrics
+  assert p002_limits.final_means_variance(final, final, y, 3) == pytest.approx(
+      float(metrics.train_variance(final, y, num_classes=3)), rel=1e-5)

@@ -7,6 +7,9 @@ named gate fails, plus the failures issue 20 names for this paper (a numpy
 False counted as a pass, a location check passing when no layer exceeds 1, a
 difference read without its noise, one seed where the claim is a difference,
 a change an untrained network shows).
+
+The file's last section runs the paper's ``:runlocal`` study end to end
+(REPRODUCTIONS.md's contract; `study_contract`).
 """
 
 import copy
@@ -14,6 +17,7 @@ import json
 
 import numpy as np
 import pytest
+import study_contract
 
 from nc_jax.studies import reproduce
 from nc_jax.studies import spread
@@ -423,3 +427,21 @@ def test_synthetic_cases_do_not_share_state():
   before = copy.deepcopy(ev)
   _assess('003a', ev)
   assert ev == before
+
+
+# ---------------------------------------------------------------------------
+# The :runlocal study end to end (REPRODUCTIONS.md's contract).
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_p003_runlocal_writes_the_contract(tmp_path):
+  config = study_contract.paper_config('p003_progressive')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  study_contract.check_claims(results, tmp_path, ('003a', '003b', '003c', '003d'))
+  # The memorization ratio is CDNV(clean labels) / CDNV(noisy labels), per layer.
+  f = results['runs']['noise0.4_seed0']['final']
+  np.testing.assert_allclose(f['memorization_ratio'],
+                             np.array(f['cdnv_clean_labels']) / np.array(f['cdnv']))
+  # Without noise the two label sets coincide: the ratio is 1.
+  np.testing.assert_allclose(results['runs']['noise0_seed0']['final']['memorization_ratio'], 1.0)

@@ -9,14 +9,19 @@ for MSDR = 1 + sigma^2), a fine-label run without the 2C collapse (004c),
 one seed, differences inside their noise, NumPy numbers in the evidence.
 The evidence functions are run on a `reproduce.Study` of hand-made records
 (no training), under run names that say nothing, so they read tags only.
+
+The file's last section runs the paper's ``:runlocal`` study end to end
+(REPRODUCTIONS.md's contract; `study_contract`).
 """
 
+import json
 import copy
 import math
 
 import ml_collections
 import numpy as np
 import pytest
+import study_contract
 
 from nc_jax.studies import reproduce
 from nc_jax.studies import spread
@@ -395,3 +400,27 @@ def test_every_analysed_epoch_is_checkpointed_and_kept():
     for t, epochs in ((config.coarse, config.coarse_epochs),
                       (config.fine, config.fine_epochs)):
       assert t.checkpoint.init and set(epochs) <= set(t.checkpoint.epochs), arg
+
+
+# ---------------------------------------------------------------------------
+# The :runlocal study end to end (REPRODUCTIONS.md's contract).
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_p004_runlocal_writes_the_contract_and_only_reproduces_a_run(tmp_path):
+  """REPRODUCTIONS.md: results.json structure, report.md, figures; --config.only."""
+  config = study_contract.paper_config('p004_fine_grained')
+  results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  study_contract.check_claims(results, tmp_path, ('004a', '004b', '004c'))
+  with open(tmp_path / 'results.json') as f:
+    on_disk = json.load(f)
+  assert on_disk['claims'].keys() == results['claims'].keys()
+  assert (tmp_path / 'report.md').read_text().count('## 004') == 3
+  run = 'fine_mlp_seed0'
+  recorded = on_disk['runs'][run]
+  assert set(recorded) == {'seed', 'overrides', 'seconds', 'final'}
+  config.only = run
+  again = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
+  assert again['claims'] == {} and list(again['runs']) == [run]
+  assert again['runs'][run]['final'] == recorded['final']
