@@ -50,7 +50,7 @@ def _finish_xy(fig, ax, path: str, *, xlabel: str, ylabel: str, title: str) -> s
 
 
 def curves(path: str, x: Any, curves: Mapping[str, Any], *, xlabel: str = "step",
-                title: str | None = None, logy: bool = False) -> str:
+                title: str | None = None, logy: bool = False, logx: bool = False) -> str:
   """Plots named curves against ``x`` into the PNG file ``path``.
 
   Each value of ``curves`` is a 1-D array of the same length as ``x``.
@@ -67,6 +67,8 @@ def curves(path: str, x: Any, curves: Mapping[str, Any], *, xlabel: str = "step"
     ax.plot(x, y, label=name, marker="o" if len(x) < 30 else None, ms=3)
   if logy:
     ax.set_yscale("log")
+  if logx:
+    ax.set_xscale("log")
   ax.set_xlabel(xlabel)
   if title:
     ax.set_title(title)

@@ -20,16 +20,21 @@ from nc_jax.studies import spread
 from nc_jax.studies.papers.p002_limits import criteria
 
 
-def _mid(epochs: Sequence[int]) -> int:
-  """The index of the checkpoint nearest half the last epoch."""
-  e = np.asarray(epochs)
-  return int(np.argmin(np.abs(e - e[-1] / 2)))
+def _fit_index(r) -> int | None:
+  """The first checkpoint at or after the epoch the training set was fitted."""
+  if r['fit_epoch'] is None:
+    return None
+  after = [i for i, e in enumerate(r['epochs']) if e >= r['fit_epoch']]
+  return after[0] if after else None
 
 
-def _cascade_health(rs) -> dict[str, Any]:
+def _cascade_health(study, rs) -> dict[str, Any]:
   return dict(seeds=[r.seed for r in rs],
+              prestudy=criteria.prestudy_evidence(study),
               train_accuracy=spread.quantity([r['train_accuracy'] for r in rs]),
-              test_accuracy=spread.quantity([r['test_accuracy'] for r in rs]))
+              test_accuracy=spread.quantity([r['test_accuracy'] for r in rs]),
+              fit_epoch=[r['fit_epoch'] for r in rs],
+              fit_train_variance=spread.quantity([r['fit_train_variance'] for r in rs]))
 
 
 def _at_init(r, key: str) -> float | None:
@@ -37,39 +42,51 @@ def _at_init(r, key: str) -> float | None:
   return r[key][0] if r['epochs'] and r['epochs'][0] == 0 else None
 
 
+def _decades(a, b) -> float | None:
+  """log10(a / b): the decades a curve fell from a to b; None unless both are positive."""
+  if not spread.finite([a, b]) or a <= 0 or b <= 0:
+    return None
+  return float(np.log10(a / b))
+
+
 # ---------------------------------------------------------------------------
 # 002a: train collapse without test collapse.
 # ---------------------------------------------------------------------------
+
+# The three variances of paper 002 sec 3.1, each around the final model's means.
+_VARIANCES = {'train': 'train_variance_final_means_{layer}',
+              'strong_test': 'strong_test_variance_final_means',
+              'weak_test': 'weak_test_variance_final_means'}
 
 
 def evidence_002a(study: reproduce.Study) -> dict[str, Any]:
   rs = study.where(kind='cascade')
   layer = study.config.cascade_layers[-1]
-  tv, tvf = f'train_variance_{layer}', f'train_variance_final_means_{layer}'
-  st = 'strong_test_variance'
-  mids = [_mid(r['epochs']) for r in rs]
-  at_mid = lambda key: spread.quantity([r[key][i] for r, i in zip(rs, mids)])
-  at_end = lambda key: spread.quantity([r[key][-1] for r in rs])
-  return dict(
-      layer=layer, **_cascade_health(rs),
-      end_epoch=[r['epochs'][-1] for r in rs],
-      mid_epoch=[r['epochs'][i] for r, i in zip(rs, mids)],
-      train_variance_init=spread.quantity([_at_init(r, tv) for r in rs]),
-      train_variance_mid=at_mid(tv), train_variance_end=at_end(tv),
-      train_variance_final_means_end=at_end(tvf),
-      strong_test_variance_mid=at_mid(st), strong_test_variance_end=at_end(st),
-      weak_test_variance_end=at_end('weak_test_variance'))
+  keys = {k: v.format(layer=layer) for k, v in _VARIANCES.items()}
+  fit = [_fit_index(r) for r in rs]
+  at = lambda key, i, r: None if i is None else r[key][i]
+  ev = dict(layer=layer, **_cascade_health(study, rs),
+            fit_checkpoint_epoch=[None if i is None else r['epochs'][i]
+                                  for r, i in zip(rs, fit)],
+            end_epoch=[r['epochs'][-1] for r in rs],
+            train_variance_init=spread.quantity(
+                [_at_init(r, keys['train']) for r in rs]))
+  for name, key in keys.items():
+    ev[f'{name}_variance_at_fit'] = spread.quantity([at(key, i, r) for r, i in zip(rs, fit)])
+    ev[f'{name}_variance_end'] = spread.quantity([r[key][-1] for r in rs])
+    ev[f'{name}_decades_fallen'] = spread.quantity(
+        [_decades(at(key, i, r), r[key][-1]) for r, i in zip(rs, fit)])
+  return ev
 
 
-_QUANTITIES_002A = ('train_variance_init', 'train_variance_mid', 'train_variance_end',
-                    'train_variance_final_means_end', 'strong_test_variance_mid',
-                    'strong_test_variance_end', 'weak_test_variance_end')
+_QUANTITIES_002A = tuple(f'{n}_{q}' for n in _VARIANCES
+                         for q in ('variance_at_fit', 'variance_end', 'decades_fallen'))
 
 
 def gates_002a(ev, c) -> dict[str, reproduce.Gate]:
   return criteria.cascade_gates(
-      ev, c, [ev[k] for k in _QUANTITIES_002A], ev['train_variance_init'],
-      ev['train_variance_end'], ev['train_variance_final_means_end'])
+      ev, c, [ev[k] for k in _QUANTITIES_002A + ('train_variance_init',)],
+      ev['train_variance_init'], ev['train_variance_end'])
 
 
 def _times(factor: float, q) -> list[float | None]:
@@ -78,15 +95,15 @@ def _times(factor: float, q) -> list[float | None]:
 
 
 def checks_002a(ev, c) -> dict[str, bool | None]:
-  tv_end, st_end = ev['train_variance_end'], ev['strong_test_variance_end']
-  gap = _times(c['gap_min'], tv_end)
-  return dict(
-      strong_test_far_above_train=spread.exceeds(st_end, gap, paired=True),
-      weak_test_far_above_train=spread.exceeds(ev['weak_test_variance_end'], gap, paired=True),
-      train_keeps_falling=spread.exceeds(
-          _times(c['train_fall_max'], ev['train_variance_mid']), tv_end, paired=True),
-      test_levels_off=spread.exceeds(
-          st_end, _times(c['test_level_min'], ev['strong_test_variance_mid']), paired=True))
+  gap = _times(c['gap_min'], ev['train_variance_end'])
+  train_fall = _times(c['level_ratio'], ev['train_decades_fallen'])
+  out = {}
+  for name in ('strong_test', 'weak_test'):
+    out[f'{name}_far_above_train'] = spread.exceeds(ev[f'{name}_variance_end'], gap,
+                                                    paired=True)
+    out[f'{name}_levels_off'] = spread.exceeds(train_fall, ev[f'{name}_decades_fallen'],
+                                               paired=True)
+  return out
 
 
 def figure_002a(ev, study) -> list[str]:
@@ -95,13 +112,15 @@ def figure_002a(ev, study) -> list[str]:
     return []
   r, layer = rs[0], ev['layer']
   fig = '002a_train_vs_test_variance.png'
-  plots.curves(study.file(fig), r['epochs'], {
-      'train variance (current means)': r[f'train_variance_{layer}'],
+  epochs = [max(e, 0.5) for e in r['epochs']]  # Epoch 0 at 0.5 on the log axis.
+  plots.curves(study.file(fig), epochs, {
       'train variance (final means, paper)': r[f'train_variance_final_means_{layer}'],
-      'strong test variance': r['strong_test_variance'],
-      'weak test variance (k-means)': r['weak_test_variance']},
-      xlabel='epoch', logy=True,
-      title=f'{settings.model(study.config.cascade)}, seed {r.seed}, last hidden layer')
+      'train variance (current means)': r[f'train_variance_{layer}'],
+      'strong test variance (final means)': r['strong_test_variance_final_means'],
+      'weak test variance (final k-means centres)': r['weak_test_variance_final_means']},
+      xlabel='epoch (0 drawn at 0.5)', logx=True, logy=True,
+      title=f'{settings.model(study.config.cascade)}, seed {r.seed}, last hidden layer; '
+            f"fitted at epoch {r['fit_epoch']}")
   return [fig]
 
 
@@ -110,44 +129,47 @@ def figure_002a(ev, study) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
-def _half_epoch(r, key: str, half: float) -> int | None:
-  """The first checkpoint epoch where the curve is below ``half`` x its value at
-  initialisation; None without a checkpoint at epoch 0, or if it never is."""
-  if _at_init(r, key) is None:
+def _collapse_epoch(r, layer: str, fall: float) -> int | None:
+  """The first evaluated epoch at which the layer's train variance (current
+  means) is at most ``fall`` x its value when the training set was first
+  fitted; None if it never is (or the run never fitted)."""
+  if r['fit_epoch'] is None:
     return None
-  v = np.asarray(r[key], float)
-  below = np.flatnonzero(v <= half * v[0])
-  return int(r['epochs'][below[0]]) if len(below) else None
+  epochs = np.asarray(r['eval_epochs'])
+  v = np.asarray(r[f'eval_train_variance_{layer}'], float)
+  at_fit = v[np.flatnonzero(epochs == r['fit_epoch'])[0]]
+  below = np.flatnonzero((epochs >= r['fit_epoch']) & (v <= fall * at_fit))
+  return int(epochs[below[0]]) if len(below) else None
 
 
 def evidence_002d(study: reproduce.Study) -> dict[str, Any]:
   rs = study.where(kind='cascade')
   layers = list(study.config.cascade_layers)
   per_layer = lambda fn: {l: spread.quantity([fn(r, l) for r in rs]) for l in layers}
-  half = criteria.CRITERIA['half']
+  fall = criteria.CRITERIA['collapse_fall']
   return dict(
-      layers=layers, **_cascade_health(rs),
+      layers=layers, **_cascade_health(study, rs),
       train_variance_init=per_layer(lambda r, l: _at_init(r, f'train_variance_{l}')),
       train_variance_end=per_layer(lambda r, l: r[f'train_variance_{l}'][-1]),
-      train_variance_final_means_end=per_layer(
-          lambda r, l: r[f'train_variance_final_means_{l}'][-1]),
-      half_epoch={l: [_half_epoch(r, f'train_variance_{l}', half) for r in rs]
-                  for l in layers})
+      collapse_epoch={l: [_collapse_epoch(r, l, fall) for r in rs] for l in layers})
 
 
 def gates_002d(ev, c) -> dict[str, reproduce.Gate]:
   last = ev['layers'][-1]
   init, end = ev['train_variance_init'], ev['train_variance_end']
   return criteria.cascade_gates(ev, c, list(end.values()) + list(init.values()), init[last],
-                                end[last], ev['train_variance_final_means_end'][last])
+                                end[last])
 
 
-def _last_layer_first(half: dict[str, list[int | None]], layers: Sequence[str]) -> bool | None:
-  """In every seed the last layer halves, no later than each earlier layer that halves."""
-  last = half[layers[-1]]
+def _in_order(collapse: dict[str, list[int | None]], layers: Sequence[str]) -> bool | None:
+  """In every seed the last layer collapses, and each earlier layer no sooner
+  than the one after it (a layer that never collapses is the latest)."""
+  last = collapse[layers[-1]]
   if not last:
     return None
-  return all(e is not None and all(half[l][i] is None or e <= half[l][i] for l in layers[:-1])
+  late = lambda e: np.inf if e is None else e
+  return all(e is not None and all(late(collapse[a][i]) >= late(collapse[b][i])
+                                   for a, b in zip(layers, layers[1:]))
              for i, e in enumerate(last))
 
 
@@ -156,18 +178,19 @@ def checks_002d(ev, c) -> dict[str, bool | None]:
   return dict(
       last_layer_furthest=spread.all_of([spread.exceeds(end[a], end[b], paired=True)
                                          for a, b in zip(layers, layers[1:])]),
-      last_layer_first=_last_layer_first(ev['half_epoch'], layers))
+      collapse_in_cascade_order=_in_order(ev['collapse_epoch'], layers))
 
 
 def figure_002d(ev, study) -> list[str]:
   rs = study.where(kind='cascade')
   if not rs:
     return []
-  r, figs = rs[0], []
-  for kind, label in (('', 'current means'), ('final_means_', 'final means (paper)')):
-    fig = f'002d_cascade_{kind or "current_means_"}per_layer.png'
-    plots.curves(study.file(fig), r['epochs'],
-                 {l: r[f'train_variance_{kind}{l}'] for l in ev['layers']}, xlabel='epoch',
-                 logy=True, title=f'Train variance per layer ({label}), seed {r.seed}')
-    figs.append(fig)
-  return figs
+  r = rs[0]
+  fig = '002d_cascade_per_layer.png'
+  epochs = [max(e, 0.5) for e in r['eval_epochs']]
+  plots.curves(study.file(fig), epochs,
+               {l: r[f'eval_train_variance_{l}'] for l in ev['layers']},
+               xlabel='epoch (0 drawn at 0.5)', logx=True, logy=True,
+               title=f"Train variance per layer (current means), seed {r.seed}; fitted at "
+                     f"epoch {r['fit_epoch']}")
+  return [fig]

@@ -43,6 +43,26 @@ def _numbers(values) -> str:
   return ', '.join(settings.number(e) for e in values)
 
 
+def _candidate(c) -> str:
+  """'lr 0.1, weight decay 0.0005, BatchNorm' of a pre-study candidate."""
+  return (f"lr {c['learning_rate']:g}, weight decay {c['weight_decay']:g}"
+          + (', BatchNorm' if c['norm'] == 'batch' else
+             f", {c['norm']} norm" if c['norm'] else ', no normalisation'))
+
+
+def prestudy(config) -> str:
+  """The pre-study: its candidates, seed and length, and the config's choice."""
+  pre = config.get('prestudy')
+  if pre is None:
+    return ''
+  names = '; '.join(f'{n} ({_candidate(pre.candidates[n])})' for n in pre.order)
+  b = pre.base
+  return (f' Setting from the pre-study: {len(pre.order)} candidates, each once at seed '
+          f'{pre.seed}, MLP {b.model.kwargs.depth} x {b.model.kwargs.width} on '
+          f'{settings.data(b)}, {settings.epochs(b.num_epochs)}{_iterations(b)}: {names}. '
+          f'The study runs {pre.chosen}.')
+
+
 def cascade(config) -> str:
   """002a's and 002d's runs: the checkpointed MLP and what is measured on it."""
   t = config.cascade
@@ -50,17 +70,21 @@ def cascade(config) -> str:
   return (f'{_trainer(t)}; {settings.seeds(config.cascade_seeds)}; variances at the '
           f'checkpoints of epochs {_numbers(epochs)} on the training images and '
           f"{settings.test_data(t)}, at the hidden layers {', '.join(config.cascade_layers)}; "
-          f'weak test variance by k-means ({config.kmeans_restarts} restarts).')
+          f'weak test variance by k-means ({config.kmeans_restarts} restarts).'
+          + prestudy(config))
 
 
 def size(config) -> str:
   """002b's runs: one per training-set size and seed."""
   t = config.size
   name = settings.DATA_NAMES.get(t.data.name, t.data.name)
+  epochs = ', '.join(f'{config.size_images_seen // n:,}' for n in config.sizes)
   return (f'{settings.model(t)} on {name} subsets '
-          f'of {_numbers(config.sizes)} training images (balanced); {settings.optimizer(t)}; '
+          f'of {_numbers(config.sizes)} training images (balanced); '
+          f"{settings.optimizer(t).rsplit(', ', 1)[0]}, {epochs} epochs "
+          f'({config.size_images_seen:,} images seen at every size); '
           f'{settings.seeds(config.size_seeds)} per size; variances on '
-          f'{settings.test_data(t)}.')
+          f'{settings.test_data(t)}.' + prestudy(config))
 
 
 def _held_out(t) -> str:
@@ -87,4 +111,4 @@ def transfer(config) -> str:
         f'{settings.test_data(f)}.')
   if 'cifar' not in config.transfer:
     parts.append('The CIFAR-10 part: :gpu only.')
-  return ' '.join(parts)
+  return ' '.join(parts) + prestudy(config)
