@@ -10,6 +10,7 @@ import pytest
 
 from nc_jax import data
 from nc_jax import train
+from nc_jax.data import formats
 from nc_jax.data import lazy
 from nc_jax.data.testing import write_image_folder
 from nc_jax.train import grain_input
@@ -168,3 +169,79 @@ def test_lazy_tfds_source_equals_the_eager_load(tmp_path):
                  'evals.batch_size': 40}, batch_size=8, num_epochs=1)
     summary = train.train_and_evaluate(c, str(tmp_path))
   assert summary['step'] == 5
+
+
+# ---------------------------------------------------------------------------
+# A damaged file in an image folder.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def damaged(tmp_path):
+  """A folder whose train/bee/0002.jpg is a JPEG cut short (a partial copy)."""
+  from PIL import Image
+  root = tmp_path / 'damaged'
+  rng = np.random.default_rng(1)
+  for split in ('train', 'test'):
+    for k, c in enumerate(('ant', 'bee')):
+      d = root / split / c
+      d.mkdir(parents=True)
+      for j in range(6):
+        img = (rng.random((16, 16, 3)) * 255).astype(np.uint8) // 2 + 60 * k
+        Image.fromarray(img).save(d / f'{j:04d}.jpg', quality=95)
+  bad = root / 'train' / 'bee' / '0002.jpg'
+  blob = bad.read_bytes()
+  bad.write_bytes(blob[:len(blob) // 2])  # What an interrupted copy leaves.
+  return root, bad
+
+
+def test_a_damaged_image_is_named_with_its_split(damaged):
+  root, bad = damaged
+  with pytest.raises(data.DamagedImageError) as err:
+    data.load(f'image_folder:{root}', 'train', cache=False)
+  msg = str(err.value)
+  assert str(bad) in msg and "split 'train'" in msg and 'skip_damaged=True' in msg
+  # Lazily, the error comes when the batch holding it is decoded, naming it too.
+  ds = data.load(f'image_folder:{root}', 'train', lazy=True)
+  assert len(ds) == 12
+  ds.images[np.array([0, 1])]  # Readable rows decode.
+  with pytest.raises(data.DamagedImageError, match='0002.jpg'):
+    ds.images[np.arange(12)]
+
+
+@pytest.mark.parametrize('lazy_load', [False, True])
+def test_skip_damaged_leaves_the_file_out_and_keeps_the_rest_aligned(damaged, lazy_load):
+  root, bad = damaged
+  ds = data.load(f'image_folder:{root}', 'train', lazy=lazy_load, skip_damaged=True,
+                 cache=False)
+  assert ds.skipped == (str(bad),) and len(ds) == 11
+  # Every kept row is its own file, with its own label.
+  from PIL import Image
+  files = sorted(p for p in (root / 'train').rglob('*.jpg') if p != bad)
+  want = np.stack([np.asarray(Image.open(p).convert('RGB')) for p in files])
+  np.testing.assert_array_equal(np.asarray(ds.images[np.arange(11)]), want)
+  np.testing.assert_array_equal(ds.labels, [0] * 6 + [1] * 5)
+  assert data.load(f'image_folder:{root}', 'test', skip_damaged=True, cache=False).skipped == ()
+  # Subsets and relabelling keep the record of what was left out.
+  assert data.balanced_subset(ds, 3, 0).skipped == (str(bad),)
+
+
+def test_skip_damaged_scan_is_cached_with_the_arrays(damaged, tmp_path, monkeypatch):
+  root, bad = damaged
+  monkeypatch.setenv('NC_JAX_CACHE', str(tmp_path / 'cache'))
+  first = data.load(f'image_folder:{root}', 'train', skip_damaged=True)
+  calls = []
+  monkeypatch.setattr(formats, 'damaged_files', lambda *a, **k: calls.append(1))
+  again = data.load(f'image_folder:{root}', 'train', skip_damaged=True)
+  assert not calls and again.skipped == first.skipped == (str(bad),)
+  np.testing.assert_array_equal(again.images, first.images)
+
+
+def test_a_run_with_skip_damaged_counts_the_images_left_out(damaged, tmp_path):
+  root, _ = damaged
+  c = _config({'data.name': f'image_folder:{root}', 'data.loader.name': 'grain',
+               'data.options.skip_damaged': True, 'evals.batch_size': 8},
+              batch_size=8, num_epochs=1)
+  summary = train.train_and_evaluate(c, str(tmp_path / 'run'))
+  assert summary['skipped_images'] == {'test': 0, 'train': 1}
+  assert summary['layers']['train']['penultimate']['num_examples'] == 11

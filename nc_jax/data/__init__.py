@@ -19,7 +19,8 @@ from nc_jax.data.constants import (CIFAR10_CLASSES, CIFAR100_CLASSES,
                                    FASHION_MNIST_CLASSES, MNIST_CLASSES)
 from nc_jax.data.core import (Dataset, DatasetNotFoundError, cache_dir,
                               default_data_root)
-from nc_jax.data.formats import read_cifar_pickle, read_idx
+from nc_jax.data import formats
+from nc_jax.data.formats import DamagedImageError, read_cifar_pickle, read_idx
 from nc_jax.data.pipeline import (batch_iterator, compute_stats, dataset_stats,
                                   epoch_batches, epoch_index_batches,
                                   epoch_permutation, normalize,
@@ -35,7 +36,8 @@ from nc_jax.data.transforms import (CIFAR10_EIGHT, CORRUPTION_LEVELS,
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR100_CLASSES", "CIFAR100_FINE_TO_COARSE",
     "CIFAR10_EIGHT", "CIFAR100_SUPERCLASS_MEMBERS", "select_classes", "CIFAR100_SUPERCLASSES",
-    "CORRUPTION_LEVELS", "DATASET_STATS", "Dataset", "DatasetNotFoundError",
+    "CORRUPTION_LEVELS", "DATASET_STATS", "DamagedImageError", "Dataset",
+    "DatasetNotFoundError",
     "FASHION_MNIST_CLASSES", "KNOWN_NAMES", "MNIST_CLASSES",
     "SUPERCLASS_MAPS", "add_label_noise", "balanced_subset", "batch_iterator",
     "cache_dir", "compute_stats", "corrupt", "corrupt_images",

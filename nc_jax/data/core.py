@@ -60,6 +60,9 @@ class Dataset:
     coarse_class_names: Names of the coarse classes, else None.
     fine_labels: int32 [N] finer labels of the same samples (the original
       labels after `to_coarse`), else None.
+    skipped: files of the source left out because they do not decode
+      (image folders loaded with ``skip_damaged=True``); kept through
+      subsets and relabelling, so a run can report them.
   """
 
   images: np.ndarray
@@ -72,6 +75,7 @@ class Dataset:
   coarse_labels: np.ndarray | None = None
   coarse_class_names: tuple[str, ...] | None = None
   fine_labels: np.ndarray | None = None
+  skipped: tuple[str, ...] = ()
 
   def __post_init__(self):
     if not _is_lazy(self.images):  # LazyImages decode on access (data.lazy).

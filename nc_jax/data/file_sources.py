@@ -19,6 +19,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from absl import logging
 
 from nc_jax.data import constants
 from nc_jax.data import formats
@@ -167,7 +168,8 @@ def load_cifar(name: str, split: str, data_dir, cache: bool) -> Dataset:
 def load_image_folder(root: str | os.PathLike, split: str, *,
                       cache: bool = True, image_size: tuple[int, int] | None = None,
                       channels: int | None = None,
-                      name: str | None = None, lazy: bool = False) -> Dataset:
+                      name: str | None = None, lazy: bool = False,
+                      skip_damaged: bool = False) -> Dataset:
   """Loads ``root/split/<class>/*`` (class index = sorted class folder names).
 
   Args:
@@ -178,7 +180,16 @@ def load_image_folder(root: str | os.PathLike, split: str, *,
     channels: 1 or 3; default from the first image's mode.
     name: `Dataset.name` (default ``'image_folder:<root>'``).
     lazy: keep the file list and decode images on access (`data.lazy`):
-      nothing is decoded or cached at load time.
+      nothing is decoded or cached at load time (unless ``skip_damaged``).
+    skip_damaged: leave out the files that do not decode (truncated,
+      corrupt), listed in `Dataset.skipped` and logged; default: the first
+      such file raises `formats.DamagedImageError`, naming it and the split.
+      With ``lazy`` this costs one decoding pass over the split at load
+      (its result cached like the decoded arrays): the data order must be
+      fixed before training, so a file cannot be dropped mid-epoch.
+
+  Raises:
+    DamagedImageError: a file does not decode and ``skip_damaged`` is False.
   """
   root = Path(root).expanduser()
   split_dir = root / split
@@ -192,23 +203,48 @@ def load_image_folder(root: str | os.PathLike, split: str, *,
   files, labels = formats.list_image_folder(split_dir, classes)
   if not files:
     raise not_found(f"images of {split_dir}", [split_dir], how)
-  channels = channels or formats.image_channels(files[0])
+  context = f"split {split!r} of image folder {root}"
+  channels = channels or _channels(files, context, skip_damaged)
   size = tuple(image_size) if image_size is not None else None
+  # Cache keys: every file's size and mtime, the decoding options.
+  fp = fingerprint(files, base=split_dir) if cache else None
+  key = lambda kind, **extra: cache_key(
+      kind=kind, root=str(root.resolve()), split=split, classes=classes, size=size,
+      channels=channels, files=fp, **extra) if cache else None
+  cache_name = f"{name or root.name}-{split}"
+  skipped, bad = (), np.zeros(0, np.int64)
+  if skip_damaged:  # Which files decode, decided once, before any order is drawn.
+    bad = cached(cache_name + "-damaged", key("image_folder_damaged"), lambda: {
+        "damaged": formats.damaged_files(files, channels, size, context=context)})["damaged"]
+    if len(bad):
+      skipped = tuple(str(files[i]) for i in bad)
+      logging.warning("left out %d image(s) of %s that do not decode: %s%s", len(bad),
+                      context, ", ".join(skipped[:5]), " ..." if len(bad) > 5 else "")
+      keep = np.setdiff1d(np.arange(len(files)), bad)
+      files, labels = [files[i] for i in keep], labels[keep]
   if lazy:
-    decode = functools.partial(formats.decode_image, channels=channels, size=size)
+    decode = functools.partial(formats.decode_image, channels=channels, size=size,
+                               context=context)
     first = decode(files[0])
     images = LazyImages(files, decode, item_shape=first.shape)
     return Dataset(images, labels, len(classes), classes,
-                   name=name or f"image_folder:{root}", split=split)
-  key = None
-  if cache:
-    key = cache_key(kind="image_folder", root=str(root.resolve()), split=split,
-                    classes=classes, size=size, channels=channels,
-                    files=fingerprint(files, base=split_dir))
-  a = cached(f"{name or root.name}-{split}", key,
-             lambda: {"images": formats.decode_images(files, channels, size)})
+                   name=name or f"image_folder:{root}", split=split, skipped=skipped)
+  extra = {"left_out": [int(i) for i in bad]} if len(bad) else {}
+  a = cached(cache_name, key("image_folder", **extra), lambda: {
+      "images": formats.decode_images(files, channels, size, context=context)})
   return Dataset(a["images"], labels, len(classes), classes,
-                 name=name or f"image_folder:{root}", split=split)
+                 name=name or f"image_folder:{root}", split=split, skipped=skipped)
+
+
+def _channels(files, context: str, skip: bool) -> int:
+  """1 or 3, from the first file PIL opens (the first file, unless ``skip``)."""
+  for f in files:
+    try:
+      return formats.image_channels(f, context=context)
+    except formats.DamagedImageError:
+      if not skip:
+        raise
+  raise formats.DamagedImageError(f"none of the {len(files)} image files opens ({context})")
 
 
 def _first_tree(cands: list[Path], split: str) -> Path | None:

@@ -3,7 +3,8 @@
 - IDX (MNIST, Fashion-MNIST), gzipped or not: `read_idx`.
 - CIFAR-10/100 "python version" pickled batches: `read_cifar_pickle`.
 - Image-folder trees ``{split}/{class}/*.jpg|png``: `list_image_folder`,
-  `decode_images`.
+  `decode_images`; a file that does not decode raises `DamagedImageError`
+  naming it, or is left out (`decode_readable`, `damaged_files`).
 """
 
 from __future__ import annotations
@@ -147,34 +148,119 @@ def list_image_folder(split_dir: Path, classes: Sequence[str]
   return files, np.asarray(labels, dtype=np.int32)
 
 
+SKIP_HINT = ("pass skip_damaged=True (a trainer config: data.options.skip_damaged=True) "
+             "to leave unreadable images out, counted in the run's summary")
+
+
+class DamagedImageError(OSError):
+  """An image file that cannot be decoded (truncated, corrupt, not an image).
+
+  The message names the file, what it belongs to, PIL's reason and
+  `SKIP_HINT`.
+  """
+
+
 def decode_image(path: Path, channels: int,
-                 size: tuple[int, int] | None = None) -> np.ndarray:
+                 size: tuple[int, int] | None = None, *, context: str = "") -> np.ndarray:
   """Decodes one image file to uint8 [H, W, channels] with PIL.
 
   Args:
     path: Image file.
     channels: 1 (grayscale) or 3 (RGB).
     size: Optional (height, width) to resize to (bilinear).
+    context: what the file belongs to, for the error (e.g. ``"split 'train'
+      of image folder /data/imagenet"``).
+
+  Raises:
+    DamagedImageError: PIL cannot read or fully decode the file.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  with Image.open(path) as im:
-    im = im.convert("L" if channels == 1 else "RGB")
-    if size is not None and im.size != (size[1], size[0]):
-      im = im.resize((size[1], size[0]), Image.BILINEAR)
-    arr = np.asarray(im, dtype=np.uint8)
+  try:
+    with Image.open(path) as im:
+      im = im.convert("L" if channels == 1 else "RGB")
+      if size is not None and im.size != (size[1], size[0]):
+        im = im.resize((size[1], size[0]), Image.BILINEAR)
+      arr = np.asarray(im, dtype=np.uint8)
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    where = f" ({context})" if context else ""
+    raise DamagedImageError(f"cannot decode image {path}{where}: "
+                            f"{type(err).__name__}: {err}; {SKIP_HINT}") from err
   return arr[..., None] if channels == 1 else arr
 
 
-def image_channels(path: Path) -> int:
-  """1 if the image is grayscale (modes 1, L, LA, I, F), else 3."""
+def image_channels(path: Path, *, context: str = "") -> int:
+  """1 if the image is grayscale (modes 1, L, LA, I, F), else 3.
+
+  Raises:
+    DamagedImageError: PIL cannot open the file.
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  with Image.open(path) as im:
-    return 1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+  try:
+    with Image.open(path) as im:
+      return 1 if im.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+  except (OSError, SyntaxError, ValueError) as err:
+    where = f" ({context})" if context else ""
+    raise DamagedImageError(f"cannot open image {path}{where}: {type(err).__name__}: "
+                            f"{err}; {SKIP_HINT}") from err
+
+
+def _threads(num_threads: int | None, n: int) -> int:
+  return 1 if n < 256 else (num_threads or min(8, os.cpu_count() or 1))
+
+
+def _each(fn, n: int, threads: int) -> list:
+  """[fn(i) for i in range(n)], on ``threads`` threads."""
+  if threads <= 1:
+    return [fn(i) for i in range(n)]
+  with ThreadPoolExecutor(threads) as ex:
+    return list(ex.map(fn, range(n), chunksize=256))
+
+
+def _decode_all(files: Sequence[Path], channels: int, size: tuple[int, int] | None,
+                num_threads: int | None, skip: bool, context: str,
+                keep: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+  """(images of the readable files or None if not ``keep``, readable mask)."""
+  if not files:
+    raise ValueError("no image files to decode")
+  ok = np.ones(len(files), bool)
+  first = None
+  for i, f in enumerate(files):  # The first readable image sets the shape.
+    try:
+      first = decode_image(f, channels, size, context=context)
+      break
+    except DamagedImageError:
+      if not skip:
+        raise
+      ok[i] = False
+  if first is None:
+    raise DamagedImageError(f"none of the {len(files)} image files decodes ({context})")
+  start = int(np.argmax(ok))
+  out = np.empty((len(files),) + first.shape, np.uint8) if keep else None
+  if keep:
+    out[start] = first
+
+  def work(i):
+    i += start + 1
+    try:
+      img = decode_image(files[i], channels, size, context=context)
+    except DamagedImageError:
+      if not skip:
+        raise
+      ok[i] = False
+      return
+    if img.shape != first.shape:
+      raise ValueError(f"{files[i]} has shape {img.shape}, {files[start]} has "
+                       f"{first.shape}: pass image_size=(H, W) to resize")
+    if keep:
+      out[i] = img
+
+  _each(work, len(files) - start - 1, _threads(num_threads, len(files)))
+  return (out[ok] if keep and not ok.all() else out), ok
 
 
 def decode_images(files: Sequence[Path], channels: int,
                   size: tuple[int, int] | None = None,
-                  num_threads: int | None = None) -> np.ndarray:
+                  num_threads: int | None = None, *, context: str = "") -> np.ndarray:
   """Decodes image files into one uint8 [N, H, W, C] array (threaded).
 
   Args:
@@ -182,29 +268,30 @@ def decode_images(files: Sequence[Path], channels: int,
     channels: 1 or 3.
     size: Optional (height, width); required if the images differ in size.
     num_threads: Decoder threads (default: number of CPUs, at most 8).
+    context: what the files belong to, for errors.
 
   Raises:
     ValueError: If the images differ in size and no `size` was given.
+    DamagedImageError: a file does not decode (named in the message).
   """
-  if not files:
-    raise ValueError("no image files to decode")
-  first = decode_image(files[0], channels, size)
-  out = np.empty((len(files),) + first.shape, np.uint8)
-  out[0] = first
+  return _decode_all(files, channels, size, num_threads, False, context)[0]
 
-  def work(i):
-    img = decode_image(files[i], channels, size)
-    if img.shape != first.shape:
-      raise ValueError(f"{files[i]} has shape {img.shape}, {files[0]} has "
-                       f"{first.shape}: pass image_size=(H, W) to resize")
-    out[i] = img
 
-  threads = num_threads or min(8, os.cpu_count() or 1)
-  if threads <= 1 or len(files) < 256:
-    for i in range(1, len(files)):
-      work(i)
-  else:
-    with ThreadPoolExecutor(threads) as ex:
-      for _ in ex.map(work, range(1, len(files)), chunksize=256):
-        pass
-  return out
+def decode_readable(files: Sequence[Path], channels: int,
+                    size: tuple[int, int] | None = None, num_threads: int | None = None,
+                    *, context: str = "") -> tuple[np.ndarray, np.ndarray]:
+  """`decode_images` leaving out the files that do not decode.
+
+  Returns:
+    (uint8 [M, H, W, C] images of the readable files in order, bool [N]
+    mask of the readable files).
+  """
+  return _decode_all(files, channels, size, num_threads, True, context)
+
+
+def damaged_files(files: Sequence[Path], channels: int,
+                  size: tuple[int, int] | None = None, num_threads: int | None = None,
+                  *, context: str = "") -> np.ndarray:
+  """Indices of the files that do not decode: one decoding pass, nothing kept."""
+  return np.flatnonzero(~_decode_all(files, channels, size, num_threads, True, context,
+                                     keep=False)[1])

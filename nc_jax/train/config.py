@@ -94,7 +94,9 @@ def default_config() -> ConfigDict:
   c.data = ConfigDict()  # `nc_jax.data.load`.
   c.data.name = 'digits'
   c.data.dir = ''  # '' = the data root ($NC_JAX_DATA_DIR or ../shared/data).
-  c.data.options = ConfigDict()  # data.load kwargs, e.g. image_size=(224, 224).
+  # data.load kwargs, e.g. image_size=(224, 224); skip_damaged=True (image
+  # folders: files that do not decode are left out, summary.json counts them).
+  c.data.options = ConfigDict()
   c.data.train_split = 'train'
   c.data.test_split = 'test'
   c.data.examples_per_class = 0  # > 0: a class-balanced training subset.

@@ -383,6 +383,9 @@ def _train(config, workdir: str, mesh: jax.sharding.Mesh,
   summary.update(num_params=run.num_params, num_devices=mesh.size,
                  wall_time_s=time.perf_counter() - t_start,
                  stopped_at_train_loss=bool(stopped))
+  if config.data.options.get('skip_damaged'):  # {data set: images left out}.
+    sets = dict(eval_sets, train=train_ds, test=test_ds)
+    summary['skipped_images'] = {k: len(ds.skipped) for k, ds in sorted(sets.items())}
   wd.write_summary(summary)
   if config.log.plots:
     plots.training_plots(wd, records, run.layers)
