@@ -82,6 +82,28 @@ def test_stream_float32_large_offset_stays_accurate():
   np.testing.assert_allclose(sigma_w_trace, p, rtol=0.05)
 
 
+def test_bfloat16_features_are_measured_in_float32():
+  """Features a bfloat16 model computed: streamed and in-memory reports equal
+  the float64 report of the same values to float32 precision (the sums are
+  never formed in bfloat16, whose 8-bit mantissa would be off by ~1e-2)."""
+  rng = np.random.default_rng(5)
+  c, p = 4, 32
+  y = np.repeat(np.arange(c), 300)
+  h16 = jnp.asarray(3.0 + rng.normal(size=(c, p))[y] + 0.5 * rng.normal(size=(len(y), p)),
+                    jnp.bfloat16)
+  h64 = np.asarray(h16.astype(jnp.float32), np.float64)  # The same values.
+  keys = ("nc1", "vci", "squared_distance", "cdnv", "nc2_etf", "within_vb", "cosine_within")
+  with jax.enable_x64(True):
+    want = metrics.collapse_report(h64, y, num_classes=c)
+  stats = None
+  for lo in range(0, len(y), 100):
+    stats = metrics.accumulate(h16[lo:lo + 100], y[lo:lo + 100], num_classes=c, stats=stats)
+  assert stats.means.dtype == jnp.float32
+  for got in (metrics.report_from_stats(stats), metrics.collapse_report(h16, y, num_classes=c)):
+    for key in keys:
+      np.testing.assert_allclose(float(got[key]), float(want[key]), rtol=1e-4, err_msg=key)
+
+
 def test_pooled_stats_detect_wrong_declared_counts():
   h, y, c = make_case("random")
   stats = metrics.accumulate(h[:100], y[:100], num_classes=c,

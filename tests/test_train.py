@@ -26,6 +26,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
+from nc_jax import metrics
 from nc_jax import train
 from nc_jax.train import losses
 
@@ -671,3 +672,68 @@ def test_trainer_and_batch_iterator_share_one_data_order():
   assert len(ours) == len(theirs) == 7
   for a, b in zip(ours, theirs):
     np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- mixed precision
+
+
+def test_bfloat16_compute_keeps_float32_parameters_state_and_loss():
+  config = tiny_config({'model.compute_dtype': 'bfloat16', 'model.kwargs.norm': 'batch',
+                        'loss.cosine_reg': 0.1})
+  train_ds, _ = train.load_data(config)
+  run = train.setup(config, train_ds, one_device_mesh())
+  # Parameters, batch statistics and optimiser state stay float32.
+  leaves = jax.tree.leaves({k: run.state[k] for k in ('params', 'opt_state')})
+  assert {str(x.dtype) for x in leaves if jnp.issubdtype(x.dtype, jnp.floating)} == {'float32'}
+  # The model computes in bfloat16 (train and eval mode)...
+  from nc_jax.train import model as model_lib
+  m = model_lib.build(config, train_ds.images.shape[1:], train_ds.num_classes)
+  logits, feats = m(jnp.ones((2,) + train_ds.images.shape[1:]))
+  assert logits.dtype == jnp.bfloat16 and feats['penultimate'].dtype == jnp.bfloat16
+  # ... and the loss it trains on is float32: its value matches float32
+  # arithmetic on the bfloat16 logits, not bfloat16 arithmetic.
+  x = jnp.asarray(train_ds.images[:64], jnp.float32) / 255.0
+  y = jnp.asarray(train_ds.labels[:64])
+  value, out = losses.objective(m, x, y, loss='ce', kwargs={}, cosine_reg=None,
+                                num_classes=train_ds.num_classes)
+  assert value.dtype == jnp.float32 and out.dtype == jnp.float32
+  o = np.asarray(out, np.float64)
+  o = o - o.max(1, keepdims=True)
+  want = float(np.mean(np.log(np.exp(o).sum(1)) - o[np.arange(64), np.asarray(y)]))
+  assert float(value) == pytest.approx(want, rel=1e-6)
+  # It trains: the steps move float32 parameters and the loss stays finite.
+  running = {k: jnp.zeros(()) for k in ('loss', 'correct', 'count', 'nonfinite', 'l2_grads',
+                                        'l2_params')}
+  state = run.state
+  for i in range(4):
+    idx = np.arange(64 * i, 64 * (i + 1))
+    state, running = run.train_step(state, running, train_ds.images[idx],
+                                    train_ds.labels[idx], i)
+  r = jax.device_get(running)
+  assert r['nonfinite'] == 0 and np.isfinite(r['loss'])
+  assert {str(x.dtype) for x in jax.tree.leaves(state['params'])} == {'float32'}
+
+
+def test_collapse_statistics_of_bfloat16_features_are_float32_exact(tmp_path):
+  """The tracked report of a bfloat16 run equals float64 metrics of the same
+  (bfloat16-computed) features to float32 precision: the statistics are
+  accumulated in float32, not in the compute dtype."""
+  config = tiny_config({'model.compute_dtype': 'bfloat16'}, num_epochs=2)
+  train.train_and_evaluate(config, str(tmp_path))
+  from nc_jax.rundir import RunDir
+  run = RunDir(str(tmp_path))
+  train_ds, _ = train.load_data(config)
+  h = run.features({'train': train_ds}, 2)['train']['penultimate']  # float32 casts of bf16
+  assert np.array_equal(h, h.astype(jnp.bfloat16).astype(np.float32))  # bf16 values
+  logged = run.last('train')['penultimate']
+  with jax.enable_x64(True):
+    m = metrics.class_moments(jnp.asarray(h, jnp.float64), jnp.asarray(train_ds.labels),
+                              num_classes=train_ds.num_classes)
+    want = dict(nc1=float(metrics.nc1(m)), squared_distance=float(metrics.squared_distance(m)),
+                nc2_etf=float(metrics.nc2_etf(m)))
+  for k, v in want.items():
+    assert logged[k] == pytest.approx(v, rel=2e-4), k
+  with pytest.raises(ValueError, match='compute_dtype'):
+    train.check_config(tiny_config({'model.compute_dtype': 'float16'}))
+  with pytest.raises(ValueError, match='model.compute_dtype instead'):
+    train.check_config(tiny_config({'model.kwargs.dtype': 'bfloat16'}))

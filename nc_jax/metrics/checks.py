@@ -29,6 +29,11 @@ def check_features(features, name: str = "features", dim: int | None = None):
     raise ValueError(f"{name} must be a 2-D array [N, p]; got shape {features.shape}")
   if not jnp.issubdtype(features.dtype, jnp.floating):
     features = jnp.asarray(features, jnp.result_type(float))
+  elif jnp.finfo(features.dtype).bits < 32:
+    # bfloat16 / float16 features (mixed-precision models): every statistic is
+    # computed in float32 at least, never in the compute dtype, whose 8-bit
+    # mantissa would swamp the sums of squares behind NC1 and the like.
+    features = features.astype(jnp.float32)
   if dim is not None and features.shape[1] != dim:
     raise ValueError(f"{name} must have feature dimension {dim}; got shape {features.shape}")
   if features.shape[0] == 0:

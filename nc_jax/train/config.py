@@ -7,7 +7,8 @@ A config is a tree of groups (the layout of big_vision's configs)::
   data        what is trained on        name, dir, options, splits, subset,
                                         label_map, label_noise, corruption,
                                         loader
-  model       what is trained           name, kwargs (of the model class)
+  model       what is trained           name, kwargs (of the model class),
+                                        compute_dtype
   init        where it starts           workdir (another run), epoch,
                                         finetune, finetune_block, new_head
   loss        the objective             name, kwargs (of the loss), cosine_reg
@@ -67,6 +68,7 @@ SCHEDULES = tuple(schedules_lib.SCHEDULES)
 FINETUNE = ('', 'linear_probe', 'layer', 'scl', 'full')
 ON_CONFIG_CHANGE = ('error', 'restart', 'continue')
 LOADERS = ('in_memory', 'grain')
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 LABEL_SETS = ('clean', 'fine', 'coarse')
 EVAL_SET_KEYS = ('dataset', 'split', 'label_map', 'corruption', 'severity',
                  'examples', 'like_train')
@@ -118,7 +120,10 @@ def default_config() -> ConfigDict:
 
   # `nc_jax.models.create_model`; in_features / in_channels / image_size are
   # filled from the data unless given in kwargs.
-  c.model = ConfigDict(dict(name='mlp', kwargs=ConfigDict()))
+  # compute_dtype: what the forward and backward passes compute in
+  # ('float32' | 'bfloat16', mixed precision on accelerators); parameters,
+  # optimiser state, the loss and every collapse statistic stay float32.
+  c.model = ConfigDict(dict(name='mlp', kwargs=ConfigDict(), compute_dtype='float32'))
 
   # Start from another run (a workdir of this trainer): its parameters and
   # batch statistics at `epoch` (0 = its latest checkpoint), its input
@@ -246,6 +251,13 @@ def _check_data(d) -> None:
                        "'classes:<i,j,...>', chained with '|'")
 
 
+def _check_model(m) -> None:
+  _choose('model.compute_dtype', m.compute_dtype, COMPUTE_DTYPES)
+  if 'dtype' in m.kwargs:
+    raise ValueError('config.model.kwargs.dtype: set config.model.compute_dtype '
+                     f'instead (one of {COMPUTE_DTYPES}); parameters stay float32')
+
+
 def _check_init(i) -> None:
   _choose('init.finetune', i.finetune, FINETUNE)
   if i.finetune and not i.workdir:
@@ -337,6 +349,7 @@ def check_config(config: ConfigDict) -> None:
   _check_keys(config, default_config())
   _check_run(config)
   _check_data(config.data)
+  _check_model(config.model)
   _check_init(config.init)
   _check_loss(config)
   _check_optimizer(config.optimizer)

@@ -148,11 +148,14 @@ def objective(model, x: jax.Array, labels: jax.Array, *, loss: str,
       None: no term.
   """
   logits, feats = model(x)
+  # The objective is float32 whatever the model computes in (model.compute_dtype).
+  logits = logits.astype(jnp.float32)
+  feats = {k: v.astype(jnp.float32) for k, v in feats.items()}
   if loss == 'supcon':
     # SupCon trains the encoder through the projection; the classifier is an
     # online linear probe on frozen features, so accuracy stays meaningful.
     value = supcon(feats['projection'], labels, **kwargs)
-    logits = model.head(jax.lax.stop_gradient(feats['penultimate']))
+    logits = model.head(jax.lax.stop_gradient(feats['penultimate'])).astype(jnp.float32)
     value += jnp.mean(cross_entropy(logits, labels))
   else:
     value = jnp.mean(LOSSES[loss](logits, labels, **kwargs))

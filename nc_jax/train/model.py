@@ -152,9 +152,26 @@ def normalization(config, train_ds: data.Dataset) -> tuple[list, list]:
 # ---------------------------------------------------------------------------
 
 
+def set_compute_dtype(model: nnx.Module, dtype: str) -> nnx.Module:
+  """Every flax layer of ``model`` computes in ``dtype``; parameters keep theirs.
+
+  Mixed precision as big_vision and flax's examples train on accelerators:
+  ``'bfloat16'`` activations and gradients with float32 parameters (and so
+  float32 optimiser state); ``'float32'`` restores the default (the dtype
+  inferred from inputs and parameters). The trainer casts logits and
+  features to float32 before the loss and the collapse statistics.
+  """
+  dt = None if dtype == 'float32' else jnp.dtype(dtype)
+  for _, m in nnx.iter_modules(model):
+    if hasattr(m, 'param_dtype') and hasattr(m, 'dtype'):  # flax layers
+      m.dtype = dt
+  return model
+
+
 def build(config, input_shape: Sequence[int], num_classes: int, *,
           restore: bool = True) -> models.NCModel:
-  """The model ``config`` trains (see the module docstring).
+  """The model ``config`` trains (see the module docstring), computing in
+  ``config.model.compute_dtype`` (`set_compute_dtype`).
 
   Args:
     config: a trainer config.
@@ -163,6 +180,12 @@ def build(config, input_shape: Sequence[int], num_classes: int, *,
     restore: with ``init.workdir``, read the pretrained parameters (False:
       the structure only, for abstract restore templates).
   """
+  return set_compute_dtype(_build(config, input_shape, num_classes, restore=restore),
+                           config.model.get('compute_dtype', 'float32'))
+
+
+def _build(config, input_shape: Sequence[int], num_classes: int, *,
+           restore: bool) -> models.NCModel:
   rngs = nnx.Rngs(config.seed)
   init = config.init
   if not init.workdir:

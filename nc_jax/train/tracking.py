@@ -74,6 +74,7 @@ def eval_step(params, rest, stats, images, labels, normalize, temperature, *,
   """
   model = nnx.merge(spec.graphdef, params, rest)
   logits, feats = model(normalize(input_lib.to_unit(images)))
+  logits = logits.astype(jnp.float32)  # Loss and accuracy in float32, as the statistics.
   full = n_valid == logits.shape[0]
   if not full:
     logits = logits[:n_valid]
