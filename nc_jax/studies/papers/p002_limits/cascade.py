@@ -15,7 +15,6 @@ import numpy as np
 
 from nc_jax import plots
 from nc_jax.studies import reproduce
-from nc_jax.studies import settings
 from nc_jax.studies import spread
 from nc_jax.studies.papers.p002_limits import criteria
 
@@ -119,8 +118,7 @@ def figure_002a(ev, study) -> list[str]:
       'strong test variance (final means)': r['strong_test_variance_final_means'],
       'weak test variance (final k-means centres)': r['weak_test_variance_final_means']},
       xlabel='epoch (0 drawn at 0.5)', logx=True, logy=True,
-      title=f'{settings.model(study.config.cascade)}, seed {r.seed}, last hidden layer; '
-            f"fitted at epoch {r['fit_epoch']}")
+      title=f"Last hidden layer, seed {r.seed} (training set fitted at epoch {r['fit_epoch']})")
   return [fig]
 
 
@@ -191,6 +189,5 @@ def figure_002d(ev, study) -> list[str]:
   plots.curves(study.file(fig), epochs,
                {l: r[f'eval_train_variance_{l}'] for l in ev['layers']},
                xlabel='epoch (0 drawn at 0.5)', logx=True, logy=True,
-               title=f"Train variance per layer (current means), seed {r.seed}; fitted at "
-                     f"epoch {r['fit_epoch']}")
+               title=f"Train variance per layer (current means), seed {r.seed}")
   return [fig]
