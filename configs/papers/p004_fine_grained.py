@@ -190,8 +190,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.fine_epochs = (0, 20, 120, 240, 350)
     config.fine_early_epoch = 20
     config.fine = _trainer('cifar10', 'split:2', 0, 350, config.fine_epochs)
-    config.fine.model = ml_collections.ConfigDict(
-        dict(name='resnet18', kwargs=dict(width=64, stem='cifar')))
+    config.fine.model.name = 'resnet18'
+    config.fine.model.kwargs = ml_collections.ConfigDict(dict(width=64, stem='cifar'))
     config.fine.optimizer.learning_rate = 0.01
     m.samples_per_cluster, m.input_dim, m.hidden_dim, m.num_seeds = 500, 512, 512, 10
     m.sigma2 = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
