@@ -230,10 +230,14 @@ def test_skip_damaged_scan_is_cached_with_the_arrays(damaged, tmp_path, monkeypa
   root, bad = damaged
   monkeypatch.setenv('NC_JAX_CACHE', str(tmp_path / 'cache'))
   first = data.load(f'image_folder:{root}', 'train', skip_damaged=True)
+  first_lazy = data.load(f'image_folder:{root}', 'train', skip_damaged=True, lazy=True)
   calls = []
   monkeypatch.setattr(formats, 'damaged_files', lambda *a, **k: calls.append(1))
+  monkeypatch.setattr(formats, 'decode_readable', lambda *a, **k: calls.append(1))
   again = data.load(f'image_folder:{root}', 'train', skip_damaged=True)
+  again_lazy = data.load(f'image_folder:{root}', 'train', skip_damaged=True, lazy=True)
   assert not calls and again.skipped == first.skipped == (str(bad),)
+  assert again_lazy.skipped == first_lazy.skipped == (str(bad),)
   np.testing.assert_array_equal(again.images, first.images)
 
 

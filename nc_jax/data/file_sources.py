@@ -212,16 +212,20 @@ def load_image_folder(root: str | os.PathLike, split: str, *,
       kind=kind, root=str(root.resolve()), split=split, classes=classes, size=size,
       channels=channels, files=fp, **extra) if cache else None
   cache_name = f"{name or root.name}-{split}"
-  skipped, bad = (), np.zeros(0, np.int64)
-  if skip_damaged:  # Which files decode, decided once, before any order is drawn.
+  if skip_damaged and not lazy:  # One decoding pass: the readable images and which they are.
+    a = cached(cache_name, key("image_folder_readable"), lambda: dict(zip(
+        ("images", "readable"), formats.decode_readable(files, channels, size,
+                                                          context=context))))
+    bad = np.flatnonzero(~a["readable"])
+  elif skip_damaged:  # Which files decode, decided once, before any order is drawn.
     bad = cached(cache_name + "-damaged", key("image_folder_damaged"), lambda: {
         "damaged": formats.damaged_files(files, channels, size, context=context)})["damaged"]
-    if len(bad):
-      skipped = tuple(str(files[i]) for i in bad)
-      logging.warning("left out %d image(s) of %s that do not decode: %s%s", len(bad),
-                      context, ", ".join(skipped[:5]), " ..." if len(bad) > 5 else "")
-      keep = np.setdiff1d(np.arange(len(files)), bad)
-      files, labels = [files[i] for i in keep], labels[keep]
+  skipped = tuple(str(files[i]) for i in bad) if skip_damaged else ()
+  if skipped:
+    logging.warning("left out %d image(s) of %s that do not decode: %s%s", len(skipped),
+                    context, ", ".join(skipped[:5]), " ..." if len(skipped) > 5 else "")
+    keep = np.setdiff1d(np.arange(len(files)), bad)
+    files, labels = [files[i] for i in keep], labels[keep]
   if lazy:
     decode = functools.partial(formats.decode_image, channels=channels, size=size,
                                context=context)
@@ -229,9 +233,9 @@ def load_image_folder(root: str | os.PathLike, split: str, *,
     images = LazyImages(files, decode, item_shape=first.shape)
     return Dataset(images, labels, len(classes), classes,
                    name=name or f"image_folder:{root}", split=split, skipped=skipped)
-  extra = {"left_out": [int(i) for i in bad]} if len(bad) else {}
-  a = cached(cache_name, key("image_folder", **extra), lambda: {
-      "images": formats.decode_images(files, channels, size, context=context)})
+  if not skip_damaged:
+    a = cached(cache_name, key("image_folder"), lambda: {
+        "images": formats.decode_images(files, channels, size, context=context)})
   return Dataset(a["images"], labels, len(classes), classes,
                  name=name or f"image_folder:{root}", split=split, skipped=skipped)
 
