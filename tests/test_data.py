@@ -528,6 +528,52 @@ def test_corruptions_monotone_and_seeded():
     data.corrupt_images(x, "gaussian_noise", 6, seed=0)
 
 
+def test_domain_shifts_exact():
+  x = data.load("digits", "test").images[:50]  # [50, 8, 8, 1] uint8
+  inv = data.corrupt_images(x, "invert", 1, seed=0)
+  np.testing.assert_array_equal(inv, 255 - x)  # 1 - x on [0, 1], exactly
+  np.testing.assert_array_equal(data.corrupt_images(inv, "invert", 5, seed=3), x)
+  np.testing.assert_array_equal(data.corrupt_images(x, "invert", 0, seed=0), x)
+  # 90 degrees on a square grid lands on grid points: a pure rotation of the
+  # array (counter-clockwise, as np.rot90), with channels and without.
+  np.testing.assert_array_equal(data.corrupt_images(x, "rotate", 5, seed=0),
+                                np.rot90(x, 1, axes=(1, 2)))
+  np.testing.assert_array_equal(data.corrupt_images(x[..., 0], "rotate", 5, seed=0),
+                                np.rot90(x[..., 0], 1, axes=(1, 2)))
+  # A digit framed by black keeps its ink under a small rotation (bilinear).
+  framed = data.load("digits", "test", image_size=(20, 20), padding=4).images[:50]
+  r = data.corrupt_images(framed, "rotate", 1, seed=0).astype(float)
+  assert abs(r.sum() / framed.sum() - 1) < 0.05 and not np.array_equal(r, framed)
+  with pytest.raises(ValueError, match="uint8"):
+    data.corrupt_images(x.astype(np.float32), "invert", 1, seed=0)
+
+
+def test_cifar_background():
+  _real_root("cifar10_jpeg")
+  x = data.load("digits", "test", image_size=(20, 20), padding=4).images[:64, ..., 0]
+  y = data.corrupt_images(x, "cifar_background", 3, seed=0)
+  a = data.DOMAIN_SHIFT_LEVELS["cifar_background"][2]
+  assert y.shape == x.shape and y.dtype == np.uint8
+  assert (y >= x).all()  # max-composited: the digit's strokes stay
+  back = y[x == 0].astype(float)
+  assert back.max() <= a * 255 + 0.5 and back.std() > 5  # a textured background
+  np.testing.assert_array_equal(y, data.corrupt_images(x, "cifar_background", 3, seed=0))
+  assert not np.array_equal(y, data.corrupt_images(x, "cifar_background", 3, seed=1))
+
+
+def test_digits_resized_and_framed():
+  ds = data.load("digits", "test", image_size=(20, 20), padding=4)
+  plain = data.load("digits", "test")
+  assert ds.images.shape == (len(plain), 28, 28, 1) and ds.images.dtype == np.uint8
+  np.testing.assert_array_equal(ds.labels, plain.labels)
+  ring = np.ones((28, 28), bool)
+  ring[4:24, 4:24] = False
+  assert (ds.images[:, ring] == 0).all() and ds.images[:, 4:24, 4:24].max() > 200
+  # Bilinear upsampling keeps the mean brightness of each image (to a few %).
+  np.testing.assert_allclose(ds.images[:, 4:24, 4:24].mean((1, 2, 3)),
+                             plain.images.mean((1, 2, 3)), rtol=0.1, atol=3)
+
+
 # -------------------------------------------------------------------- pipeline
 
 

@@ -250,6 +250,30 @@ def test_label_map_and_eval_sets(tmp_path):
     assert json.load(f)['num_classes'] == 5
 
 
+def test_eval_sets_options_and_like_train_read_the_evaluated_images():
+  """``like_train`` is the subset 'train' evaluates (before the corruption);
+  ``options`` go to data.load over data.options."""
+  config = _config({'data.corruption.name': 'gaussian_noise', 'data.corruption.severity': 5,
+                    'evals.train_examples': 200})
+  config.evals.sets.clean = dict(like_train=True)
+  config.evals.sets.framed = dict(dataset='digits', split='test', examples=50,
+                                  options=dict(image_size=(20, 20), padding=4))
+  train.check_config(config)
+  tr, te = train.load_data(config)
+  sets = train.eval_sets(config, tr, te)
+  assert len(sets['train']) == len(sets['clean']) == 200
+  np.testing.assert_array_equal(sets['clean'].labels, sets['train'].labels)
+  clean_all = train.load_data(config, corrupt=False)[0]
+  # The same images as 'train', clean: each one is its clean training image.
+  idx = [np.flatnonzero((clean_all.images == x).all(axis=(1, 2, 3)))
+         for x in sets['clean'].images[:20]]
+  assert all(len(i) >= 1 for i in idx)
+  assert not np.array_equal(sets['clean'].images, sets['train'].images)  # train is corrupted
+  noise = sets['train'].images.astype(float) - sets['clean'].images
+  assert 5 < np.abs(noise).mean() < 40  # Gaussian noise of std 0.1 on [0, 1], clipped
+  assert sets['framed'].images.shape == (50, 28, 28, 1)
+
+
 def test_config_errors_name_the_problem():
   with pytest.raises(ValueError, match='needs config.init.workdir'):
     train.check_config(_config({'init.finetune': 'layer',

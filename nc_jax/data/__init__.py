@@ -26,7 +26,7 @@ from nc_jax.data.pipeline import (batch_iterator, compute_stats, dataset_stats,
                                   epoch_permutation, normalize,
                                   to_float)
 from nc_jax.data.sources import KNOWN_NAMES, load, load_image_folder
-from nc_jax.data.transforms import (CIFAR10_EIGHT, CORRUPTION_LEVELS,
+from nc_jax.data.transforms import (CIFAR10_EIGHT, CORRUPTION_LEVELS, DOMAIN_SHIFT_LEVELS,
                                     SUPERCLASS_MAPS, select_classes,
                                     add_label_noise, balanced_subset, corrupt,
                                     corrupt_images, mod_coarse_map,
@@ -36,7 +36,7 @@ from nc_jax.data.transforms import (CIFAR10_EIGHT, CORRUPTION_LEVELS,
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR100_CLASSES", "CIFAR100_FINE_TO_COARSE",
     "CIFAR10_EIGHT", "CIFAR100_SUPERCLASS_MEMBERS", "select_classes", "CIFAR100_SUPERCLASSES",
-    "CORRUPTION_LEVELS", "DATASET_STATS", "DamagedImageError", "Dataset",
+    "CORRUPTION_LEVELS", "DATASET_STATS", "DOMAIN_SHIFT_LEVELS", "DamagedImageError", "Dataset",
     "DatasetNotFoundError",
     "FASHION_MNIST_CLASSES", "KNOWN_NAMES", "MNIST_CLASSES",
     "SUPERCLASS_MAPS", "add_label_noise", "balanced_subset", "batch_iterator",

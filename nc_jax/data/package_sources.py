@@ -26,18 +26,31 @@ from nc_jax.data.lazy import LazyImages
 
 
 def load_sklearn_digits(split: str, data_dir, cache: bool, *,
-                        test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
+                        test_fraction: float = 0.25, split_seed: int = 0,
+                        image_size: tuple[int, int] | None = None,
+                        padding: int = 0) -> Dataset:
   """scikit-learn digits, pixels 0..16 scaled to uint8 0..255 (round(v*255/16)).
 
   The split is stratified: in each class, round(n_c * test_fraction) samples
   drawn with ``default_rng(split_seed)`` go to test; both splits keep the
-  original sample order.
+  original sample order. ``image_size=(H, W)`` resizes the 8 x 8 images
+  (PIL bilinear) and ``padding`` then adds that many black pixels on every
+  side: ``image_size=(20, 20), padding=4`` frames the digits as MNIST does
+  (a 20 x 20 box in 28 x 28), the target domain of paper 003's study.
   """
   del data_dir, cache
   check_split(split)
   from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
   d = load_digits()
-  images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+  images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)
+  if image_size is not None:
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    h, w = image_size
+    images = np.stack([np.asarray(Image.fromarray(x).resize((w, h), Image.BILINEAR))
+                       for x in images])
+  if padding:
+    images = np.pad(images, ((0, 0), (padding, padding), (padding, padding)))
+  images = images[..., None]
   y = d.target.astype(np.int32)
   rng = np.random.default_rng(split_seed)
   is_test = np.zeros(len(y), bool)

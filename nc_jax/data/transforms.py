@@ -24,6 +24,19 @@ Conventions:
   (MNIST-1D) get the same sigma in their own units, unclipped. Blur acts on
   the spatial axes (all but the first and, for 4-D NHWC, the last), with
   ``mode='nearest'`` borders; it is deterministic.
+- Domain shifts (`DOMAIN_SHIFT_LEVELS`; paper 003 sec 4.3 trains on source
+  domains that share the labels but not the input distribution), on uint8
+  images with a height and width, severities 1-5 as above:
+
+  ================  ==========================================================
+  invert            1 - x (every severity: the same inversion), deterministic
+  rotate            rotation by 15, 30, 45, 60, 90 degrees about the centre
+                    (bilinear, zero fill outside), deterministic
+  cifar_background  max(x, a * patch): a grey patch of a CIFAR-10 (JPEG copy)
+                    test image, a random crop of the image size, one per
+                    sample (seeded), at weight a = 0.2, 0.35, 0.5, 0.65, 0.8;
+                    needs that data set under the data root
+  ================  ==========================================================
 """
 
 from __future__ import annotations
@@ -38,6 +51,12 @@ from nc_jax.data.core import Dataset
 CORRUPTION_LEVELS: dict[str, tuple[float, ...]] = {
     "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
     "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
+}
+
+DOMAIN_SHIFT_LEVELS: dict[str, tuple[float, ...]] = {
+    "invert": (1.0, 1.0, 1.0, 1.0, 1.0),
+    "rotate": (15.0, 30.0, 45.0, 60.0, 90.0),
+    "cifar_background": (0.2, 0.35, 0.5, 0.65, 0.8),
 }
 
 # name -> (fine -> coarse table, coarse class names, fine data set it is for).
@@ -269,7 +288,9 @@ def corrupt_images(images: np.ndarray, kind: str, severity: int, seed: int,
 
   Args:
     images: uint8 (0-255) or float array, first axis = samples.
-    kind: ``'gaussian_noise'`` or ``'gaussian_blur'``.
+    kind: ``'gaussian_noise'``, ``'gaussian_blur'`` or a domain shift
+      (`DOMAIN_SHIFT_LEVELS`: ``'invert'``, ``'rotate'``,
+      ``'cifar_background'``; uint8 images only).
     severity: 0 (unchanged) to 5.
     seed: Noise seed (the blur ignores it).
     chunk: Samples processed at a time (bounds memory; part of the stream).
@@ -277,14 +298,16 @@ def corrupt_images(images: np.ndarray, kind: str, severity: int, seed: int,
   Returns:
     The corrupted array, same shape and dtype.
   """
-  if kind not in CORRUPTION_LEVELS:
+  if kind not in CORRUPTION_LEVELS and kind not in DOMAIN_SHIFT_LEVELS:
     raise ValueError(f"unknown corruption {kind!r}; known: "
-                     f"{list(CORRUPTION_LEVELS)}")
+                     f"{list(CORRUPTION_LEVELS) + list(DOMAIN_SHIFT_LEVELS)}")
   if not 0 <= severity <= 5:
     raise ValueError(f"severity {severity} not in 0..5")
   images = np.asarray(images)
   if severity == 0:
     return images.copy()
+  if kind in DOMAIN_SHIFT_LEVELS:
+    return _domain_shift(images, kind, DOMAIN_SHIFT_LEVELS[kind][severity - 1], seed)
   s = CORRUPTION_LEVELS[kind][severity - 1]
   is_int = images.dtype == np.uint8
   rng = np.random.default_rng(seed)
@@ -303,6 +326,51 @@ def corrupt_images(images: np.ndarray, kind: str, severity: int, seed: int,
       x = np.rint(np.clip(x, 0.0, 1.0) * 255.0)
     out[start:start + chunk] = x.astype(images.dtype)
   return out
+
+
+def _spatial(images: np.ndarray) -> np.ndarray:
+  """uint8 ``[N, H, W]`` or ``[N, H, W, C]`` as float32 ``[N, H, W, C]`` on [0, 1]."""
+  if images.dtype != np.uint8 or images.ndim not in (3, 4):
+    raise ValueError("domain shifts need uint8 images [N, H, W(, C)], got "
+                     f"{images.dtype} {images.shape}")
+  x = images.astype(np.float32) / 255.0
+  return x if images.ndim == 4 else x[..., None]
+
+
+def _backgrounds(n: int, h: int, w: int, channels: int, seed: int) -> np.ndarray:
+  """``n`` random ``h x w`` crops of CIFAR-10 (JPEG copy) test images, on [0, 1]:
+  grey (ITU-R 601 luma) unless ``channels == 3``."""
+  from nc_jax.data import sources  # pylint: disable=g-import-not-at-top
+  cifar = sources.load("cifar10_jpeg", "test").images  # [10000, 32, 32, 3] uint8
+  if h > cifar.shape[1] or w > cifar.shape[2]:
+    raise ValueError(f"cifar_background crops 32 x 32 images; got {h} x {w} inputs")
+  rng = np.random.default_rng(seed)
+  idx = rng.integers(len(cifar), size=n)
+  top = rng.integers(cifar.shape[1] - h + 1, size=n)
+  left = rng.integers(cifar.shape[2] - w + 1, size=n)
+  rows = top[:, None] + np.arange(h)
+  cols = left[:, None] + np.arange(w)
+  patch = cifar[idx[:, None, None], rows[:, :, None], cols[:, None, :]]
+  patch = patch.astype(np.float32) / 255.0
+  if channels != 3:
+    patch = (patch @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+  return patch
+
+
+def _domain_shift(images: np.ndarray, kind: str, level: float, seed: int) -> np.ndarray:
+  """One of `DOMAIN_SHIFT_LEVELS` at ``level`` (the module docstring)."""
+  x = _spatial(images)
+  if kind == "invert":
+    x = 1.0 - x
+  elif kind == "rotate":
+    from scipy import ndimage  # pylint: disable=g-import-not-at-top
+    x = ndimage.rotate(x, level, axes=(1, 2), reshape=False, order=1, mode="constant",
+                       cval=0.0)
+  else:
+    x = np.maximum(x, level * _backgrounds(len(x), x.shape[1], x.shape[2], x.shape[3],
+                                           seed))
+  x = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+  return x if images.ndim == 4 else x[..., 0]
 
 
 def corrupt(ds: Dataset, kind: str, severity: int, seed: int) -> Dataset:

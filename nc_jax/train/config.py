@@ -71,7 +71,7 @@ LOADERS = ('in_memory', 'grain')
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 LABEL_SETS = ('clean', 'fine', 'coarse')
 EVAL_SET_KEYS = ('dataset', 'split', 'label_map', 'corruption', 'severity',
-                 'examples', 'like_train')
+                 'examples', 'like_train', 'options')
 # Dotted keys (a group name: all of it) that may differ when a run is
 # resumed: they change how long or how verbosely it runs, not what it
 # computes up to the checkpoint.
@@ -110,7 +110,8 @@ def default_config() -> ConfigDict:
   c.data.label_map = ''
   c.data.label_noise = 0.0  # Symmetric noise on the TRAINING labels only.
   # Corrupted inputs on every split of the task (data.corrupt: name
-  # 'gaussian_noise' | 'gaussian_blur', severity 1-5, seeded); clean copies
+  # 'gaussian_noise' | 'gaussian_blur' | a domain shift 'invert' | 'rotate' |
+  # 'cifar_background' (data.DOMAIN_SHIFT_LEVELS), severity 1-5, seeded); clean copies
   # can be evaluated through evals.sets (dict(like_train=True)).
   c.data.corruption = ConfigDict(dict(name='', severity=0))
   # 'in_memory' (decode whole splits, index arrays) | 'grain' (image folders
@@ -164,9 +165,11 @@ def default_config() -> ConfigDict:
   c.evals.label_sets = ()
   # Extra evaluation sets tracked like train and test: name -> ConfigDict(
   # dataset='' (= data.name), split='test', label_map=None (= data's),
-  # corruption='' | 'gaussian_noise' | 'gaussian_blur', severity=0,
+  # corruption='' | a data.corrupt kind, severity=0,
   # examples=0 (> 0: a fixed random subset), like_train=False (True: the
-  # training set itself, same examples and labels, before the corruption)).
+  # training images 'train' evaluates, same examples and labels, before the
+  # corruption), options={} (data.load keywords over data.options, e.g.
+  # dict(image_size=(20, 20), padding=4) for digits)).
   c.evals.sets = ConfigDict()
 
   # Saved every `every` epochs and at the last; `init`: also the

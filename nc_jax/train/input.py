@@ -94,7 +94,9 @@ def eval_sets(config, train: data.Dataset,
   """{name: data set} evaluated every ``evals.every`` epochs.
 
   'train' and 'test' (fixed random subsets when ``evals.train_examples`` /
-  ``evals.test_examples`` are set), then every ``config.evals.sets`` entry.
+  ``evals.test_examples`` are set), then every ``config.evals.sets`` entry
+  (``like_train``: the same training images as 'train', clean; ``options``:
+  `data.load` keywords over ``data.options``).
   """
   e = config.evals
   out = {'train': _subset(train, e.train_examples, config.seed, 1),
@@ -103,10 +105,11 @@ def eval_sets(config, train: data.Dataset,
   for i, (name, spec) in enumerate(sorted(e.sets.items())):
     spec = spec.to_dict()
     if spec.get('like_train'):
-      ds = load_data(config, corrupt=False)[0]
+      # The images 'train' evaluates (the same subset), before the corruption.
+      ds = _subset(load_data(config, corrupt=False)[0], e.train_examples, config.seed, 1)
     else:
       ds = data.load(spec.get('dataset') or config.data.name,
-                     spec.get('split', 'test'), **kw)
+                     spec.get('split', 'test'), **{**kw, **spec.get('options', {})})
       label_map = spec.get('label_map')
       ds = apply_label_map(ds, config.data.label_map if label_map is None
                            else label_map, config.seed + 1)
