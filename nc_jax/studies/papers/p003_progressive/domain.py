@@ -20,33 +20,57 @@ from nc_jax.studies.papers.p003_progressive import evidence
 from nc_jax.studies.papers.p003_progressive import gates
 
 
+def _std(x, axis=0) -> np.ndarray:
+  """Sample standard deviation (ddof 1) along ``axis``; NaN where undefined."""
+  x = np.asarray(x, float)
+  if x.shape[axis] < 2:
+    return np.full(np.delete(x.shape, axis), np.nan) if x.ndim > 1 else np.float64('nan')
+  with np.errstate(all='ignore'):
+    return np.std(x, axis=axis, ddof=1)
+
+
 def domain_replicates(runs: Mapping[str, Mapping[str, Any]], sources: Sequence[str]
                       ) -> dict[str, list]:
-  """Per seed shared by every source: the across-source spread and the Spearman.
+  """Per seed shared by every source: the across-source spread and the Spearmans.
 
   A replicate is one model per source, all with the same seed. Its spread per
-  layer is the std over sources of log target CDNV; its Spearman is that of
-  (target CDNV, target probe accuracy) over every (source, layer).
+  layer is the sample std (ddof 1) over sources of log target CDNV; its
+  ``spearman_by_layer`` that of (target CDNV, target probe accuracy) over the
+  sources within each layer, ``spearman_within_layers`` their mean over the
+  layers, and ``spearman_pooled`` the same over every (source, layer) (the
+  first pass's statistic, which the layer index alone can drive).
 
   Returns:
     ``{"seeds", "spread_by_layer": [[per layer] per seed], "spread_first",
-    "spread_last", "spearman"}`` (per-seed lists).
+    "spread_last", "spearman_by_layer", "spearman_within_layers",
+    "spearman_pooled"}`` (per-seed lists).
   """
   shared = [s for s in (runs[sources[0]]['seeds'] if sources else [])
             if all(s in runs[n]['seeds'] for n in sources)]
-  out: dict[str, list] = dict(seeds=shared, spread_by_layer=[], spread_first=[],
-                              spread_last=[], spearman=[])
+  keys = ('spread_by_layer', 'spread_first', 'spread_last', 'spearman_by_layer',
+          'spearman_within_layers', 'spearman_pooled')
+  out: dict[str, list] = dict(seeds=shared, **{k: [] for k in keys})
   for s in shared:
     at = lambda key: np.asarray([runs[n][key][runs[n]['seeds'].index(s)] for n in sources],
                                 float)
-    cdnv, acc = at('target_cdnv'), at('target_probe_accuracy')
+    cdnv, acc = at('target_cdnv'), at('target_probe_accuracy')  # [source, layer]
     with np.errstate(all='ignore'):
-      sp = np.std(np.log(cdnv), axis=0)
+      sp = _std(np.log(cdnv))
+    by_layer = [float(spearman(cdnv[:, i], acc[:, i])) for i in range(cdnv.shape[1])]
     out['spread_by_layer'].append(sp.tolist())
     out['spread_first'].append(float(sp[0]))
     out['spread_last'].append(float(sp[-1]))
-    out['spearman'].append(float(spearman(cdnv.ravel(), acc.ravel())))
+    out['spearman_by_layer'].append(by_layer)
+    out['spearman_within_layers'].append(float(np.mean(by_layer)))
+    out['spearman_pooled'].append(float(spearman(cdnv.ravel(), acc.ravel())))
   return out
+
+
+def seed_spread_last(runs: Mapping[str, Mapping[str, Any]], sources: Sequence[str]) -> float:
+  """Within-source seed noise at the last layer: the mean over sources of the
+  sample std over seeds of log target CDNV (NaN with fewer than 2 seeds)."""
+  stds = [_std(np.log([c[-1] for c in runs[n]['target_cdnv']])) for n in sources]
+  return float(np.mean(stds)) if stds else float('nan')
 
 
 def evidence_003d(study: reproduce.Study) -> dict[str, Any]:
@@ -59,13 +83,14 @@ def evidence_003d(study: reproduce.Study) -> dict[str, Any]:
       for name in names}
   rep = domain_replicates(runs, names)
   return dict(sources=names, layers=evidence.recorded_layers(study, 'source'), runs=runs,
-              replicate_seeds=rep['seeds'], spread_by_layer=rep['spread_by_layer'],
-              spread_first=rep['spread_first'], spread_last=rep['spread_last'],
-              spearman=rep['spearman'],
-              summary=dict(spread_first=evidence.summary(rep['spread_first']),
-                           spread_last=evidence.summary(rep['spread_last']),
-                           spearman=evidence.summary(rep['spearman']),
-                           spread_by_layer=evidence.layer_summaries(rep['spread_by_layer'])))
+              replicate_seeds=rep.pop('seeds'), **rep,
+              seed_spread_last=seed_spread_last(runs, names),
+              summary=dict(**{k: evidence.summary(rep[k])
+                              for k in ('spread_first', 'spread_last',
+                                        'spearman_within_layers', 'spearman_pooled')},
+                           spread_by_layer=evidence.layer_summaries(rep['spread_by_layer']),
+                           spearman_by_layer=evidence.layer_summaries(
+                               rep['spearman_by_layer'])))
 
 
 def gates_003d(ev, c) -> dict[str, reproduce.Gate]:
@@ -81,9 +106,14 @@ def gates_003d(ev, c) -> dict[str, reproduce.Gate]:
 
 
 def checks_003d(ev, c) -> dict[str, bool | None]:
+  across = ev['spread_last']
   return dict(
-      diverge_with_depth=spread.exceeds(ev['spread_last'], ev['spread_first'], paired=True),
-      collapse_predicts_probe=spread.below(ev['spearman'], c['domain_rho_max']))
+      diverge_with_depth=spread.exceeds(across, ev['spread_first'], paired=True),
+      spread_beyond_seed_noise=(
+          bool(np.mean(across) > ev['seed_spread_last'])
+          if spread.finite(across) and np.isfinite(ev['seed_spread_last']) else None),
+      collapse_predicts_probe=spread.below(ev['spearman_within_layers'],
+                                           c['domain_rho_max']))
 
 
 def figure_003d(ev, study) -> list[str]:

@@ -17,6 +17,7 @@ from nc_jax.studies import reproduce
 from nc_jax.studies import spread
 from nc_jax.studies.papers.p003_progressive import evidence
 from nc_jax.studies.papers.p003_progressive import gates
+from nc_jax.studies.papers.p003_progressive.runs import noise_nets, noise_runs
 
 
 def _above_one(curves) -> list[int]:
@@ -34,18 +35,24 @@ def _rate_key(rate) -> str:
   return f'{float(rate):g}'
 
 
-def evidence_003b(study: reproduce.Study) -> dict[str, Any]:
+def _net_evidence(study: reproduce.Study, net: str) -> dict[str, Any]:
+  """One network's label-noise groups (``rates``: keys, ``runs``: per rate)."""
   runs = {_rate_key(rate): evidence.group(
-      study.where(kind='label_noise', label_noise=rate),
+      noise_runs(study, net, rate),
       ('cdnv', 'cdnv_init', 'memorization_ratio', 'memorization_ratio_init'),
       summarized=('cdnv', 'memorization_ratio', 'memorization_ratio_init'))
       for rate in study.config.noise_rates}
-  layers = evidence.recorded_layers(study, 'label_noise')
-  ev = dict(rates=list(runs), layers=layers, runs=runs)
+  rs = [r for k in runs for r in noise_runs(study, net, float(k))]
+  ev = dict(rates=list(runs), layers=list(rs[0]['layers']) if rs else [], runs=runs)
   ev['lifted_layers'] = _lifted(ev)
-  ev['layers_above_1'] = {k: [layers[i] for i in _above_one(runs[k]['memorization_ratio'])]
+  ev['layers_above_1'] = {k: [ev['layers'][i] for i in _above_one(runs[k]['memorization_ratio'])]
                           for k in _noisy(ev)}
   return ev
+
+
+def evidence_003b(study: reproduce.Study) -> dict[str, Any]:
+  nets = {net: _net_evidence(study, net) for net in noise_nets(study.config)}
+  return dict(nets=list(nets), by_net=nets)
 
 
 def _noisy(ev) -> list[str]:
@@ -59,40 +66,66 @@ def _lifted(ev) -> list[bool | None]:
           for i in range(len(ev['layers']))]
 
 
+def _most_above_one(ev) -> int:
+  """The most layers above 1 over the noise rates > 0 of one network."""
+  return max((len(_above_one(ev['runs'][k]['memorization_ratio'])) for k in _noisy(ev)),
+             default=0)
+
+
 def gates_003b(ev, c) -> dict[str, reproduce.Gate]:
-  groups = [ev['runs'][k] for k in ev['rates']]
-  lowest = ev['runs'][min(ev['rates'], key=float)] if ev['rates'] else dict(cdnv=[])
+  nets = [ev['by_net'][n] for n in ev['nets']]
+  groups = [n['runs'][k] for n in nets for k in n['rates']]
+  lowest = [n['runs'][min(n['rates'], key=float)] for n in nets if n['rates']]
   return dict(
       **gates.gate_runs(groups, c),
       train_collapse=gates.gate_collapse(
-          [lowest], c, 'seed-mean train CDNV of the last layer at the lowest noise rate'),
+          lowest, c, 'largest seed-mean train CDNV of the last layer at the lowest noise '
+          'rate (over the depths)'),
       some_layer_above_1=gates.gate_above_one(
-          [len(_above_one(ev['runs'][k]['memorization_ratio'])) for k in _noisy(ev)],
-          '(most over the noise rates > 0); else the location check is vacuous'))
+          [min((_most_above_one(n) for n in nets), default=0)],
+          '(most over the noise rates > 0, fewest over the depths); else the location '
+          'check is vacuous at that depth'))
 
 
 def checks_003b(ev, c) -> dict[str, bool | None]:
-  lifted = _lifted(ev)
-  fraction_ok = (None if not lifted or None in lifted
-                 else sum(lifted) / len(lifted) >= c['lifted_fraction_min'])
-  above = [_above_one(ev['runs'][k]['memorization_ratio']) for k in _noisy(ev)]
-  return dict(curves_lifted_with_noise=fraction_ok,
-              ratio_below_1_except_last_layers=_late(above, len(ev['layers'])))
+  checks = {}
+  for net in ev['nets']:
+    n = ev['by_net'][net]
+    lifted = _lifted(n)
+    checks[f'{net}_curves_lifted_with_noise'] = (
+        None if not lifted or None in lifted
+        else sum(lifted) / len(lifted) >= c['lifted_fraction_min'])
+    above = [_above_one(n['runs'][k]['memorization_ratio']) for k in _noisy(n)]
+    checks[f'{net}_ratio_above_1_only_in_last_layers'] = _late(above, len(n['layers']))
+  return checks
 
 
 def figure_003b(ev, study) -> list[str]:
-  n = len(ev['layers'])
-  if not n:
-    return []
-  figs = ['003b_cdnv_by_layer.png', '003b_memorization_ratio.png']
-  plots.curves(study.file(figs[0]), np.arange(1, n + 1),
-               {f'noise {k}': evidence.seed_means(ev['runs'][k]['cdnv']) for k in ev['rates']},
-               xlabel='layer', logy=True, title='CDNV (noisy training labels) by layer')
-  plots.curves(study.file(figs[1]), np.arange(1, n + 1),
-               {f'noise {k}': evidence.seed_means(ev['runs'][k]['memorization_ratio'])
-                for k in _noisy(ev)}, xlabel='layer',
-               title='memorization ratio: CDNV(clean labels) / CDNV(noisy labels)')
+  figs = []
+  for net in ev['nets']:
+    n = ev['by_net'][net]
+    layers = len(n['layers'])
+    if not layers:
+      continue
+    x = np.arange(1, layers + 1)
+    cdnv, ratio = f'003b_{net}_cdnv_by_layer.png', f'003b_{net}_memorization_ratio.png'
+    plots.curves(study.file(cdnv), x,
+                 {f'noise {k}': evidence.seed_means(n['runs'][k]['cdnv']) for k in n['rates']},
+                 xlabel='layer', logy=True,
+                 title=f'{net}: CDNV (noisy training labels) by layer')
+    plots.curves(study.file(ratio), x,
+                 {f'noise {k}': evidence.seed_means(n['runs'][k]['memorization_ratio'])
+                  for k in _noisy(n)}, xlabel='layer',
+                 title=f'{net}: memorization ratio, CDNV(clean labels) / CDNV(noisy labels)')
+    figs += [cdnv, ratio]
   return figs
+
+
+def corruption_net(config) -> str:
+  """The label-noise network 003c compares with: the one of ``config.base``'s depth."""
+  nets = noise_nets(config)
+  same = f"depth{config.base.model.kwargs.get('depth', '')}"
+  return same if same in nets else next(iter(nets))
 
 
 def evidence_003c(study: reproduce.Study) -> dict[str, Any]:
@@ -102,14 +135,16 @@ def evidence_003c(study: reproduce.Study) -> dict[str, Any]:
       ('cdnv', 'cdnv_train_clean', 'memorization_ratio', 'memorization_ratio_init'),
       summarized=('cdnv', 'memorization_ratio', 'memorization_ratio_init'))
       for sev in config.severities}
+  net = corruption_net(config)
   noise = {_rate_key(rate): evidence.group(
-      study.where(kind='label_noise', label_noise=rate), ('memorization_ratio',),
+      noise_runs(study, net, rate), ('memorization_ratio',),
       summarized=('memorization_ratio',))
       for rate in config.noise_rates if rate > 0}
   layers = evidence.recorded_layers(study, 'corruption')
   above = lambda groups: {k: [layers[i] for i in _above_one(g['memorization_ratio'])]
                           for k, g in groups.items()}
-  return dict(severities=list(runs), layers=layers, runs=runs, label_noise=noise,
+  return dict(severities=list(runs), layers=layers, runs=runs, label_noise_net=net,
+              label_noise=noise,
               layers_above_1=above(runs), label_noise_layers_above_1=above(noise))
 
 
@@ -143,6 +178,8 @@ def figure_003c(ev, study) -> list[str]:
             for k in ev['severities']}
   curves.update({f'label noise {k}': evidence.seed_means(g['memorization_ratio'])
                  for k, g in ev['label_noise'].items()})
+  n = max(n, *map(len, curves.values()))  # The label-noise net may be another depth.
+  curves = {k: v + [np.nan] * (n - len(v)) for k, v in curves.items()}
   plots.curves(study.file(fig), np.arange(1, n + 1), curves, xlabel='layer',
                title='memorization ratio: CDNV(clean) / CDNV(trained-on) (seed means)')
   return [fig]

@@ -70,15 +70,17 @@ def analysis(rdir: str, extra_splits: Sequence[str] = ()) -> dict[str, Any]:
 def _probe(config, rdir: str, tcfg, data=None) -> list[float]:
   """Linear-probe test accuracy of every layer's frozen features (layer order).
 
-  ``data``: the probe's (train, test) data sets; None: a fixed random subset
-  of ``config.probe_examples`` of the run's training images and its first
-  ``config.probe_test_examples`` test images.
+  ``data``: the probe's (train, test) data sets; None: fixed random subsets
+  of ``config.probe_examples`` of the run's training images and of
+  ``config.probe_test_examples`` of its test images (0: all of them; image
+  folders are sorted by class, so never a slice).
   """
   if data is None:
     tr, te = input_lib.load_data(tcfg)
     rng = np.random.default_rng(0)
-    tr = tr.subset(np.sort(rng.choice(len(tr), min(len(tr), config.probe_examples), False)))
-    data = tr, te.subset(np.arange(min(len(te), config.probe_test_examples)))
+    pick = lambda ds, n: (ds.subset(np.sort(rng.choice(len(ds), n, False)))
+                          if 0 < n < len(ds) else ds)
+    data = pick(tr, config.probe_examples), pick(te, config.probe_test_examples)
   layers = _tracked_layers(RunDir(rdir))
   res = probe_layers(rdir, *data, config.probe, layers=layers, seed=0,
                      batch_size=tcfg.evals.batch_size)
@@ -101,57 +103,90 @@ def _then(config, *, probe: bool = False, target: bool = False,
   return then
 
 
-def depth_groups(config) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-  """003a's groups, shallow to deep: ``{group: (config overrides, recorded overrides)}``.
+def depth_groups(config) -> dict[str, tuple[Any, dict[str, Any], dict[str, Any]]]:
+  """003a's groups, shallow to deep within each family:
+  ``{group: (base config, config overrides, tags)}``.
 
-  MLP depths, then named models of one family (ResNet-18/34/50).
+  The MLP depths (``config.base``, Fashion-MNIST: the per-layer-law control;
+  they also evaluate the clean labels, so they serve as 003b's noise-free
+  runs) and the named models of one family (``config.resnet``, the paper's
+  ResNets: the claim's primary evidence).
   """
-  groups = {f'depth{d}': ({'model.kwargs.depth': d}, dict(depth=d)) for d in config.depths}
-  groups.update({f'depth_{m}': ({'model.name': m}, dict(model=m))
+  groups = {f'depth{d}': (config.base,
+                          {'model.kwargs.depth': d, 'evals.label_sets': ('clean',)},
+                          dict(family='mlp', model=config.base.model.name, depth=d))
+            for d in config.depths}
+  groups.update({f'depth_{m}': (config.resnet, {'model.name': m},
+                                dict(family='resnet', model=m))
                  for m in config.depth_models})
   return groups
 
 
-def _per_seed(config, name: str, execute, over: Mapping[str, Any],
+def noise_nets(config) -> dict[str, dict[str, Any]]:
+  """003b's networks: ``{net: config overrides}``, one MLP per ``config.noise_depths``
+  (``{'base': {}}``, ``config.base`` as it is, when there are none)."""
+  if not config.noise_depths:
+    return {'base': {}}
+  return {f'depth{d}': {'model.kwargs.depth': d} for d in config.noise_depths}
+
+
+def noise_runs(study, net: str, rate: float) -> list[sweep.Result]:
+  """The finished runs of ``net`` at noise ``rate``; at rate 0, 003a's MLP depth
+  runs of that depth when the plan has them (the same training: `plan` does
+  not run it twice)."""
+  if not rate and net in depth_groups(study.config):
+    return study.where(kind='depth', group=net)
+  return study.where(kind='label_noise', net=net, label_noise=rate)
+
+
+def _per_seed(config, name: str, execute, base, over: Mapping[str, Any],
               overrides: Mapping[str, Any], tags: Mapping[str, Any]) -> list[sweep.Run]:
-  """``<name>_seed<s>`` for every seed: ``config.base`` with ``over`` and the seed."""
+  """``<name>_seed<s>`` for every seed: ``base`` with ``over`` and the seed."""
   return [sweep.Run(f'{name}_seed{s}', execute,
-                    sweep.with_overrides(config.base, {**over, 'seed': s}), seed=s,
+                    sweep.with_overrides(base, {**over, 'seed': s}), seed=s,
                     overrides=dict(overrides), tags=dict(tags)) for s in config.seeds]
 
 
 def plan(config, workdir: str) -> list[sweep.Run]:
   """The study's runs: every group (a depth, a noise rate, a severity, a source) x seeds."""
   del workdir
-  b, t = config.base, config.target
+  t = config.target
   runs = []
   depth = sweep.train(keep=KEEP, then=_then(config, probe=True))
-  for group, (over, recorded) in depth_groups(config).items():
-    runs += _per_seed(config, group, depth, over, recorded,
-                      {'kind': 'depth', 'group': group, 'model': b.model.name, **recorded})
+  for group, (base, over, tags) in depth_groups(config).items():
+    runs += _per_seed(config, group, depth, base, over, over,
+                      {'kind': 'depth', 'group': group, **tags})
   noise = sweep.train(keep=KEEP, then=_then(config))
-  for rate in config.noise_rates:
-    runs += _per_seed(config, f'noise{rate:g}', noise,
-                      {'data.label_noise': rate, 'evals.label_sets': ('clean',)},
-                      dict(label_noise=rate),
-                      dict(kind='label_noise', label_noise=rate, model=b.model.name))
+  depth_groups_ = depth_groups(config)
+  for net, net_over in noise_nets(config).items():
+    for rate in config.noise_rates:
+      if not rate and net in depth_groups_:
+        continue  # 003a's run of this depth (`noise_runs`).
+      runs += _per_seed(config, f'noise{rate:g}_{net}', noise, config.base,
+                        {**net_over, 'data.label_noise': rate,
+                         'evals.label_sets': ('clean',)},
+                        dict(net_over, label_noise=rate),
+                        dict(kind='label_noise', net=net, label_noise=rate,
+                             model=config.base.model.name))
   corrupt = sweep.train(keep=KEEP, then=_then(config, extra_splits=('train_clean',)))
   for sev in config.severities:
     # Every training image, corrupted and clean: both CDNVs read the same images.
-    runs += _per_seed(config, f'corrupt{sev}', corrupt,
+    runs += _per_seed(config, f'corrupt{sev}', corrupt, config.base,
                       {'data.corruption.name': config.corruption,
                        'data.corruption.severity': sev, 'evals.train_examples': 0,
                        'evals.sets.train_clean': dict(like_train=True)},
                       dict(corruption=config.corruption, severity=sev),
                       dict(kind='corruption', corruption=config.corruption, severity=sev))
   source = sweep.train(keep=KEEP, then=_then(config, target=True, extra_splits=('target',)))
-  target = dict(dataset=config.domain_dataset, split='test',
+  target = dict(dataset=t.data.name, split=t.data.test_split,
                 corruption=t.data.corruption.name, severity=t.data.corruption.severity,
-                examples=config.probe_test_examples)
+                examples=config.probe_test_examples, options=t.data.options.to_dict(),
+                label_map='')
   for name, src in config.sources.items():
     # A source: the domain data set with its corruption (``config.sources``).
-    runs += _per_seed(config, f'source_{name}', source,
+    runs += _per_seed(config, f'source_{name}', source, config.base,
                       {'data.name': config.domain_dataset,
+                       'augment.crop_padding': 0, 'augment.flip': False,  # digits
                        'data.corruption.name': src.corruption,
                        'data.corruption.severity': src.corruption_severity,
                        'evals.sets.target': target},

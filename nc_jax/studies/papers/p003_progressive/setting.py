@@ -7,19 +7,23 @@
 
 from __future__ import annotations
 
-from nc_jax.data.transforms import CORRUPTION_LEVELS
+from nc_jax.data.transforms import CORRUPTION_LEVELS, DOMAIN_SHIFT_LEVELS
 from nc_jax.studies import settings
 from nc_jax.studies import sweep
-from nc_jax.studies.papers.p003_progressive.runs import depth_groups
+from nc_jax.studies.papers.p003_progressive.runs import depth_groups, noise_nets
 
 
 def _corruption_text(kind: str, severity: int) -> str:
   """'Gaussian noise (std 0.08 on [0, 1] pixels), severity 3', or 'clean'."""
   if not kind or not severity:
     return 'clean'
-  level = CORRUPTION_LEVELS.get(kind, (None,) * 5)[severity - 1]
+  level = {**CORRUPTION_LEVELS, **DOMAIN_SHIFT_LEVELS}.get(kind, (None,) * 5)[severity - 1]
   what = {'gaussian_noise': f'Gaussian noise (std {level:g} on [0, 1] pixels)',
-          'gaussian_blur': f'Gaussian blur (sigma {level:g} px)'}.get(kind, kind)
+          'gaussian_blur': f'Gaussian blur (sigma {level:g} px)',
+          'invert': 'inverted (1 - x)',
+          'rotate': f'rotated by {level:g} degrees',
+          'cifar_background': f'on CIFAR-10 (JPEG copy) grey patches at weight {level:g}, '
+                              'max-composited'}.get(kind, kind)
   return f'{what}, severity {severity}'
 
 
@@ -38,19 +42,33 @@ def _ran(config, t, model: str | None = None) -> str:
 
 
 def depth(config) -> str:
-  """003a's runs: the depth sweep and the probes."""
-  models = [settings.model(sweep.with_overrides(config.base, over))
-            for over, _ in depth_groups(config).values()]
-  return (_ran(config, config.base, ', '.join(models)) + ' Linear probes (L2 grid of '
-          f"{config.probe.l2_grid_size}) on every layer's frozen features, "
-          f'{config.probe_examples:,} training / {config.probe_test_examples:,} test images.')
+  """003a's runs: the ResNet depths (judged), the MLP depth sweep (control), the probes."""
+  texts = []
+  for family, base in (('resnet', config.resnet), ('mlp', config.base)):
+    groups = [(b, over) for b, over, tags in depth_groups(config).values()
+              if tags['family'] == family]
+    if not groups:
+      continue
+    models = ', '.join(settings.model(sweep.with_overrides(b, over)) for b, over in groups)
+    role = ('Judged: ' if family == 'resnet' else
+            'Control (the per-layer law, reported, not judged): ')
+    texts.append(role + _ran(config, base, models))
+  probe_test = (f'the first {config.probe_test_examples:,} test images'
+                if config.probe_test_examples else 'every test image')
+  return (' '.join(texts) + ' Linear probes (L2 grid of '
+          f"{config.probe.l2_grid_size}) on every tracked layer's frozen features, "
+          f'{config.probe_examples:,} training images / {probe_test}.')
 
 
 def label_noise(config) -> str:
-  """003b's runs: the label-noise rates."""
-  return (_ran(config, config.base) + ' Symmetric label noise on the training labels, '
-          f"{settings.grid({'rate': config.noise_rates})}; CDNV of the training images "
-          'against the noisy and the clean labels.')
+  """003b's runs: the label-noise rates at each depth."""
+  nets = list(noise_nets(config))
+  at = (f"at MLP depths {', '.join(n.removeprefix('depth') for n in nets)}"
+        if nets != ['base'] else 'on the base model')
+  return (_ran(config, config.base) + f' Symmetric label noise on the training labels {at}, '
+          f"{settings.grid({'rate': config.noise_rates})} (the noise-free runs are "
+          "003a's MLP runs of the same depth where it has them); CDNV of the training "
+          'images against the noisy and the clean labels.')
 
 
 def corruption(config) -> str:
@@ -68,13 +86,16 @@ def domain_shift(config) -> str:
   t = config.target
   sources = '; '.join(f'{n}: {_corruption_text(s.corruption, s.corruption_severity)}'
                       for n, s in config.sources.items())
-  name = settings.DATA_NAMES.get(config.domain_dataset, config.domain_dataset)
-  base = sweep.with_overrides(config.base, {'data.name': config.domain_dataset})
+  base = sweep.with_overrides(config.base, {'data.name': config.domain_dataset,
+                                            'augment.crop_padding': 0, 'augment.flip': False})
+  options = t.data.options.to_dict()
+  framed = (f" ({options['image_size'][0]} x {options['image_size'][1]}, framed by "
+            f"{options.get('padding', 0)} px)" if options.get('image_size') else '')
   return (_ran(config, base)
           + f' Trained on {len(config.sources)} source domains that share the labels '
-          f'({sources}). Target: {name} test images, '
-          f'{_corruption_text(t.data.corruption.name, t.data.corruption.severity)}: CDNV on '
-          f'{config.probe_test_examples:,} target test images; linear probes trained on '
-          f'{t.data.examples_per_class} target images per class, tested on '
+          f'({sources}). Target: {settings.data(t)}{framed}, '
+          f'{_corruption_text(t.data.corruption.name, t.data.corruption.severity)}, never '
+          'trained on: CDNV of every layer on the target test images; linear probes trained '
+          f'on {t.data.examples_per_class} target images per class, tested on '
           f"{settings.test_data(t)}. The paper's Office-Home is not available offline.")
 
