@@ -6,8 +6,13 @@ samples are masked out, so K (the number of classes present) may be a traced
 value and every function works under ``jit``/``vmap``/``lax.scan``.
 
 Nothing here builds an N x N, K x K x p or N x K array: pairwise quantities
-come from the K x K Gram of the centred class means and the per-class
-variances.
+come from the Gram of the centred class means and the per-class variances.
+Up to `PAIR_BLOCK_ELEMS` pairs that Gram is one C x C array; beyond (tens of
+thousands of classes: a language model's vocabulary) the pairwise metrics
+(`cdnv`, `nc2_etf`, `nc2_equiangular`, `gnc2`) reduce it tile by tile, row
+blocks of classes against all classes, so that memory stays O(T C + C p)
+for T rows per block (``pair_rows``; `pair_tile_rows` picks T). Both paths
+compute the same entries and agree to rounding.
 """
 
 from __future__ import annotations
@@ -208,6 +213,65 @@ def class_separation(m: ClassMoments) -> jax.Array:
   return between / (within + between)
 
 
+# Elements of one [T, C] block of pairwise temporaries: up to this many pairs
+# the pairwise metrics build the whole C x C Gram (C <= 2048), beyond it they
+# reduce row blocks of T = PAIR_BLOCK_ELEMS // C classes (16 MiB per float32
+# temporary; a handful are alive at once).
+PAIR_BLOCK_ELEMS = 1 << 22
+
+
+def pair_tile_rows(num_classes: int, block_elems: int = PAIR_BLOCK_ELEMS) -> int:
+  """Rows T of a block of the tiled pairwise metrics: 0 (one dense C x C
+  array) when C^2 <= ``block_elems``, else the most rows whose [T, C] blocks
+  fit it (at least 1)."""
+  if num_classes * num_classes <= block_elems:
+    return 0
+  return max(1, block_elems // num_classes)
+
+
+def _rows_for(m: ClassMoments, pair_rows) -> int:
+  return pair_tile_rows(m.means.shape[0]) if pair_rows is None else int(pair_rows)
+
+
+def _reduce_row_blocks(m: ClassMoments, rows: int, fn, init):
+  """Sum over row blocks of ``rows`` classes of ``fn(block)`` (a pytree like
+  ``init``); the classes are padded to whole blocks with absent ones.
+
+  ``block`` has ``gram`` [T, C] (centred means of the rows against all
+  classes), ``rows_present`` [T], ``diag`` [T, C] (True where row class ==
+  column class), ``pairs`` [T, C] (k != l, both present) and ``index`` [T].
+  """
+  mc = centred_means(m)
+  c = mc.shape[0]
+  blocks = -(-c // rows)
+  pad = blocks * rows - c
+  mc_pad = jnp.pad(mc, ((0, pad), (0, 0)))
+  present_pad = jnp.pad(m.present, (0, pad))
+  cols = jnp.arange(c)
+
+  def body(b, acc):
+    start = b * rows
+    index = start + jnp.arange(rows)
+    rows_present = jax.lax.dynamic_slice_in_dim(present_pad, start, rows)
+    diag = index[:, None] == cols[None, :]
+    block = dict(gram=jax.lax.dynamic_slice_in_dim(mc_pad, start, rows) @ mc.T,
+                 rows_present=rows_present, diag=diag, index=index,
+                 pairs=rows_present[:, None] & m.present[None, :] & ~diag)
+    return jax.tree.map(jnp.add, acc, fn(block))
+
+  return jax.lax.fori_loop(0, blocks, body, init)
+
+
+def _row_values(x: jax.Array, index: jax.Array) -> jax.Array:
+  """``x[index]`` for a padded block (0 past the end)."""
+  return jnp.pad(x, (0, index.shape[0]))[index]
+
+
+def _pair_count(m: ClassMoments) -> jax.Array:
+  k = _k(m)
+  return k * (k - 1)
+
+
 def _pair_mask(m: ClassMoments) -> jax.Array:
   c = m.present.shape[0]
   return m.present[:, None] & m.present[None, :] & ~jnp.eye(c, dtype=bool)
@@ -241,24 +305,63 @@ def cdnv_matrix(m: ClassMoments) -> jax.Array:
   return jnp.where(both, mat, jnp.nan)
 
 
-def cdnv(m: ClassMoments) -> jax.Array:
-  """Mean CDNV over pairs k != l of classes present (SPEC.md `cdnv`). 0 under collapse."""
-  return _mean_over(cdnv_matrix(m), _pair_mask(m))
+def cdnv(m: ClassMoments, *, pair_rows: int | None = None) -> jax.Array:
+  """Mean CDNV over pairs k != l of classes present (SPEC.md `cdnv`). 0 under collapse.
+
+  ``pair_rows``: None picks the path (`pair_tile_rows`); 0 builds the C x C
+  `cdnv_matrix`; T > 0 reduces row blocks of T classes (module docstring).
+  """
+  rows = _rows_for(m, pair_rows)
+  if not rows:
+    return _mean_over(cdnv_matrix(m), _pair_mask(m))
+  mc = centred_means(m)
+  sq, v = jnp.sum(mc * mc, 1), m.variances
+
+  def fn(b):
+    d_rows, v_rows = _row_values(sq, b['index']), _row_values(v, b['index'])
+    dist = jnp.maximum(d_rows[:, None] + sq[None, :] - 2 * b['gram'], 0)
+    ratio = (v_rows[:, None] + v[None, :]) / (2 * jnp.where(b['pairs'], dist, 1))
+    return jnp.sum(jnp.where(b['pairs'], ratio, 0))
+
+  return _reduce_row_blocks(m, rows, fn, jnp.zeros((), mc.dtype)) / _pair_count(m)
 
 
-def nc2_etf(m: ClassMoments) -> jax.Array:
+def nc2_etf(m: ClassMoments, *, pair_rows: int | None = None) -> jax.Array:
   """|| G/||G||_F - (I - 11^T/K)/sqrt(K-1) ||_F, G = M^T M (SPEC.md `nc2_etf`; 003 eq 8).
+
+  ``pair_rows`` as in `cdnv`; tiled, ||G||_F comes from the p x p Gram
+  M M^T when p < C (the same norm) or a first pass over the blocks.
 
   Returns:
     Scalar; 0 when the centred means form a simplex ETF.
   """
   mc = centred_means(m)
-  g = mc @ mc.T
   k = _k(m)
-  both = m.present[:, None] & m.present[None, :]
-  eye = jnp.eye(g.shape[0], dtype=g.dtype)
-  target = jnp.where(both, (eye - 1.0 / k) / jnp.sqrt(k - 1), 0)
-  return jnp.linalg.norm(g / jnp.linalg.norm(g) - target)
+  rows = _rows_for(m, pair_rows)
+  if not rows:
+    g = mc @ mc.T
+    both = m.present[:, None] & m.present[None, :]
+    eye = jnp.eye(g.shape[0], dtype=g.dtype)
+    target = jnp.where(both, (eye - 1.0 / k) / jnp.sqrt(k - 1), 0)
+    return jnp.linalg.norm(g / jnp.linalg.norm(g) - target)
+  zero = jnp.zeros((), mc.dtype)
+  c, p = mc.shape
+  if p < c:
+    norm = jnp.linalg.norm(mc.T @ mc)
+  else:
+    norm = jnp.sqrt(_reduce_row_blocks(m, rows, lambda b: jnp.sum(b['gram'] ** 2), zero))
+
+  def fn(b):
+    both = b['rows_present'][:, None] & m.present[None, :]
+    target = jnp.where(both, (b['diag'] - 1.0 / k) / jnp.sqrt(k - 1), 0)
+    return jnp.sum((b['gram'] / norm - target) ** 2)
+
+  return jnp.sqrt(_reduce_row_blocks(m, rows, fn, zero))
+
+
+def _inverse_norms(m: ClassMoments) -> jax.Array:
+  r = jnp.linalg.norm(centred_means(m), axis=1)
+  return linalg.safe_inverse(r, r > 0)
 
 
 def _norms_and_cos(m: ClassMoments):
@@ -271,29 +374,57 @@ def _norms_and_cos(m: ClassMoments):
 
 def nc2_equinorm(m: ClassMoments) -> jax.Array:
   """std_k ||mu_k - mu_G|| / mean_k ||mu_k - mu_G|| (SPEC.md `nc2_equinorm`; Papyan 2020)."""
-  r, _ = _norms_and_cos(m)
+  r = jnp.linalg.norm(centred_means(m), axis=1)
   k = _k(m)
   mean = jnp.sum(jnp.where(m.present, r, 0)) / k
   var = jnp.sum(jnp.where(m.present, (r - mean) ** 2, 0)) / k
   return jnp.sqrt(var) / mean
 
 
-def nc2_equiangular(m: ClassMoments) -> jax.Array:
-  """mean_{k != l} |cos(mu_k - mu_G, mu_l - mu_G) + 1/(K-1)| (SPEC.md `nc2_equiangular`)."""
-  _, cos = _norms_and_cos(m)
-  return _mean_over(jnp.abs(cos + 1.0 / (_k(m) - 1)), _pair_mask(m))
+def nc2_equiangular(m: ClassMoments, *, pair_rows: int | None = None) -> jax.Array:
+  """mean_{k != l} |cos(mu_k - mu_G, mu_l - mu_G) + 1/(K-1)| (SPEC.md `nc2_equiangular`).
+
+  ``pair_rows`` as in `cdnv`.
+  """
+  rows = _rows_for(m, pair_rows)
+  shift = 1.0 / (_k(m) - 1)
+  if not rows:
+    _, cos = _norms_and_cos(m)
+    return _mean_over(jnp.abs(cos + shift), _pair_mask(m))
+  inv = _inverse_norms(m)
+
+  def fn(b):
+    cos = b['gram'] * _row_values(inv, b['index'])[:, None] * inv[None, :]
+    return jnp.sum(jnp.where(b['pairs'], jnp.abs(cos + shift), 0))
+
+  return _reduce_row_blocks(m, rows, fn, jnp.zeros((), inv.dtype)) / _pair_count(m)
 
 
-def gnc2(m: ClassMoments) -> tuple[jax.Array, jax.Array]:
+def gnc2(m: ClassMoments, *, pair_rows: int | None = None) -> tuple[jax.Array, jax.Array]:
   """Mean and variance over k != l of log(1/||m_k - m_l||) (SPEC.md `gnc2_*`; Liu et al. 2023).
 
-  m_k are the unit centred means; ||m_k - m_l||^2 = 2 - 2 cos.
+  m_k are the unit centred means; ||m_k - m_l||^2 = 2 - 2 cos. ``pair_rows``
+  as in `cdnv` (tiled: one pass for the mean, one for the variance about it).
   """
-  _, cos = _norms_and_cos(m)
-  mask = _pair_mask(m)
-  logs = -0.5 * jnp.log(jnp.where(mask, jnp.maximum(2 - 2 * cos, 0), 1.0))
-  mean = _mean_over(logs, mask)
-  var = _mean_over((logs - mean) ** 2, mask)
+  rows = _rows_for(m, pair_rows)
+  if not rows:
+    _, cos = _norms_and_cos(m)
+    mask = _pair_mask(m)
+    logs = -0.5 * jnp.log(jnp.where(mask, jnp.maximum(2 - 2 * cos, 0), 1.0))
+    mean = _mean_over(logs, mask)
+    var = _mean_over((logs - mean) ** 2, mask)
+    return mean, var
+  inv = _inverse_norms(m)
+  n = _pair_count(m)
+
+  def logs(b):
+    cos = b['gram'] * _row_values(inv, b['index'])[:, None] * inv[None, :]
+    return -0.5 * jnp.log(jnp.where(b['pairs'], jnp.maximum(2 - 2 * cos, 0), 1.0))
+
+  zero = jnp.zeros((), inv.dtype)
+  mean = _reduce_row_blocks(m, rows, lambda b: jnp.sum(logs(b)), zero) / n
+  var = _reduce_row_blocks(
+      m, rows, lambda b: jnp.sum(jnp.where(b['pairs'], (logs(b) - mean) ** 2, 0)), zero) / n
   return mean, var
 
 

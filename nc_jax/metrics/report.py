@@ -30,15 +30,18 @@ CLASSIFIER_KEYS = ("nc3_self_duality", "nc3_cos_mean", "unc3_cos_var", "nc4_ncc_
 OOD_KEYS = ("nc5_ood_orthogonality",)
 
 
-def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> dict:
+def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None,
+                    pair_rows=None) -> dict:
   """Every metric that needs only the class statistics (and W, mu_ood).
 
   Each value is the public building block of `core` (one copy of each
   formula); inside the jitted report XLA computes the eigen-decompositions
-  they share once (common-subexpression elimination).
+  they share once (common-subexpression elimination). ``pair_rows``: the
+  pairwise metrics' path (`core.cdnv`).
   """
   r = dict(rank=rank, rtol=rtol)
-  log_mean, log_var = core.gnc2(m)
+  pairs = dict(pair_rows=pair_rows)
+  log_mean, log_var = core.gnc2(m, **pairs)
   out = {
       "nc1": core.nc1(m, **r),
       "fuzziness": core.fuzziness(m, **r),
@@ -48,10 +51,10 @@ def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None) -> di
       "cosine_within": core.cosine_within(m),
       "cosine_total": core.cosine_total(m),
       "class_separation": core.class_separation(m),
-      "cdnv": core.cdnv(m),
-      "nc2_etf": core.nc2_etf(m),
+      "cdnv": core.cdnv(m, **pairs),
+      "nc2_etf": core.nc2_etf(m, **pairs),
       "nc2_equinorm": core.nc2_equinorm(m),
-      "nc2_equiangular": core.nc2_equiangular(m),
+      "nc2_equiangular": core.nc2_equiangular(m, **pairs),
       "gnc2_log_mean": log_mean,
       "gnc2_log_var": log_var,
       "within_vb": core.within_vb(m, **r),
@@ -85,12 +88,14 @@ def top_sq_singular_values(tiles: _tiles.ClassTiles, sums: _tiles.ClassSums, m: 
       core.linalg.top_eigenvalue(matvec, m.means, max_iters=max_iters))
 
 
-@partial(jax.jit, static_argnames=("num_classes", "rank", "rtol"))
-def _report(features, labels, classifier, ood_features, *, num_classes, rank, rtol):
+@partial(jax.jit, static_argnames=("num_classes", "rank", "rtol", "pair_rows"))
+def _report(features, labels, classifier, ood_features, *, num_classes, rank, rtol,
+            pair_rows=None):
   m, tiles, sums = stats_lib.tiled_moments(features, labels, num_classes)
   w = None if classifier is None else classifier[0]
   ood_mean = None if ood_features is None else jnp.mean(ood_features, axis=0)
-  out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean)
+  out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean,
+                        pair_rows=pair_rows)
   out["numerical_rank"] = core.numerical_rank_from_top(
       m, top_sq_singular_values(tiles, sums, m))
   if classifier is not None:
@@ -101,13 +106,16 @@ def _report(features, labels, classifier, ood_features, *, num_classes, rank, rt
 
 def collapse_report(features, labels, *, num_classes: int, classifier=None,
                     ood_features=None, rank: int | None = None,
-                    rtol: float | None = None) -> dict[str, jax.Array]:
+                    rtol: float | None = None,
+                    pair_rows: int | None = None) -> dict[str, jax.Array]:
   """Every collapse metric of SPEC.md for features held in memory.
 
   Cost: one [N, p] x [N, p] GEMM for Sigma_W, one p x p eigen-decomposition
   for Sigma_T (vci, linear_probe_mse), one min(C, p)-sized one for Sigma_B,
-  and a few [N, p] passes (means, power iteration for numerical_rank). Memory
-  O(N p + C p + p^2 + C^2). Traceable (usable inside jit/vmap/scan), in which
+  a few [N, p] passes (means, power iteration for numerical_rank), and the
+  C x C x p products of the pairwise metrics. Memory O(N p + C p + p^2) plus
+  C^2 up to `core.PAIR_BLOCK_ELEMS` pairs, T C beyond (row blocks of T
+  classes). Traceable (usable inside jit/vmap/scan), in which
   case only shape checks run; see `checks.checked` for value checks there.
 
   Args:
@@ -122,6 +130,9 @@ def collapse_report(features, labels, *, num_classes: int, classifier=None,
     rank: r_B, number of Sigma_B eigenvalues kept (default min(p, K - 1)).
     rtol: relative eigenvalue cut of the pseudo-inverses (default
       `linalg.default_rtol`: 10 p eps of the dtype).
+    pair_rows: the pairwise metrics (cdnv, nc2_etf, nc2_equiangular,
+      gnc2_*): None picks (`core.pair_tile_rows`), 0 one C x C array, T > 0
+      row blocks of T classes; the same values to rounding.
 
   Returns:
     Dict of scalars keyed by SPEC.md names: `BASE_KEYS`, plus
@@ -141,7 +152,7 @@ def collapse_report(features, labels, *, num_classes: int, classifier=None,
   if ood_features is not None:
     ood_features = checks.check_features(ood_features, "ood_features", features.shape[1])
   return _report(features, labels, classifier, ood_features,
-                 num_classes=num_classes, rank=rank, rtol=rtol)
+                 num_classes=num_classes, rank=rank, rtol=rtol, pair_rows=pair_rows)
 
 
 # ----------------------------------------------------------------------------
@@ -163,10 +174,11 @@ def top_sq_singular_values_from_stats(stats: FeatureStats, *, max_iters: int = 5
   return core.linalg.top_eigenvalue(matvec, stats.means, max_iters=max_iters)
 
 
-@partial(jax.jit, static_argnames=("rank", "rtol"))
-def _report_from_stats(stats, w, ood_mean, *, rank, rtol):
+@partial(jax.jit, static_argnames=("rank", "rtol", "pair_rows"))
+def _report_from_stats(stats, w, ood_mean, *, rank, rtol, pair_rows=None):
   m = stats_lib.moments_from_stats(stats)  # traced: no host-side count check
-  out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean)
+  out = _moment_metrics(m, rank=rank, rtol=rtol, w=w, ood_mean=ood_mean,
+                        pair_rows=pair_rows)
   if not stats.pooled:
     out["numerical_rank"] = core.numerical_rank_from_top(
         m, top_sq_singular_values_from_stats(stats))
@@ -175,7 +187,8 @@ def _report_from_stats(stats, w, ood_mean, *, rank, rtol):
 
 def report_from_stats(stats: FeatureStats, *, classifier=None, ood_features=None,
                       ood_mean=None, rank: int | None = None,
-                      rtol: float | None = None) -> dict[str, jax.Array]:
+                      rtol: float | None = None,
+                      pair_rows: int | None = None) -> dict[str, jax.Array]:
   """The collapse report from one-pass statistics (equal to `collapse_report`).
 
   Gives every key one pass allows: all `BASE_KEYS` (numerical_rank only with
@@ -187,7 +200,7 @@ def report_from_stats(stats: FeatureStats, *, classifier=None, ood_features=None
     stats: from `accumulate` / `merge` / `accumulate_sharded`.
     classifier: optional (W [C, p], b [C] or None).
     ood_features: optional [M, p]; or give their mean as ``ood_mean`` [p].
-    rank, rtol: as in `collapse_report`.
+    rank, rtol, pair_rows: as in `collapse_report`.
 
   Raises:
     ValueError: fewer than 2 classes accumulated; classifier of the wrong
@@ -203,7 +216,7 @@ def report_from_stats(stats: FeatureStats, *, classifier=None, ood_features=None
     ood_features = checks.check_features(ood_features, "ood_features", stats.dim)
     ood_mean = jnp.mean(ood_features, axis=0)
   w = None if classifier is None else classifier[0]
-  return _report_from_stats(stats, w, ood_mean, rank=rank, rtol=rtol)
+  return _report_from_stats(stats, w, ood_mean, rank=rank, rtol=rtol, pair_rows=pair_rows)
 
 
 @jax.jit
