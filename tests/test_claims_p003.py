@@ -501,6 +501,23 @@ def test_analysis_reads_the_runs_records(tmp_path):
   assert out['memorization_ratio'] == [3.0, 3.0] == out['memorization_ratio_init']
 
 
+def test_analysis_orders_layers_input_to_output(tmp_path):
+  """model.json lists features sorted as text (stem last, layer10 before layer2)."""
+  resnet = ['layer1.0', 'layer1.1', 'layer2.0', 'penultimate', 'stem']  # as in model.json
+  recs = [dict(epoch=e, step=e, split='train', layer=l, cdnv=float(i), nc2_etf=0.0)
+          for e in (0, 2) for i, l in enumerate(['stem', 'layer1.0', 'layer1.1', 'layer2.0',
+                                                 'penultimate'])]
+  _write_run(tmp_path / 'resnet', resnet, recs)
+  out = p003.analysis(str(tmp_path / 'resnet'))
+  assert out['layers'] == ['stem', 'layer1.0', 'layer1.1', 'layer2.0', 'penultimate']
+  assert out['cdnv'] == [0.0, 1.0, 2.0, 3.0, 4.0]
+  mlp = sorted([f'layer{i}' for i in range(1, 12)] + ['penultimate'])
+  _write_run(tmp_path / 'mlp', mlp, [dict(epoch=e, step=e, split='train', layer=l, cdnv=1.0,
+                                          nc2_etf=0.0) for e in (0, 1) for l in mlp])
+  assert p003.analysis(str(tmp_path / 'mlp'))['layers'][9:] == ['layer10', 'layer11',
+                                                                'penultimate']
+
+
 def test_recorded_nan_reads_as_not_measured():
   """run.json records NaN as text ('nan'): a gate fails or a check cannot tell."""
   ev = _ev_003d()

@@ -25,9 +25,22 @@ from nc_jax.train import input as input_lib
 KEEP = ('train_accuracy', 'test_accuracy', 'train_loss')
 
 
+def layer_order(name: str) -> tuple:
+  """Sort key of a feature name, input to output: ``stem``, then ``layer<i>``
+  (MLPs) or ``layer<s>.<b>`` (ResNet stage s, block b) by their numbers, then
+  ``penultimate``. (``model.json`` stores the names sorted as text, which puts
+  ``stem`` last and ``layer10`` before ``layer2``.)"""
+  if name == 'stem':
+    return (0,)
+  if name == 'penultimate':
+    return (2,)
+  return (1, *(int(part) for part in name.removeprefix('layer').split('.')))
+
+
 def _tracked_layers(run: RunDir) -> list[str]:
   """The tracked layers, input to output (no ``projection`` head)."""
-  return [l for l in run.model_info['feature_dims'] if l != 'projection']
+  return sorted((l for l in run.model_info['feature_dims'] if l != 'projection'),
+                key=layer_order)
 
 
 def _per_layer(run: RunDir, layers: Sequence[str], epoch: int | None, split: str,
