@@ -132,3 +132,55 @@ def test_k10000_sharded_over_8_devices_equals_one_device():
   for key in want:
     np.testing.assert_allclose(float(got[key]), float(want[key]), rtol=2e-5, atol=1e-6,
                                err_msg=key)
+
+
+# ---------------------------------------------------------------------------
+# The planner.
+# ---------------------------------------------------------------------------
+
+
+def test_plan_costs_are_the_closed_forms():
+  n, p, c = 983_040, 1024, 32_768  # 30 tokens per class of a 32k vocabulary
+  pl = metrics.plan(n, p, c, memory_bytes=24 << 30)
+  cost = pl.costs
+  assert cost['per-class scatter (streamed)'].bytes == c * p * p * 4 + 2 * c * p * 4
+  assert not cost['per-class scatter (streamed)'].fits and pl.scatter == 'pooled'
+  assert cost['pooled scatter'].bytes == p * p * 4 + 2 * c * p * 4
+  assert cost['pooled scatter'].gemms == 1.0
+  assert cost['pairwise, one C x C array'].bytes == 4 * c * c * 4
+  # Five passes of 2 C^2 p flops against the bare GEMM's 2 N p^2.
+  assert cost['pairwise, one C x C array'].gemms == pytest.approx(5 * c * c / (n * p))
+  assert pl.pair_rows == core.PAIR_BLOCK_ELEMS // c == 128
+  assert cost['pairwise, row blocks of 128'].bytes == 4 * 128 * c * 4
+  assert 'class_counts' in pl.messages[0] and '128.0 GiB' in pl.messages[0]
+  assert '| per-class scatter (streamed) | 128.2 GiB | 1 | **no** |' in pl.table()
+  # float64 doubles every byte; a small problem keeps one dense array.
+  assert metrics.plan(n, p, c, dtype='float64', memory_bytes=1 << 40).costs[
+      'pooled scatter'].bytes == 2 * cost['pooled scatter'].bytes
+  small = metrics.plan(1000, 64, 10, memory_bytes=1 << 30)
+  assert small.pair_rows == 0 and small.scatter == 'per_class' and not small.messages
+  with pytest.raises(ValueError, match='N, p, C >= 1'):
+    metrics.plan(0, 4, 3)
+
+
+def test_per_class_scatter_that_cannot_fit_is_refused_before_allocating():
+  h = np.zeros((4, 1024), np.float32)
+  y = np.array([0, 1, 2, 3])
+  with pytest.raises(ValueError, match=r'per-class scatter for C=200,000.*class_counts='):
+    metrics.accumulate(h, y, num_classes=200_000)  # 800 GB of C p^2
+  stats = metrics.accumulate(h, y, num_classes=200_000,  # the pooled layout fits
+                             class_counts=np.bincount(y, minlength=200_000))
+  assert stats.pooled
+
+
+def test_report_takes_the_planners_rows_under_a_small_budget(monkeypatch):
+  from nc_jax.metrics import planning as plan_lib
+  monkeypatch.setattr(plan_lib, 'available_bytes', lambda device=None: 16 * 600)
+  assert metrics.plan(400, 8, 50).pair_rows == 12  # blocks of 600 elements: 12 rows
+  h, y, c = make_case('p_lt_k')
+  dense = metrics.collapse_report(h.astype(np.float32), y, num_classes=c, pair_rows=0)
+  monkeypatch.setattr(plan_lib, 'available_bytes', lambda device=None: 16 * 4 * c)
+  assert metrics.plan(len(y), h.shape[1], c).pair_rows == 4
+  planned = metrics.collapse_report(h.astype(np.float32), y, num_classes=c)
+  for key in dense:
+    np.testing.assert_allclose(float(planned[key]), float(dense[key]), rtol=1e-5, err_msg=key)

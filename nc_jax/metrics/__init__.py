@@ -18,6 +18,7 @@ Many classes (a language model's vocabulary): past `PAIR_BLOCK_ELEMS` class
 pairs the pairwise metrics reduce row blocks of classes instead of building
 C x C arrays (``pair_rows``; `pair_tile_rows`); stream with the pooled
 scatter (``accumulate(..., class_counts=...)``, p^2 memory, not C p^2).
+``metrics.plan(N, p, C).table()`` gives each path's memory and cost first.
 """
 
 from nc_jax.metrics.checks import checked
@@ -34,6 +35,7 @@ from nc_jax.metrics.generalization import (
     strong_test_variance, train_variance, weak_test_variance,
     weak_test_variance_of)
 from nc_jax.metrics.linalg import default_rtol
+from nc_jax.metrics.planning import Plan, available_bytes, plan
 from nc_jax.metrics.report import (
     BASE_KEYS, CLASSIFIER_KEYS, OOD_KEYS, collapse_report, ncc_mismatch,
     report_from_stats)

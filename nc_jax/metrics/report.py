@@ -18,6 +18,7 @@ import numpy as np
 from nc_jax.metrics import _tiles
 from nc_jax.metrics import checks
 from nc_jax.metrics import core
+from nc_jax.metrics import planning
 from nc_jax.metrics import stats as stats_lib
 from nc_jax.metrics.stats import ClassMoments, FeatureStats
 
@@ -131,7 +132,8 @@ def collapse_report(features, labels, *, num_classes: int, classifier=None,
     rtol: relative eigenvalue cut of the pseudo-inverses (default
       `linalg.default_rtol`: 10 p eps of the dtype).
     pair_rows: the pairwise metrics (cdnv, nc2_etf, nc2_equiangular,
-      gnc2_*): None picks (`core.pair_tile_rows`), 0 one C x C array, T > 0
+      gnc2_*): None lets `plan` pick for this device's memory (one C x C
+      array up to `core.PAIR_BLOCK_ELEMS` pairs), 0 one C x C array, T > 0
       row blocks of T classes; the same values to rounding.
 
   Returns:
@@ -151,6 +153,8 @@ def collapse_report(features, labels, *, num_classes: int, classifier=None,
   classifier = checks.check_classifier(classifier, num_classes, features.shape[1])
   if ood_features is not None:
     ood_features = checks.check_features(ood_features, "ood_features", features.shape[1])
+  if pair_rows is None:  # The planner's choice for this device's memory.
+    pair_rows = planning.plan(*features.shape, num_classes, dtype=features.dtype).pair_rows
   return _report(features, labels, classifier, ood_features,
                  num_classes=num_classes, rank=rank, rtol=rtol, pair_rows=pair_rows)
 
@@ -216,6 +220,9 @@ def report_from_stats(stats: FeatureStats, *, classifier=None, ood_features=None
     ood_features = checks.check_features(ood_features, "ood_features", stats.dim)
     ood_mean = jnp.mean(ood_features, axis=0)
   w = None if classifier is None else classifier[0]
+  if pair_rows is None and not checks.is_traced(stats.counts):
+    pair_rows = planning.plan(max(1, int(np.sum(np.asarray(stats.counts)))), stats.dim,
+                              stats.num_classes, dtype=stats.means.dtype).pair_rows
   return _report_from_stats(stats, w, ood_mean, rank=rank, rtol=rtol, pair_rows=pair_rows)
 
 

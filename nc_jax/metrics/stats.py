@@ -179,8 +179,14 @@ def empty_stats(num_classes: int, dim: int, *, dtype=jnp.float32,
     dtype: floating dtype of the statistics.
     class_counts: optional [C] final class counts N_k; selects the pooled
       [p, p] scatter layout (see the module docstring).
+
+  Raises:
+    ValueError: the per-class scatter (C p^2) exceeds the device's memory
+      (`planning.check_scatter`; the message names the pooled layout).
   """
   if class_counts is None:
+    from nc_jax.metrics import planning  # pylint: disable=g-import-not-at-top
+    planning.check_scatter(num_classes, dim, dtype)  # C p^2 may not fit: say so first.
     scatter = jnp.zeros((num_classes, dim, dim), dtype)
     weights = jnp.zeros((0,), dtype)
   else:
