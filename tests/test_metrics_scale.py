@@ -24,10 +24,14 @@ PAIRWISE = ('cdnv', 'nc2_etf', 'nc2_equiangular', 'gnc2_log_mean', 'gnc2_log_var
 
 
 def _pairwise(m, rows):
+  """The four functions one by one, and `core.pairwise` (``fused_`` keys)."""
   log_mean, log_var = core.gnc2(m, pair_rows=rows)
-  return dict(cdnv=core.cdnv(m, pair_rows=rows), nc2_etf=core.nc2_etf(m, pair_rows=rows),
-              nc2_equiangular=core.nc2_equiangular(m, pair_rows=rows),
-              gnc2_log_mean=log_mean, gnc2_log_var=log_var)
+  out = dict(cdnv=core.cdnv(m, pair_rows=rows), nc2_etf=core.nc2_etf(m, pair_rows=rows),
+             nc2_equiangular=core.nc2_equiangular(m, pair_rows=rows),
+             gnc2_log_mean=log_mean, gnc2_log_var=log_var)
+  fused = core.pairwise(m, pair_rows=rows)
+  assert set(fused) == set(PAIRWISE)
+  return dict(out, **{f'fused_{k}': v for k, v in fused.items()})
 
 
 @pytest.mark.parametrize('case', CASES)
@@ -39,8 +43,9 @@ def test_tiled_pairwise_matches_the_float64_reference(case, rows):
     m = metrics.class_moments(jnp.asarray(h), jnp.asarray(y), num_classes=c)
     got = _pairwise(m, rows)
     for key in PAIRWISE:
-      np.testing.assert_allclose(float(got[key]), ref[key], rtol=1e-8, atol=1e-10,
-                                 err_msg=key)
+      for name in (key, f'fused_{key}'):
+        np.testing.assert_allclose(float(got[name]), ref[key], rtol=1e-8, atol=1e-10,
+                                   err_msg=name)
 
 
 def _moments(c, p, n=3, seed=0, absent=(5, 40)):
@@ -59,7 +64,7 @@ def test_tiled_pairwise_equals_dense_to_float64_rounding(c, p):
     dense = _pairwise(m, 0)
     for rows in (7, c - 1, c + 13):  # blocks that divide C or not, one block past C
       got = _pairwise(m, rows)
-      for key in PAIRWISE:
+      for key in got:
         np.testing.assert_allclose(float(got[key]), float(dense[key]), rtol=1e-12,
                                    err_msg=f'{key} rows={rows}')
 
@@ -148,8 +153,9 @@ def test_plan_costs_are_the_closed_forms():
   assert cost['pooled scatter'].bytes == p * p * 4 + 2 * c * p * 4
   assert cost['pooled scatter'].gemms == 1.0
   assert cost['pairwise, one C x C array'].bytes == 4 * c * c * 4
-  # Five passes of 2 C^2 p flops against the bare GEMM's 2 N p^2.
-  assert cost['pairwise, one C x C array'].gemms == pytest.approx(5 * c * c / (n * p))
+  # One Gram of 2 C^2 p flops against the bare GEMM's 2 N p^2; tiled, two sweeps.
+  assert cost['pairwise, one C x C array'].gemms == pytest.approx(c * c / (n * p))
+  assert cost['pairwise, row blocks of 128'].gemms == pytest.approx(2 * c * c / (n * p))
   assert pl.pair_rows == core.PAIR_BLOCK_ELEMS // c == 128
   assert cost['pairwise, row blocks of 128'].bytes == 4 * 128 * c * 4
   assert 'class_counts' in pl.messages[0] and '128.0 GiB' in pl.messages[0]

@@ -26,7 +26,7 @@ from nc_jax.metrics.core import (
     cdnv, cdnv_matrix, centred_means, class_separation, cosine_total,
     cosine_within, default_rank, fuzziness, global_mean, gnc2,
     linear_probe_mse, mean_sq_distances, nc1, nc2_equiangular, nc2_equinorm,
-    nc2_etf, PAIR_BLOCK_ELEMS, pair_tile_rows, nc3_self_duality, nc3_uniform_duality, nc5_ood_orthogonality,
+    nc2_etf, PAIR_BLOCK_ELEMS, pair_tile_rows, pairwise, nc3_self_duality, nc3_uniform_duality, nc5_ood_orthogonality,
     sigma_b, sigma_b_eig, sigma_b_spectrum, sigma_t, sigma_t_spectrum,
     squared_distance, trace_st_pinv_sb, vci, within_vb, within_vb_perp)
 from nc_jax.metrics.generalization import (

@@ -15,9 +15,9 @@ class layout (in memory)    N p (sorted rows)       ~3 / p (class sums)
 pooled scatter Sigma_W      p^2 + 2 C p             1
 per-class scatter S_k       C p^2 + 2 C p           1 (streamed; one-pass rank)
 eigen-decompositions        3 p^2                   5 p / N (about 10 p^3 flops)
-pairwise, one C x C array   4 C^2                   5 C^2 / (N p) (5 passes)
-pairwise, row blocks of T   4 T C                   the same (+ C / N for nc2_etf
-                                                    when p < C)
+pairwise, one C x C array   4 C^2                   C^2 / (N p) (one Gram)
+pairwise, row blocks of T   4 T C                   2 C^2 / (N p) (two sweeps,
+                                                    `core.pairwise`)
 numerical rank, in memory   (the class layout)      2 iters / p (power iteration)
 ==========================  ======================  ==============================
 
@@ -131,7 +131,7 @@ def plan(num_samples: int, dim: int, num_classes: int, *, dtype='float32',
   budget = available_bytes() if memory_bytes is None else int(memory_bytes)
   gemm = 2.0 * n * p * p
   stats_bytes = 2 * c * p * size  # class means and unit means
-  pair_flops = 5 * 2.0 * c * c * p
+  gram_flops = 2.0 * c * c * p  # one C x C Gram of the centred means
   rows = core.pair_tile_rows(c, min(core.PAIR_BLOCK_ELEMS,
                                     max(c, budget // (PAIR_TEMPORARIES * size))))
   tiled_rows = rows or max(1, min(c, core.PAIR_BLOCK_ELEMS // c))
@@ -141,10 +141,9 @@ def plan(num_samples: int, dim: int, num_classes: int, *, dtype='float32',
       'pooled scatter': (p * p * size + stats_bytes, 1.0),
       'per-class scatter (streamed)': (c * p * p * size + stats_bytes, 1.0),
       'eigen-decompositions': (3 * p * p * size, 10.0 * p ** 3 / gemm),
-      'pairwise, one C x C array': (PAIR_TEMPORARIES * c * c * size, pair_flops / gemm),
-      f'pairwise, row blocks of {tiled_rows}': (
-          PAIR_TEMPORARIES * tiled_rows * c * size,
-          (pair_flops + (2.0 * c * p * p if p < c else 0)) / gemm),
+      'pairwise, one C x C array': (PAIR_TEMPORARIES * c * c * size, gram_flops / gemm),
+      f'pairwise, row blocks of {tiled_rows}': (PAIR_TEMPORARIES * tiled_rows * c * size,
+                                                 2 * gram_flops / gemm),
       'numerical rank (in memory)': (n * p * size, RANK_ITERS * 4.0 * n * p / gemm),
   }
   costs = {k: Cost(int(b), float(g), int(b) <= budget) for k, (b, g) in raw.items()}

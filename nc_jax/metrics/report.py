@@ -41,8 +41,6 @@ def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None,
   pairwise metrics' path (`core.cdnv`).
   """
   r = dict(rank=rank, rtol=rtol)
-  pairs = dict(pair_rows=pair_rows)
-  log_mean, log_var = core.gnc2(m, **pairs)
   out = {
       "nc1": core.nc1(m, **r),
       "fuzziness": core.fuzziness(m, **r),
@@ -52,12 +50,8 @@ def _moment_metrics(m: ClassMoments, *, rank, rtol, w=None, ood_mean=None,
       "cosine_within": core.cosine_within(m),
       "cosine_total": core.cosine_total(m),
       "class_separation": core.class_separation(m),
-      "cdnv": core.cdnv(m, **pairs),
-      "nc2_etf": core.nc2_etf(m, **pairs),
+      **core.pairwise(m, pair_rows=pair_rows),  # cdnv, nc2_etf, nc2_equiangular, gnc2_*
       "nc2_equinorm": core.nc2_equinorm(m),
-      "nc2_equiangular": core.nc2_equiangular(m, **pairs),
-      "gnc2_log_mean": log_mean,
-      "gnc2_log_var": log_var,
       "within_vb": core.within_vb(m, **r),
       "within_vb_perp": core.within_vb_perp(m, **r),
   }
