@@ -190,3 +190,29 @@ def test_report_takes_the_planners_rows_under_a_small_budget(monkeypatch):
   planned = metrics.collapse_report(h.astype(np.float32), y, num_classes=c)
   for key in dense:
     np.testing.assert_allclose(float(planned[key]), float(dense[key]), rtol=1e-5, err_msg=key)
+
+
+def test_bench_scale_point_measures_the_report_of_its_own_data():
+  """benchmarks/bench_scale.py in its smoke form: one small point, in process."""
+  import importlib.util
+  import os
+  path = os.path.join(os.path.dirname(__file__), '..', 'benchmarks', 'bench_scale.py')
+  spec = importlib.util.spec_from_file_location('bench_scale', path)
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  k, p, batch = 300, 16, 256
+  row = bench.point(k, p, per_class=4, batch=batch, reference=False)
+  assert row['n'] == 5 * batch  # 1,200 rows rounded up to whole batches
+  assert row['gemm_s'] > 0 and row['stream_s'] > 0 and row['peak_mib'] > 0
+  xs, ys = zip(*bench._batches(row['n'], p, k, batch))
+  x, y = np.concatenate(xs), np.concatenate(ys)
+  np.testing.assert_array_equal(sum(np.bincount(l, minlength=k) for l in ys),
+                                bench._counts(row['n'], k, batch))
+  want = metrics.collapse_report(x, y, num_classes=k)
+  for key in ('nc1', 'cdnv'):
+    np.testing.assert_allclose(row['check'][key], float(want[key]), rtol=1e-4, err_msg=key)
+  text = bench.table(dict(machine='m', jax='j', per_class=4, batch=batch, points=[
+      row, dict(k=50_000, p=1024, n=10**6, error='MemoryError', pair_rows=83,
+                plan_messages=['the per-class scatter ...'])]))
+  assert '| 300 | 16 | 1,280 |' in text and 'failed: MemoryError' in text
+  assert 'the per-class scatter ...' in text

@@ -25,6 +25,16 @@ def test_readme_metrics_example_runs():
   assert 0 < float(report["nc1"]) < 1
 
 
+def test_readme_plan_example_runs():
+  blocks = [b for b in _python_blocks() if "metrics.plan(" in b]
+  assert blocks, "README lost its planner example"
+  namespace = {}
+  exec(compile(blocks[0], "README.md", "exec"), namespace)
+  plan = namespace["plan"]
+  assert plan.pair_rows == 128 and plan.scatter == "pooled"  # as the README says
+  assert "128.0 GiB" in plan.messages[0]
+
+
 def test_readme_trainer_config_example_builds_a_valid_config():
   blocks = [b for b in _python_blocks() if "train.optimizer(" in b]
   assert blocks, "README lost its trainer-config example"
