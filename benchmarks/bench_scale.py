@@ -42,6 +42,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results_files  # noqa: E402  (benchmarks/, beside this script)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, 'results_scale.json')
 KS = (100, 1_000, 10_000, 32_768, 50_000)
@@ -220,15 +223,8 @@ def main():
              points=run_points(points, args.per_class, args.batch, reference, args.timeout))
   print(table(run))
   if args.write:
-    runs = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
-    runs[args.tag] = run
-    with open(RESULTS, 'w') as f:
-      json.dump(runs, f, indent=1, sort_keys=True)
-    with open(os.path.join(HERE, 'results_scale.md'), 'w') as f:
-      f.write('# The collapse report against the number of classes\n\n'
-              'Written by `benchmarks/bench_scale.py --write` (see its docstring).\n\n')
-      for tag, r in sorted(runs.items()):
-        f.write(f'## {tag} ({r["date"]})\n\n{table(r)}\n\n')
+    results_files.record(run, args.tag, RESULTS, 'The collapse report against the number of '
+                         'classes', 'bench_scale.py', table)
   if args.readme:
     path = os.path.join(HERE, '..', 'README.md')
     text = open(path).read()

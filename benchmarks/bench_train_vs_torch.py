@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
-import time
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results_files  # noqa: E402  (benchmarks/, beside this script)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, 'results_train_vs_torch.json')
@@ -94,13 +96,7 @@ def jax_steps_per_s(case, dtype, steps, repeats, warmup=3):
       i += 1
     jax.block_until_ready(running)
 
-  window(warmup)
-  best = 0.0
-  for _ in range(repeats):
-    t = time.perf_counter()
-    window(steps)
-    best = max(best, steps / (time.perf_counter() - t))
-  return best
+  return results_files.best_rate(window, steps, repeats, warmup)
 
 
 # ----------------------------------------------------------------------------
@@ -167,13 +163,7 @@ def torch_steps_per_s(case, dtype, steps, repeats, warmup=3):
       opt.step()
       i += 1
 
-  window(warmup)
-  best = 0.0
-  for _ in range(repeats):
-    t = time.perf_counter()
-    window(steps)
-    best = max(best, steps / (time.perf_counter() - t))
-  return best
+  return results_files.best_rate(window, steps, repeats, warmup)
 
 
 def parameter_counts(case: str) -> tuple[int, int | None]:
@@ -236,15 +226,8 @@ def main():
                      f'{jax.devices()[0].platform}')
   print(table(run))
   if args.write:
-    runs = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
-    runs[args.tag] = run
-    with open(RESULTS, 'w') as f:
-      json.dump(runs, f, indent=1, sort_keys=True)
-    with open(os.path.join(HERE, 'results_train_vs_torch.md'), 'w') as f:
-      f.write('# Training speed: nc_jax against PyTorch\n\nWritten by '
-              '`benchmarks/bench_train_vs_torch.py --write` (see its docstring).\n\n')
-      for tag, r in sorted(runs.items()):
-        f.write(f'## {tag} ({r["date"]})\n\n{table(r)}\n\n')
+    results_files.record(run, args.tag, RESULTS, 'Training speed: nc_jax against PyTorch',
+                         'bench_train_vs_torch.py', table)
 
 
 if __name__ == '__main__':

@@ -48,3 +48,18 @@ def test_gpu_check_smoke_runs_every_step(tmp_path):
   assert 0.1 < summary['test_accuracy'] <= 1.0  # bfloat16 compute trained a digits MLP
   assert '| mlp | bfloat16 |' in (tmp_path / 'torch.log').read_text()
   assert '| 1,000 | 64 |' in (tmp_path / 'scale.log').read_text()
+
+
+def test_results_files_keep_every_tag(tmp_path):
+  import results_files
+  path = str(tmp_path / 'results_x.json')
+  render = lambda run: f"rate {run['rate']}"
+  results_files.record(dict(date='d1', rate=1), 'cpu', path, 'T', 'bench_x.py', render)
+  results_files.record(dict(date='d2', rate=2), 'gpu', path, 'T', 'bench_x.py', render)
+  results_files.record(dict(date='d3', rate=3), 'cpu', path, 'T', 'bench_x.py', render)
+  assert json.load(open(path)) == dict(cpu=dict(date='d3', rate=3), gpu=dict(date='d2', rate=2))
+  md = (tmp_path / 'results_x.md').read_text()
+  assert md.index('## cpu (d3)\n\nrate 3') < md.index('## gpu (d2)\n\nrate 2')
+  steps = iter(range(100))
+  assert results_files.best_rate(lambda n: [next(steps) for _ in range(n)], 5, 2) > 0
+  assert next(steps) == 3 + 5 + 5  # warm-up, then two windows of 5

@@ -1,7 +1,9 @@
 """Paper 003's runs: what is trained (`plan`) and what each run records.
 
-Every run is a trainer run (`sweep.train`) of ``config.base`` with a group's
-overrides and a seed, tagged for the claims (see the package docstring).
+Every run is a trainer run (`sweep.train`) of ``config.base`` (the ResNets
+of 003a: ``config.resnet``) with a group's overrides and a seed, tagged for
+the claims (see the package docstring). Layers are read input to output
+(`layer_order`).
 After training, `analysis` reads the run's records (`RunDir`): per layer,
 CDNV and NC2 on the training images at the last epoch and at
 initialisation, and the memorization ratio; depth runs add a linear probe
@@ -170,10 +172,10 @@ def plan(config, workdir: str) -> list[sweep.Run]:
     runs += _per_seed(config, group, depth, base, over, over,
                       {'kind': 'depth', 'group': group, **tags})
   noise = sweep.train(keep=KEEP, then=_then(config))
-  depth_groups_ = depth_groups(config)
+  trained_by_003a = depth_groups(config)
   for net, net_over in noise_nets(config).items():
     for rate in config.noise_rates:
-      if not rate and net in depth_groups_:
+      if not rate and net in trained_by_003a:
         continue  # 003a's run of this depth (`noise_runs`).
       runs += _per_seed(config, f'noise{rate:g}_{net}', noise, config.base,
                         {**net_over, 'data.label_noise': rate,
