@@ -20,7 +20,12 @@ rate, a severity, a source) runs ``seeds`` (3 by default: each claim is about
 a difference, order or trend, REPRODUCTIONS.md). Each claim's "what we ran"
 is computed from this config.
 
-Plain (CPU scale, real data from ../shared/data): 54 runs.
+Plain (CPU scale, real data from ../shared/data): 54 runs, about 80 minutes
+on a 2-core CPU (measured: 4,291 s in results.json, of which the ResNets
+3,331 s (ResNet-34 655-871 s each), the MLPs 10-43 s each; plus 519 s of
+ResNet-18 seed 0's training, which its record lacks: it was resumed from its
+final checkpoint to redo the analysis after the layer-order fix; part of the
+run shared the CPU with tests).
 - 003a, judged: ResNet-18 and ResNet-34 of width 16 (CIFAR stem) on 2,000
   images of the CIFAR-10 JPEG copy (200 per class), horizontal flips, 20
   epochs, every block tracked; probes on every test image. The design was
