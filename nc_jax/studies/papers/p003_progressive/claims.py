@@ -43,7 +43,7 @@ CLAIMS = [
         constants=dict(gates.GATES, progressive_rho_max=-0.8, probe_gain_z_min=3.0,
                        plateau_ratio_max=0.5, depth_gain_max=0.02),
         evidence=depth.evidence_003a, gates=depth.gates_003a, checks=depth.checks_003a,
-        setting=setting.depth, figure=depth.figure_003a),
+        setting=setting.depth, figure=depth.figure_003a, notes=depth.notes_003a),
     reproduce.ClaimSpec(
         id='003b',
         claim='With label noise the layer-wise CDNV curves keep their shape but are lifted as '
@@ -102,5 +102,5 @@ CLAIMS = [
             'initialisation by > {z:g} SE for every source.'),
         constants=dict(gates.GATES, domain_rho_max=-0.5),
         evidence=domain.evidence_003d, gates=domain.gates_003d, checks=domain.checks_003d,
-        setting=setting.domain_shift, figure=domain.figure_003d),
+        setting=setting.domain_shift, figure=domain.figure_003d, notes=domain.notes_003d),
 ]

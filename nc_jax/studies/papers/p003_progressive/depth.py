@@ -136,3 +136,31 @@ def figure_003a(ev, study) -> list[str]:
                    title=f'{family}: {key} by layer (train; seed means)')
       figs.append(fig)
   return figs
+
+
+def notes_003a(ev, config) -> str:
+  """The control's plateau ratio beside the ResNets', and why a failed check may fail."""
+  mean = lambda g, k: (g['summary'].get(k) or {}).get('mean', float('nan'))
+  fmt = lambda x: 'n/a' if math.isnan(x) else f'{x:.2f}'
+  parts = []
+  for family, what in ((PRIMARY, 'ResNets'), ('mlp', 'MLP control (not judged)')):
+    ratios = ', '.join(f"{l}: {fmt(mean(ev['runs'][l], 'plateau_ratio'))}"
+                       for l in family_groups(ev, family))
+    if ratios:
+      parts.append(f'{what}: plateau ratio {ratios}')
+  text = ('Seed-mean plateau ratios (the middle third of the blocks over the last third, per '
+          'block; 1 is a geometric fall; n/a under 3 steps): ' + '; '.join(parts) + '.')
+  labels = family_groups(ev, PRIMARY)
+  flat = [l for l in labels if not mean(ev['runs'][l], 'spearman_nc2') < -0.8]
+  if flat:
+    g = ev['runs'][flat[-1]]
+    nc2 = [x['mean'] for x in g['summary']['nc2_etf'] if x]
+    text += (f" In {flat[-1]} NC2 does not fall block by block (Spearman "
+             f"{mean(g, 'spearman_nc2'):.2f}): it stays between {min(nc2[:-3]):.2f} and "
+             f'{max(nc2[:-3]):.2f} up to the last three blocks and ends at {nc2[-1]:.2f}, '
+             'a plateau of its own rather than a progressive fall. A likely reason (not '
+             f'tested): narrow ResNets trained {config.resnet.num_epochs} epochs on '
+             f'{config.resnet.data.examples_per_class or "all the"} images per class move '
+             'their class means towards a simplex only in the last blocks; the paper trains '
+             '200 epochs on 5,000 per class.')
+  return text

@@ -134,3 +134,17 @@ def figure_003d(ev, study) -> list[str]:
                 title='every (source, layer), seed means')
   return figs
 
+
+
+def notes_003d(ev, config) -> str:
+  """The within-layer Spearman by layer beside the spread, and a likely reason."""
+  del config
+  by_layer = [x['mean'] if x else float('nan') for x in ev['summary']['spearman_by_layer']]
+  spread_ = [x['mean'] if x else float('nan') for x in ev['summary']['spread_by_layer']]
+  if not by_layer:
+    return ''
+  return ('Within-layer Spearman(target CDNV, target probe) by layer (seed means): '
+          + ', '.join(f'{v:.2f}' for v in by_layer) + '; the spread across sources by '
+          'layer: ' + ', '.join(f'{v:.3f}' for v in spread_) + '. Where the sources barely '
+          'differ on the target (the first layers) the order of four sources is set by '
+          'noise, which pulls the mean over layers towards 0 (a likely reason, not tested).')
