@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from nc_jax.metrics import linalg
+from nc_jax.metrics.planning import PAIR_BLOCK_ELEMS, pair_tile_rows  # noqa: F401  (re-exported)
 from nc_jax.metrics.stats import ClassMoments
 
 
@@ -212,22 +213,6 @@ def class_separation(m: ClassMoments) -> jax.Array:
   """1 - cosine_within / cosine_total (SPEC.md `class_separation`; 000 sec 3.2). 1 under collapse."""
   within, between = _cosine_parts(m)
   return between / (within + between)
-
-
-# Elements of one [T, C] block of pairwise temporaries: up to this many pairs
-# the pairwise metrics build the whole C x C Gram (C <= 2048), beyond it they
-# reduce row blocks of T = PAIR_BLOCK_ELEMS // C classes (16 MiB per float32
-# temporary; a handful are alive at once).
-PAIR_BLOCK_ELEMS = 1 << 22
-
-
-def pair_tile_rows(num_classes: int, block_elems: int = PAIR_BLOCK_ELEMS) -> int:
-  """Rows T of a block of the tiled pairwise metrics: 0 (one dense C x C
-  array) when C^2 <= ``block_elems``, else the most rows whose [T, C] blocks
-  fit it (at least 1)."""
-  if num_classes * num_classes <= block_elems:
-    return 0
-  return max(1, block_elems // num_classes)
 
 
 def _rows_for(m: ClassMoments, pair_rows) -> int:

@@ -21,7 +21,7 @@ pairwise, row blocks of T   4 T C                   2 C^2 / (N p) (two sweeps,
 numerical rank, in memory   (the class layout)      2 iters / p (power iteration)
 ==========================  ======================  ==============================
 
-The pairwise metrics use one C x C array up to `core.PAIR_BLOCK_ELEMS` pairs
+The pairwise metrics use one C x C array up to `PAIR_BLOCK_ELEMS` pairs
 and row blocks beyond, with T chosen to fit (``pair_rows``). Streamed, the
 per-class scatter (needed for `numerical_rank` in one pass) costs C p^2; where
 it does not fit, `check_scatter` says so before anything is allocated and
@@ -39,7 +39,21 @@ import os
 import jax
 import numpy as np
 
-from nc_jax.metrics import core
+# Elements of one [T, C] block of pairwise temporaries (`core`'s pairwise
+# metrics): up to this many pairs they build the whole C x C Gram (C <= 2048),
+# beyond it they reduce row blocks of T = PAIR_BLOCK_ELEMS // C classes
+# (16 MiB per float32 temporary; a handful are alive at once).
+PAIR_BLOCK_ELEMS = 1 << 22
+
+
+def pair_tile_rows(num_classes: int, block_elems: int = PAIR_BLOCK_ELEMS) -> int:
+  """Rows T of a block of the tiled pairwise metrics: 0 (one dense C x C
+  array) when C^2 <= ``block_elems``, else the most rows whose [T, C] blocks
+  fit it (at least 1)."""
+  if num_classes * num_classes <= block_elems:
+    return 0
+  return max(1, block_elems // num_classes)
+
 
 # Alive at once in a block of the pairwise metrics: the Gram block, the
 # distances, the ratio and a mask or two.
@@ -50,9 +64,11 @@ RANK_ITERS = 10
 
 
 def available_bytes(device=None) -> int:
-  """Memory of ``device`` (default: the first): the accelerator's limit, or
-  the host's physical memory for a CPU."""
-  device = device or jax.devices()[0]
+  """Memory of ``device`` (default: this process's first): the accelerator's
+  limit, or the host's physical memory for a CPU. (With several processes,
+  ``jax.devices()[0]`` may be another host's device, whose memory this process
+  cannot query.)"""
+  device = device or jax.local_devices()[0]
   stats = getattr(device, 'memory_stats', lambda: None)()
   if stats and stats.get('bytes_limit'):
     return int(stats['bytes_limit'])
@@ -132,9 +148,9 @@ def plan(num_samples: int, dim: int, num_classes: int, *, dtype='float32',
   gemm = 2.0 * n * p * p
   stats_bytes = 2 * c * p * size  # class means and unit means
   gram_flops = 2.0 * c * c * p  # one C x C Gram of the centred means
-  rows = core.pair_tile_rows(c, min(core.PAIR_BLOCK_ELEMS,
+  rows = pair_tile_rows(c, min(PAIR_BLOCK_ELEMS,
                                     max(c, budget // (PAIR_TEMPORARIES * size))))
-  tiled_rows = rows or max(1, min(c, core.PAIR_BLOCK_ELEMS // c))
+  tiled_rows = rows or max(1, min(c, PAIR_BLOCK_ELEMS // c))
   raw = {
       'features (in memory)': (n * p * size, 0.0),
       'class layout (in memory)': (n * p * size, 6.0 * n * p / gemm),

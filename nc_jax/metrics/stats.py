@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from nc_jax.metrics import _tiles
 from nc_jax.metrics import checks
+from nc_jax.metrics import planning
 # (Also re-exported: the README and tests refer to `stats.sort_by_class`.)
 from nc_jax.metrics._tiles import sort_by_class
 
@@ -185,7 +186,6 @@ def empty_stats(num_classes: int, dim: int, *, dtype=jnp.float32,
       (`planning.check_scatter`; the message names the pooled layout).
   """
   if class_counts is None:
-    from nc_jax.metrics import planning  # pylint: disable=g-import-not-at-top
     planning.check_scatter(num_classes, dim, dtype)  # C p^2 may not fit: say so first.
     scatter = jnp.zeros((num_classes, dim, dim), dtype)
     weights = jnp.zeros((0,), dtype)
