@@ -126,6 +126,16 @@ class Plan:
     return '\n'.join(lines)
 
 
+def report_pair_rows(num_classes: int, dtype='float32', memory_bytes: int | None = None) -> int:
+  """The reports' ``pair_rows`` (`plan`'s choice, without the rest of the plan):
+  `pair_tile_rows` with blocks of at most `PAIR_BLOCK_ELEMS` elements and of
+  at most the budget over `PAIR_TEMPORARIES` temporaries."""
+  size = np.dtype(dtype).itemsize
+  budget = available_bytes() if memory_bytes is None else int(memory_bytes)
+  return pair_tile_rows(num_classes, min(PAIR_BLOCK_ELEMS,
+                                         max(num_classes, budget // (PAIR_TEMPORARIES * size))))
+
+
 def plan(num_samples: int, dim: int, num_classes: int, *, dtype='float32',
          memory_bytes: int | None = None) -> Plan:
   """The cost of each path of the collapse report, and the paths that fit.
@@ -148,8 +158,7 @@ def plan(num_samples: int, dim: int, num_classes: int, *, dtype='float32',
   gemm = 2.0 * n * p * p
   stats_bytes = 2 * c * p * size  # class means and unit means
   gram_flops = 2.0 * c * c * p  # one C x C Gram of the centred means
-  rows = pair_tile_rows(c, min(PAIR_BLOCK_ELEMS,
-                                    max(c, budget // (PAIR_TEMPORARIES * size))))
+  rows = report_pair_rows(c, dtype, budget)
   tiled_rows = rows or max(1, min(c, PAIR_BLOCK_ELEMS // c))
   raw = {
       'features (in memory)': (n * p * size, 0.0),

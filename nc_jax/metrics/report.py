@@ -148,7 +148,7 @@ def collapse_report(features, labels, *, num_classes: int, classifier=None,
   if ood_features is not None:
     ood_features = checks.check_features(ood_features, "ood_features", features.shape[1])
   if pair_rows is None:  # The planner's choice for this device's memory.
-    pair_rows = planning.plan(*features.shape, num_classes, dtype=features.dtype).pair_rows
+    pair_rows = planning.report_pair_rows(num_classes, features.dtype)
   return _report(features, labels, classifier, ood_features,
                  num_classes=num_classes, rank=rank, rtol=rtol, pair_rows=pair_rows)
 
@@ -214,9 +214,8 @@ def report_from_stats(stats: FeatureStats, *, classifier=None, ood_features=None
     ood_features = checks.check_features(ood_features, "ood_features", stats.dim)
     ood_mean = jnp.mean(ood_features, axis=0)
   w = None if classifier is None else classifier[0]
-  if pair_rows is None and not checks.is_traced(stats.counts):
-    pair_rows = planning.plan(max(1, int(np.sum(np.asarray(stats.counts)))), stats.dim,
-                              stats.num_classes, dtype=stats.means.dtype).pair_rows
+  if pair_rows is None:  # The planner's choice (it needs only C and the dtype).
+    pair_rows = planning.report_pair_rows(stats.num_classes, stats.means.dtype)
   return _report_from_stats(stats, w, ood_mean, rank=rank, rtol=rtol, pair_rows=pair_rows)
 
 
