@@ -19,9 +19,11 @@ process:
 - ``peak``: the process's peak resident memory (``ru_maxrss``), the planner's
   pair rows and its verdict on the per-class scatter;
 - ``reference``: rhubarbwu/neural-collapse (PyTorch, `bench_metrics.py`'s
-  pipeline without the classifier) on the same rows as one batch, where it is
-  importable (benchmarks/setup_reference.sh) and N p + K^2 floats fit a
-  quarter of the machine's memory; otherwise the column says why not.
+  pipeline, classifier agreement included) on the same rows as one batch, in
+  a process of its own after the point's (so that its failure never loses the
+  point), where it is importable (benchmarks/setup_reference.sh) and its
+  N p + N K + K^2 floats fit a quarter of the machine's memory; otherwise the
+  column says why not.
 
 A point that fails (memory, time) is recorded with its error and the planner's
 message. Data generation is not timed. ``--write`` adds the run to
@@ -74,7 +76,7 @@ def _counts(n, k, batch, seed=0):
   return sum(np.bincount(y, minlength=k) for y in _labels(n, k, batch, seed))
 
 
-def point(k: int, p: int, per_class: int, batch: int, reference: bool) -> dict:
+def point(k: int, p: int, per_class: int, batch: int) -> dict:
   """Measures one (K, p) point in this process (see the module docstring)."""
   import jax
   from nc_jax import metrics
@@ -109,9 +111,15 @@ def point(k: int, p: int, per_class: int, batch: int, reference: bool) -> dict:
   out.update(gemm_s=t_gemm, stream_s=t_stream, report_s=time.perf_counter() - t,
              report_first_s=t_first, check={key: float(rep[key]) for key in ('nc1', 'cdnv')})
   out['peak_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  if reference:
-    out['reference_s'], out['reference'] = _reference(n, p, k, batch)
   return out
+
+
+def reference_point(k: int, p: int, per_class: int, batch: int) -> dict:
+  """The reference library on the point's rows, in a process of its own."""
+  n = -(-per_class * k // batch) * batch
+  seconds, about = _reference(n, p, k, batch)
+  return dict(reference_s=seconds, reference=about,
+              reference_peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _reference(n, p, k, batch):
@@ -123,10 +131,13 @@ def _reference(n, p, k, batch):
     return None, f'not importable here ({e.name}); see benchmarks/setup_reference.sh'
   import numpy as np
   from nc_jax.metrics.planning import available_bytes
-  need = 4 * (n * p + 2 * k * k + k * p * 3)
+  # The rows, K x K matrices and the N x K distances to the class means of its
+  # classifier-agreement accumulator (a K = 10,000, p = 256 point was killed
+  # for memory on 24 GiB when only N p + K^2 were counted).
+  need = 4 * (n * p + 2 * n * k + 2 * k * k + k * p * 3)
   if need > available_bytes() // 4:
-    return None, (f'not run: its N p + K^2 arrays ({need / 2**30:.1f} GiB) exceed a quarter '
-                  'of this machine\'s memory (it builds K x K matrices)')
+    return None, (f'not run: its N p + N K + K^2 arrays ({need / 2**30:.1f} GiB) exceed a '
+                  'quarter of this machine\'s memory (it builds N x K and K x K matrices)')
   sys.path.insert(0, HERE)
   from bench_metrics import reference_pipeline  # pylint: disable=import-outside-toplevel
   xs, ys = zip(*_batches(n, p, k, batch))
@@ -137,26 +148,36 @@ def _reference(n, p, k, batch):
   return time.perf_counter() - t, f'torch {pt.__version__}, {pt.get_num_threads()} threads'
 
 
+def _subprocess(cmd, timeout) -> dict:
+  """The last JSON line ``cmd`` prints, or {'error': why it gave none}."""
+  try:
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+  except subprocess.TimeoutExpired:
+    return dict(error=f'timed out after {timeout} s')
+  lines = [l for l in res.stdout.splitlines() if l.startswith('{')]
+  if res.returncode == 0 and lines:
+    return json.loads(lines[-1])
+  why = (res.stderr.strip().splitlines() or ['?'])[-1][-300:]
+  if res.returncode == -9:
+    why = 'killed (SIGKILL: out of memory)'
+  return dict(error=why, returncode=res.returncode)
+
+
 def run_points(points, per_class, batch, reference, timeout):
-  """Each point in its own process; a failed point records its error."""
+  """Each point in its own process (and the reference in another, so that its
+  failure never loses the point); a failed point records its error."""
   rows = []
   for k, p in points:
     cmd = [sys.executable, os.path.abspath(__file__), '--point', f'{k}:{p}',
            '--per-class', str(per_class), '--batch', str(batch)]
-    if reference:
-      cmd.append('--reference')
     print(f'K={k:,} p={p:,} ...', flush=True)
     t = time.perf_counter()
-    try:
-      res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-      lines = [l for l in res.stdout.splitlines() if l.startswith('{')]
-      if res.returncode == 0 and lines:
-        row = json.loads(lines[-1])
-      else:
-        row = dict(k=k, p=p, error=(res.stderr.strip().splitlines() or ['?'])[-1][-300:],
-                   returncode=res.returncode)
-    except subprocess.TimeoutExpired:
-      row = dict(k=k, p=p, error=f'timed out after {timeout} s')
+    row = dict(k=k, p=p, **_subprocess(cmd, timeout))
+    if reference:
+      ref = _subprocess(cmd + ['--reference'], timeout)
+      if 'error' in ref:
+        ref = dict(reference_s=None, reference=f"failed: {ref['error']}")
+      row.update(ref)
     if 'error' in row:
       from nc_jax import metrics
       pl = metrics.plan(per_class * k, p, k)
@@ -200,7 +221,8 @@ def main():
   ap.add_argument('--per-class', type=int, default=20)
   ap.add_argument('--batch', type=int, default=8192)
   ap.add_argument('--quick', action='store_true', help='K in {100, 1000} at p = 64')
-  ap.add_argument('--reference', action='store_true')
+  ap.add_argument('--reference', action='store_true',
+                  help='with --point: measure the reference library there (internal)')
   ap.add_argument('--timeout', type=int, default=3600)
   ap.add_argument('--write', action='store_true')
   ap.add_argument('--readme', action='store_true')
@@ -208,7 +230,8 @@ def main():
   args = ap.parse_args()
   if args.point:
     k, p = map(int, args.point.split(':'))
-    print(json.dumps(point(k, p, args.per_class, args.batch, args.reference)))
+    fn = reference_point if args.reference else point
+    print(json.dumps(fn(k, p, args.per_class, args.batch)))
     return
   import jax
   points = ([(100, 64), (1000, 64)] if args.quick else [(k, p) for p in PS for k in KS])

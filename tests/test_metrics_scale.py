@@ -201,7 +201,7 @@ def test_bench_scale_point_measures_the_report_of_its_own_data():
   bench = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(bench)
   k, p, batch = 300, 16, 256
-  row = bench.point(k, p, per_class=4, batch=batch, reference=False)
+  row = bench.point(k, p, per_class=4, batch=batch)
   assert row['n'] == 5 * batch  # 1,200 rows rounded up to whole batches
   assert row['gemm_s'] > 0 and row['stream_s'] > 0 and row['peak_mib'] > 0
   xs, ys = zip(*bench._batches(row['n'], p, k, batch))
@@ -216,3 +216,19 @@ def test_bench_scale_point_measures_the_report_of_its_own_data():
                 plan_messages=['the per-class scatter ...'])]))
   assert '| 300 | 16 | 1,280 |' in text and 'failed: MemoryError' in text
   assert 'the per-class scatter ...' in text
+
+
+def test_bench_scale_names_a_killed_point():
+  """A point's process killed (as the kernel kills it for memory) is recorded as such."""
+  import importlib.util
+  import os
+  import sys
+  path = os.path.join(os.path.dirname(__file__), '..', 'benchmarks', 'bench_scale.py')
+  spec = importlib.util.spec_from_file_location('bench_scale', path)
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  killed = bench._subprocess(
+      [sys.executable, '-c', 'import os, signal; os.kill(os.getpid(), signal.SIGKILL)'], 60)
+  assert killed == dict(error='killed (SIGKILL: out of memory)', returncode=-9)
+  ok = bench._subprocess([sys.executable, '-c', 'print("x"); print(\'{"a": 1}\')'], 60)
+  assert ok == dict(a=1)
