@@ -172,7 +172,7 @@ def run_points(points, per_class, batch, reference, timeout):
            '--per-class', str(per_class), '--batch', str(batch)]
     print(f'K={k:,} p={p:,} ...', flush=True)
     t = time.perf_counter()
-    row = dict(k=k, p=p, **_subprocess(cmd, timeout))
+    row = {'k': k, 'p': p, **_subprocess(cmd, timeout)}
     if reference:
       ref = _subprocess(cmd + ['--reference'], timeout)
       if 'error' in ref:

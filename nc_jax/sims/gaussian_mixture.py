@@ -55,6 +55,10 @@ class MixtureHparams(NamedTuple):
   weight_decay: Any = 0.0
 
 
+# The initialisations `init_mlp` knows (`MixtureSpec.init`).
+INITS = ("torch_uniform", "he_normal")
+
+
 @dataclasses.dataclass(frozen=True)
 class MixtureSpec:
   """Static sizes of the mixture problem (a hashable ``jit`` static argument).
@@ -70,6 +74,10 @@ class MixtureSpec:
     num_similar: super-classes (the first ones) whose sub-classes are similar.
     num_steps: gradient-descent steps; a multiple of ``log_every``.
     log_every: steps between recorded metrics (step 0 is recorded too).
+    init: the network's initialisation, one of `INITS`: ``'torch_uniform'``
+      (PyTorch's ``nn.Linear`` default, weights and biases
+      U(-1/sqrt(fan_in), 1/sqrt(fan_in))) or ``'he_normal'`` (weights
+      N(0, 2/fan_in), biases 0). The paper does not state it.
   """
 
   num_clusters: int = 8
@@ -80,8 +88,11 @@ class MixtureSpec:
   num_similar: int = 0
   num_steps: int = 1000
   log_every: int = 1000
+  init: str = "torch_uniform"
 
   def __post_init__(self):
+    if self.init not in INITS:
+      raise ValueError(f"init={self.init!r}; choose from {INITS}")
     if not 2 <= self.num_superclasses < self.num_clusters:
       raise ValueError(f"need 2 <= num_superclasses < num_clusters; got "
                        f"{self.num_superclasses}, {self.num_clusters}")
@@ -165,13 +176,23 @@ def sample_mixture(hp: MixtureHparams, key: jax.Array, *, spec: MixtureSpec) -> 
 
 
 def init_mlp(key: jax.Array, *, spec: MixtureSpec) -> dict[str, jax.Array]:
-  """PyTorch ``nn.Linear`` default: weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  """The MLP's parameters under ``spec.init``.
+
+  ``'torch_uniform'``: PyTorch's ``nn.Linear`` default, weights and biases
+  ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (weight variance 1/(3 fan_in)).
+  ``'he_normal'``: weights ~ N(0, 2/fan_in), biases 0 (He et al. 2015), six
+  times the variance of the first.
+  """
   keys = jax.random.split(key, 4)
   d, h, k = spec.input_dim, spec.hidden_dim, spec.num_superclasses
-  u = lambda key, shape, fan_in: jax.random.uniform(
-      key, shape, minval=-1.0, maxval=1.0) / np.sqrt(fan_in)
-  return {"w1": u(keys[0], (d, h), d), "b1": u(keys[1], (h,), d),
-          "w2": u(keys[2], (h, k), h), "b2": u(keys[3], (k,), h)}
+  if spec.init == "he_normal":
+    w = lambda key, shape, fan_in: jax.random.normal(key, shape) * np.sqrt(2.0 / fan_in)
+    b = lambda key, shape, fan_in: jnp.zeros(shape)
+  else:
+    w = b = lambda key, shape, fan_in: jax.random.uniform(
+        key, shape, minval=-1.0, maxval=1.0) / np.sqrt(fan_in)
+  return {"w1": w(keys[0], (d, h), d), "b1": b(keys[1], (h,), d),
+          "w2": w(keys[2], (h, k), h), "b2": b(keys[3], (k,), h)}
 
 
 def hidden(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
@@ -196,7 +217,8 @@ def record(params: dict[str, jax.Array], data: MixtureData, hp: MixtureHparams, 
   Returns:
     Dict of scalars: every key of `nc_jax.metrics.collapse_report` (coarse
     labels, classifier (W2^T, b2)), "msdr", "msdr_similar" and
-    "msdr_dissimilar" (when both kinds of super-class exist), "loss",
+    "msdr_dissimilar" (when both kinds of super-class exist), the same three
+    of the inputs x ("msdr_input", "msdr_input_similar", ...), "loss",
     "train_accuracy"; and "class_distance" [C, C] over the original clusters.
   """
   h = hidden(params, data.x)
@@ -204,11 +226,13 @@ def record(params: dict[str, jax.Array], data: MixtureData, hp: MixtureHparams, 
                                      classifier=(params["w2"].T, params["b2"])))
   d = metrics.class_distance_matrix(h, data.fine, num_classes=spec.num_clusters)
   out["class_distance"] = d
-  out["msdr"] = metrics.msdr(d, spec.superclass)
-  if 0 < spec.num_similar < spec.num_superclasses:
-    for name, idx in (("similar", spec.similar_clusters),
-                      ("dissimilar", spec.dissimilar_clusters)):
-      out[f"msdr_{name}"] = metrics.msdr(d[np.ix_(idx, idx)], spec.superclass[idx])
+  d_input = metrics.class_distance_matrix(data.x, data.fine, num_classes=spec.num_clusters)
+  for prefix, dist in (("msdr", d), ("msdr_input", d_input)):
+    out[prefix] = metrics.msdr(dist, spec.superclass)
+    if 0 < spec.num_similar < spec.num_superclasses:
+      for name, idx in (("similar", spec.similar_clusters),
+                        ("dissimilar", spec.dissimilar_clusters)):
+        out[f"{prefix}_{name}"] = metrics.msdr(dist[np.ix_(idx, idx)], spec.superclass[idx])
   out["loss"], out["train_accuracy"] = objective(params, data, hp)
   return out
 

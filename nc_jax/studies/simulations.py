@@ -205,12 +205,17 @@ def ufm_study(config, workdir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def mixture_spec(config, **overrides: Any) -> gm.MixtureSpec:
-  """The `MixtureSpec` a config describes (see configs/gaussian_mixture.py)."""
+  """The `MixtureSpec` a config describes (see configs/gaussian_mixture.py).
+
+  ``config.log_every`` (0 or absent: only the start and the end recorded)
+  and ``config.init`` (absent: PyTorch's default) are optional.
+  """
   kwargs = dict(num_clusters=config.num_clusters,
                 samples_per_cluster=config.samples_per_cluster,
                 num_superclasses=config.num_superclasses, input_dim=config.input_dim,
                 hidden_dim=config.hidden_dim, num_steps=config.num_steps,
-                log_every=config.num_steps)
+                log_every=config.get("log_every", 0) or config.num_steps,
+                init=config.get("init", "torch_uniform"))
   return gm.MixtureSpec(**{**kwargs, **overrides})
 
 
@@ -259,10 +264,15 @@ def _mixture_runs(config, lines, wd: Workdir) -> dict[tuple, dict[str, np.ndarra
       final = {k: v[:, i, -1] for k, v in out.items()}
       final["msdr_init"] = out["msdr"][:, i, 0]
       results[(spec, point)] = final
+      # MSDR over the recorded steps (config.log_every), start and end included.
+      trajectory = np.asarray(out["msdr"][:, i, :], np.float64)
       wd.log_many({"input_dim": spec.input_dim, "hidden_dim": spec.hidden_dim,
-                   "num_similar": spec.num_similar, "sigma2": point[0], "tau2": point[1],
-                   "weight_decay": point[2], "seed": s, "step": spec.num_steps,
-                   "fit": bool(final["train_accuracy"][s] >= 1.0), **_scalars(final, (s,))}
+                   "num_similar": spec.num_similar, "init": spec.init,
+                   "learning_rate": float(config.learning_rate), "sigma2": point[0],
+                   "tau2": point[1], "weight_decay": point[2], "seed": s,
+                   "step": spec.num_steps, "fit": bool(final["train_accuracy"][s] >= 1.0),
+                   **_scalars(final, (s,)), "msdr_steps": spec.steps.tolist(),
+                   "msdr_trajectory": trajectory[s].tolist()}
                   for s in seeds)
   return results
 
