@@ -176,3 +176,25 @@ def test_per_class_scatter_in_chunks_equals_one_block(monkeypatch, c, t):
   np.testing.assert_allclose(np.sort(rows, axis=0), np.sort(h, axis=0), atol=1e-6)
   for k in set(y.tolist()):  # each pivot is a sample of its class
     assert np.any(np.all(h[y == k] == piv[k], axis=1))
+
+
+def test_pooled_stream_with_more_classes_than_rows_per_batch():
+  """The pooled update with C > batch rows (language-model vocabularies): its
+  rank-C mean correction is taken as one row per sample; equal to the in-memory
+  report in float64, with most classes absent from each batch."""
+  rng = np.random.default_rng(3)
+  c, n, p = 500, 4000, 24
+  y = rng.integers(0, c, n)
+  y[:c] = np.arange(c)  # every class present
+  h = rng.normal(size=(c, p))[y] * 3 + rng.normal(size=(n, p)) + 50.0  # a common offset
+  with jax.enable_x64(True):
+    want = metrics.collapse_report(h, y, num_classes=c)
+    stats = None
+    for lo in range(0, n, 64):
+      stats = metrics.accumulate(h[lo:lo + 64], y[lo:lo + 64], num_classes=c, stats=stats,
+                                 class_counts=np.bincount(y, minlength=c) if stats is None
+                                 else None)
+    got = metrics.report_from_stats(stats)
+  for key in set(got):
+    np.testing.assert_allclose(float(got[key]), float(want[key]), rtol=1e-9, atol=1e-12,
+                               err_msg=key)

@@ -294,7 +294,16 @@ def _accumulate(a: FeatureStats, features, labels) -> FeatureStats:
   coef = _tiles.safe_div(s.counts * s.counts, a.counts.astype(dtype) + s.counts)
   if a.pooled:
     flat = tiles.rows.reshape(-1, p)
-    dc = d * jnp.sqrt(coef * a.class_weights)[:, None]
+    w = coef * a.class_weights
+    if c > n:
+      # More classes than rows (language-model vocabularies): the rank-C
+      # correction sum_k w_k d_k d_k^T as n rows, each row carrying its
+      # class's share w_k / n_bk (classes absent from the batch have w_k = 0),
+      # so that it costs one batch-sized product instead of a C-row one.
+      share = _tiles.safe_div(w, s.counts)
+      dc = d[labels] * jnp.sqrt(share[labels])[:, None]
+    else:
+      dc = d * jnp.sqrt(w)[:, None]
     scatter = a.scatter + flat.T @ flat - dc.T @ dc
   else:
     scatter = _per_class_scatter(tiles, init=a.scatter - jnp.einsum("k,ki,kj->kij", coef, d, d))
