@@ -442,6 +442,27 @@ def test_coarse_mod_and_fixed_maps():
                                       in objects else "animal")
 
 
+def test_coarse_table_is_read_back_from_any_pairing():
+  """`coarse_table` recovers the fine -> coarse map from the data set itself, for
+  y mod C~ and for a 'table:' pairing (the trainer's label_map), and names the
+  cases it cannot."""
+  from nc_jax.train import input as input_lib
+  ds = synthetic((20,) * 10)
+  np.testing.assert_array_equal(data.coarse_table(data.to_coarse(ds, num_coarse=5)),
+                                np.arange(10) % 5)
+  pairing = [1, 0, 3, 3, 2, 4, 1, 2, 0, 4]
+  c = input_lib.apply_label_map(ds, "table:" + ",".join(map(str, pairing)), seed=0)
+  np.testing.assert_array_equal(c.labels, np.asarray(pairing)[ds.labels])
+  np.testing.assert_array_equal(data.coarse_table(c), pairing)
+  assert c.class_names[0] == "c1+c8"
+  with pytest.raises(ValueError, match="no fine labels"):
+    data.coarse_table(ds)
+  with pytest.raises(ValueError, match=r"original classes \[9\] have no sample"):
+    data.coarse_table(c.subset(np.flatnonzero(c.fine_labels != 9)))
+  with pytest.raises(ValueError, match="more than one coarse label"):
+    data.coarse_table(c.replace(labels=np.roll(c.labels, 1)))
+
+
 def test_cifar100_superclass_table():
   table = data.CIFAR100_FINE_TO_COARSE
   assert table.shape == (100,) and table.dtype == np.int32

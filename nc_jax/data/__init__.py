@@ -29,7 +29,7 @@ from nc_jax.data.sources import KNOWN_NAMES, load, load_image_folder
 from nc_jax.data.transforms import (CIFAR10_EIGHT, CORRUPTION_LEVELS, DOMAIN_SHIFT_LEVELS,
                                     SUPERCLASS_MAPS, select_classes,
                                     add_label_noise, balanced_subset, corrupt,
-                                    corrupt_images, mod_coarse_map,
+                                    coarse_table, corrupt_images, mod_coarse_map,
                                     split_classes, superclass,
                                     symmetric_noise, to_coarse)
 
@@ -42,7 +42,7 @@ __all__ = [
     "SUPERCLASS_MAPS", "add_label_noise", "balanced_subset", "batch_iterator",
     "cache_dir", "compute_stats", "corrupt", "corrupt_images",
     "dataset_stats", "default_data_root", "epoch_batches", "epoch_index_batches",
-    "epoch_permutation", "load", "load_image_folder", "mod_coarse_map",
+    "coarse_table", "epoch_permutation", "load", "load_image_folder", "mod_coarse_map",
     "normalize", "read_cifar_pickle", "read_idx", "split_classes",
     "superclass", "symmetric_noise", "to_coarse", "to_float",
 ]

@@ -121,6 +121,31 @@ def mod_coarse_map(num_classes: int, num_coarse: int) -> np.ndarray:
   return np.arange(num_classes, dtype=np.int32) % num_coarse
 
 
+def coarse_table(ds: Dataset) -> np.ndarray:
+  """The fine -> coarse table a coarse-labelled data set was made with.
+
+  Read from the data set itself (`fine_labels` next to `labels`), so it is
+  right for ``y mod C~`` and for any other table (`to_coarse`). Raises if the
+  data set has no fine labels, if an original class has no sample, or if one
+  original class carries two coarse labels.
+  """
+  if ds.fine_labels is None:
+    raise ValueError(f"{ds.name}: no fine labels (not relabelled by to_coarse)")
+  fine, coarse = np.asarray(ds.fine_labels), np.asarray(ds.labels)
+  # The coarse names join the original ones with '+' (to_coarse), so a class
+  # missing from the labels is still counted.
+  named = sum(len(n.split("+")) for n in ds.class_names)
+  num_fine = max(int(fine.max()) + 1, named)
+  table = np.full(num_fine, -1, np.int64)
+  table[fine] = coarse
+  if (table < 0).any():
+    raise ValueError(f"{ds.name}: original classes {np.flatnonzero(table < 0).tolist()} "
+                     "have no sample, so their super-class is unknown")
+  if not np.array_equal(table[fine], coarse):
+    raise ValueError(f"{ds.name}: an original class carries more than one coarse label")
+  return table.astype(np.int32)
+
+
 def to_coarse(ds: Dataset, table: np.ndarray | Sequence[int] | None = None, *,
               num_coarse: int | None = None,
               class_names: Sequence[str] | None = None) -> Dataset:

@@ -84,6 +84,11 @@ def labels(t) -> str:
   kind, _, arg = (d.label_map or '').partition(':')
   if kind == 'mod':
     parts.append(f'coarse labels y mod {arg}')
+  elif kind == 'table':
+    table = [int(c) for c in arg.split(',')]
+    pairs = ', '.join('/'.join(str(f) for f, c in enumerate(table) if c == k)
+                      for k in range(max(table) + 1))
+    parts.append(f'coarse labels grouping classes {pairs}')
   elif kind == 'split':
     parts.append(f'fine labels (each class split at random into {arg})')
   elif kind == 'classes':

@@ -248,9 +248,9 @@ def _check_data(d) -> None:
                      f'{d.corruption.severity}')
   for part in filter(None, d.label_map.split('|')):
     kind, _, arg = part.partition(':')
-    if kind not in ('mod', 'superclass', 'split', 'classes') or not arg:
+    if kind not in ('mod', 'table', 'superclass', 'split', 'classes') or not arg:
       raise ValueError(f'config.data.label_map={d.label_map!r}; use '
-                       "'mod:<C>', 'superclass:<map>', 'split:<b>' or "
+                       "'mod:<C>', 'table:<t0,t1,...>', 'superclass:<map>', 'split:<b>' or "
                        "'classes:<i,j,...>', chained with '|'")
 
 

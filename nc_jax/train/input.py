@@ -22,6 +22,9 @@ from nc_jax import data
 def apply_label_map(ds: data.Dataset, label_map: str, seed: int) -> data.Dataset:
   """The task's labels (`config.data.label_map`); the originals stay on ``ds``.
 
+  ``'mod:<C~>'``: y mod C~; ``'table:t0,t1,...'``: class y to super-class
+  t_y (any pairing, e.g. paper 004's random coarse labels); ``'superclass:<name>'``;
+  ``'split:<b>'``: each class split at random in b; ``'classes:i,j,...'``.
   Maps chain left to right with ``'|'``, e.g.
   ``'classes:0,1,2,3,6,7,8,9|superclass:cifar10_animals8'``.
   """
@@ -36,6 +39,8 @@ def apply_label_map(ds: data.Dataset, label_map: str, seed: int) -> data.Dataset
     return data.select_classes(ds, [int(c) for c in arg.split(',')])
   if kind == 'mod':
     return data.to_coarse(ds, num_coarse=int(arg))
+  if kind == 'table':  # 'table:<coarse of class 0>,<of class 1>,...'
+    return data.to_coarse(ds, [int(c) for c in arg.split(',')])
   if kind == 'superclass':
     return data.superclass(ds, arg)
   if kind == 'split':
