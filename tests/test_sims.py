@@ -248,3 +248,49 @@ def test_mixture_sweep_equals_one_by_one_and_msdr_grows_with_sigma2():
   assert (swept["msdr"][:, 1, -1] > swept["msdr"][:, 0, -1]).all()
   assert (swept["msdr"][:, 1, -1] > 1.5).all()
   assert (swept["train_accuracy"][:, 1, -1] == 1.0).all()
+
+
+def test_mixture_initialisations_have_their_stated_laws():
+  """torch_uniform: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), variance 1/(3 fan_in), biases
+  too; he_normal: N(0, 2/fan_in) weights, zero biases (six times the variance)."""
+  base = dict(num_clusters=4, samples_per_cluster=10, num_superclasses=2, input_dim=400,
+              hidden_dim=300)
+  u = gm.init_mlp(engine.prng_key(0), spec=gm.MixtureSpec(**base))
+  h = gm.init_mlp(engine.prng_key(0), spec=gm.MixtureSpec(**base, init="he_normal"))
+  w1u, w1h = np.asarray(u["w1"]), np.asarray(h["w1"])
+  assert np.abs(w1u).max() <= 1 / np.sqrt(400) and np.abs(np.asarray(u["b1"])).max() > 0
+  np.testing.assert_allclose(w1u.var(), 1 / (3 * 400), rtol=0.02)
+  np.testing.assert_allclose(w1h.var(), 2 / 400, rtol=0.02)
+  np.testing.assert_allclose(np.asarray(h["w2"]).var(), 2 / 300, rtol=0.3)
+  assert not np.asarray(h["b1"]).any() and not np.asarray(h["b2"]).any()
+  assert abs(w1h.mean()) < 4 * np.sqrt(2 / 400 / w1h.size)
+  with pytest.raises(ValueError, match="init='xavier'"):
+    gm.MixtureSpec(**base, init="xavier")
+
+
+def test_mixture_records_the_inputs_own_msdr():
+  """msdr_input: the MSDR of x itself (float64 NumPy from the same samples), about
+  1 + sigma^2 (dissimilar) and 1 + tau^2 (similar sub-classes); unchanged by training."""
+  spec = gm.MixtureSpec(num_clusters=8, samples_per_cluster=200, num_superclasses=4,
+                        input_dim=64, hidden_dim=8, num_similar=2, num_steps=20,
+                        log_every=10)
+  hp = gm.MixtureHparams(sigma2=3.0, tau2=0.5, learning_rate=0.05)
+  hist = engine.simulate(hp, 0, spec=spec).history
+  data = jax.tree.map(np.asarray, gm.sample_mixture(
+      hp, jax.random.split(engine.prng_key(0))[0], spec=spec))
+  x, fine = np.asarray(data.x, np.float64), data.fine
+  mu = np.stack([x[fine == c].mean(0) for c in range(8)])
+  v = np.array([((x[fine == c] - mu[c]) ** 2).sum(1).mean() for c in range(8)])
+  d = v[:, None] + v[None] + ((mu[:, None] - mu[None]) ** 2).sum(-1)
+
+  def msdr(idx):
+    same = [(i, j) for i in idx for j in idx if i != j and i % 4 == j % 4]
+    return np.mean([d[i, j] for i, j in same]) / np.mean([d[i, i] for i in idx])
+
+  np.testing.assert_allclose(hist["msdr_input"], msdr(range(8)), rtol=1e-4)
+  np.testing.assert_allclose(hist["msdr_input_similar"], msdr(spec.similar_clusters), rtol=1e-4)
+  np.testing.assert_allclose(hist["msdr_input_dissimilar"], msdr(spec.dissimilar_clusters),
+                             rtol=1e-4)
+  assert abs(float(hist["msdr_input_dissimilar"][0]) - 4.0) < 1.0  # 1 + sigma^2
+  assert abs(float(hist["msdr_input_similar"][0]) - 1.5) < 0.3  # 1 + tau^2
+  assert float(hist["msdr"][-1]) != float(hist["msdr_input"][-1])  # The hidden layer's own.
