@@ -1,6 +1,6 @@
 """Paper 004's claims on synthetic evidence: gates, typed checks, spread, tags.
 
-For every claim (004a-004c) one hand-made evidence dict that must read
+For every claim (004a-004d) one hand-made evidence dict that must read
 "reproduced", one "not reproduced" and one "inconclusive" through a named
 gate; plus the failures issue 20 names for this paper: checks that an
 untrained network (or the input itself) passes (004a's MSDR > 1.1 holds at
@@ -15,7 +15,6 @@ The file's last section runs the paper's ``:runlocal`` study end to end
 """
 
 import json
-import copy
 import math
 
 import ml_collections
@@ -38,13 +37,15 @@ def _assess(cid, ev):
 
 
 def test_every_claim_is_in_parts_with_its_text():
-  assert [s.id for s in p004.CLAIMS] == ['004a', '004b', '004c']
+  assert [s.id for s in p004.CLAIMS] == ['004a', '004b', '004d', '004c']
   assert not hasattr(p004, 'analyze')  # reproduce() judges CLAIMS.
   for s in p004.CLAIMS:
     text = s.criterion_text()  # Every placeholder is a constant.
-    assert '{' not in text and 'Gates:' in text and 'Checks' in text, s.id
+    assert '{' not in text and 'Gates:' in text and 'Check' in text, s.id
   assert 'exceeds 1.1' in SPECS['004a'].criterion_text()
-  assert 'NC1 <= 0.5' in SPECS['004c'].criterion_text()
+  assert 'exceeds 0.5 (collapse predicts 0)' in SPECS['004a'].criterion_text()
+  assert 'NC1 <= 0.5 and <= 0.1 x' in SPECS['004c'].criterion_text()
+  assert 'does not flip' in SPECS['004d'].criterion_text()
 
 
 # ---------------------------------------------------------------------------
@@ -52,114 +53,138 @@ def test_every_claim_is_in_parts_with_its_text():
 # ---------------------------------------------------------------------------
 
 
-def ev_004a(**changes):
-  ev = dict(
-      seeds=[0, 1, 2], last_epoch=[100, 100, 100], terminal_phase_epoch=[10, 10, 20],
-      train_accuracy=q([1.0, 1.0, 1.0]), train_nc1=q([0.13, 0.14, 0.12]),
+def group(**changes):
+  """One tested model's numbers over 3 seeds (`evidence._coarse_group`'s keys)."""
+  g = dict(
+      seeds=[0, 1, 2], last_epoch=[60, 60, 60], terminal_phase_epoch=[10, 10, 20],
+      train_accuracy=q([1.0, 1.0, 1.0]), test_accuracy=q([0.9, 0.9, 0.9]),
+      train_nc1=q([0.13, 0.14, 0.12]), train_nc1_init=q([9.0, 9.0, 9.0]),
       msdr_init=q([1.179, 1.182, 1.180]), final_msdr=q([1.57, 1.50, 1.54]),
+      msdr_kept=q([3.2, 2.8, 3.0]),
       clp_accuracy=q([0.93, 0.92, 0.94]), true_label_probe_accuracy=q([0.95, 0.95, 0.96]),
       reconstruction_accuracy=q([0.90, 0.88, 0.91]))
-  ev.update(changes)
-  return ev
+  g.update(changes)
+  return g
+
+
+def ev_004a(c1=None, c2=None):
+  return dict(tested_models=['fmnist_c1', 'fmnist_c2'], msdr_models=['fmnist_c1'],
+              by_model=dict(fmnist_c1=c1 or group(), fmnist_c2=c2 or group()),
+              msdr_by_epoch={}, reported={})
 
 
 def test_004a_reads_all_three_verdicts():
   a = _assess('004a', ev_004a())
   assert a.verdict == 'reproduced' and not a.failed_gates
   # The first pass's CLP (0.787, 0.842 against a probe at 0.95): not close enough.
-  a = _assess('004a', ev_004a(clp_accuracy=q([0.787, 0.842, 0.80])))
+  a = _assess('004a', ev_004a(c2=group(clp_accuracy=q([0.787, 0.842, 0.80]))))
   assert a.verdict == 'not reproduced' and a.checks['clp_close'] is False
-  # Super-classes not collapsed: inconclusive, whatever the checks say.
-  a = _assess('004a', ev_004a(train_nc1=q([0.13, 1.4, 0.12])))
+  # Super-classes not collapsed under config #2: inconclusive, whatever the checks say.
+  a = _assess('004a', ev_004a(c2=group(train_nc1=q([0.13, 1.4, 0.12]))))
   assert a.verdict == 'inconclusive' and a.failed_gates == ['coarse_collapse']
   assert a.gates['coarse_collapse'].value == pytest.approx(1.4)
 
 
-def test_004a_msdr_at_initialisation_does_not_pass():
+def test_004a_msdr_is_read_against_initialisation_and_for_config_1_only():
   # The first pass: MSDR 1.18 at initialisation already "> 1.1". An untrained
-  # network (final = initial) passes the MSDR check alone, not the claim.
-  init = [1.179, 1.182, 1.180]
-  a = _assess('004a', ev_004a(final_msdr=q(init), msdr_init=q(init)))
-  assert a.checks['msdr'] is True  # The check alone holds ...
-  assert a.verdict == 'inconclusive' and 'msdr_moved_by_training' in a.failed_gates
-  # ... and so does an untrained network's evidence in full: no fit, no collapse.
-  a = _assess('004a', ev_004a(final_msdr=q(init), msdr_init=q(init),
-                              train_accuracy=q([0.2, 0.21, 0.19]), train_nc1=q([9, 8, 9]),
-                              terminal_phase_epoch=[None] * 3))
-  assert a.verdict == 'inconclusive'
-  assert a.failed_gates == ['coarse_collapse', 'msdr_moved_by_training', 'runs_trained',
-                            'terminal_phase']
-  # Training that erased the structure (MSDR down to ~1) reads "not reproduced".
-  a = _assess('004a', ev_004a(final_msdr=q([1.01, 1.02, 1.00])))
+  # network (final = initial, kept fraction 1) passes both MSDR checks ...
+  init = q([1.179, 1.182, 1.180])
+  a = _assess('004a', ev_004a(c1=group(final_msdr=init, msdr_init=init,
+                                       msdr_kept=q([1.0, 1.0, 1.0]))))
+  assert a.checks['msdr'] is True and a.checks['msdr_kept_from_init'] is True
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['msdr_moved_by_training']
+  # Training that left MSDR above 1.1 but erased three quarters of the
+  # untrained network's structure (1.8 -> 1.2): not reproduced.
+  a = _assess('004a', ev_004a(c1=group(final_msdr=q([1.2, 1.21, 1.19]),
+                                       msdr_init=q([1.8, 1.8, 1.79]),
+                                       msdr_kept=q([0.25, 0.26, 0.24]))))
+  assert a.checks['msdr'] is True and a.checks['msdr_kept_from_init'] is False
+  assert a.verdict == 'not reproduced'
+  # Training that erased the structure (MSDR ~1).
+  a = _assess('004a', ev_004a(c1=group(final_msdr=q([1.01, 1.02, 1.00]))))
   assert a.verdict == 'not reproduced' and a.checks['msdr'] is False
+  # Config #2's MSDR is not judged (the paper: its distance matrix barely shows it).
+  a = _assess('004a', ev_004a(c2=group(final_msdr=q([1.01, 1.02, 1.00]),
+                                       msdr_kept=q([0.05, 0.1, 0.0]))))
+  assert a.verdict == 'reproduced'
 
 
 def test_004a_seeds_noise_and_terminal_phase():
-  one = {k: (q(v['values'][:1]) if isinstance(v, dict) else v[:1])
-         for k, v in ev_004a().items()}
-  a = _assess('004a', one)
+  one = {k: (q(v['values'][:1]) if isinstance(v, dict) else v[:1]) for k, v in group().items()}
+  a = _assess('004a', ev_004a(c2=one))
   assert a.verdict == 'inconclusive' and 'seeds' in a.failed_gates
-  assert a.checks['msdr'] is None  # One seed has no spread.
   # Reconstruction 0.8034 and 0.867 (mean 0.835 > 0.8): inside the noise, no pass.
-  a = _assess('004a', ev_004a(reconstruction_accuracy=q([0.8034, 0.867, 0.82])))
+  a = _assess('004a', ev_004a(c2=group(reconstruction_accuracy=q([0.8034, 0.867, 0.82]))))
   assert a.checks['subclusters'] is False and a.verdict == 'not reproduced'
   # Trained only 1.5x past the first 100%-accuracy epoch.
-  a = _assess('004a', ev_004a(terminal_phase_epoch=[10, 10, 70]))
+  a = _assess('004a', ev_004a(c1=group(terminal_phase_epoch=[10, 10, 40])))
   assert a.failed_gates == ['terminal_phase'] and a.gates['terminal_phase'].value == \
-      pytest.approx(100 / 70)
+      pytest.approx(60 / 40)
+  # Never at 100% train accuracy.
+  a = _assess('004a', ev_004a(c1=group(terminal_phase_epoch=[10, None, 10])))
+  assert a.failed_gates == ['terminal_phase']
   # NumPy numbers in the evidence still give Python bools.
-  a = _assess('004a', ev_004a(final_msdr=q(np.array([1.57, 1.50, 1.54], np.float32))))
+  a = _assess('004a', ev_004a(c1=group(final_msdr=q(np.array([1.57, 1.50, 1.54], np.float32)))))
   assert a.checks['msdr'] is True and a.verdict == 'reproduced'
 
 
 def _coarse_study(tmp_path):
-  def final(seed, clp, nc1=0.13):
-    return dict(epoch=100, terminal_phase_epoch=10, train_accuracy=1.0, test_accuracy=0.97,
-                train_nc1=nc1, train_nc1_init=9.0,
-                msdr_by_epoch={'0': 1.18, '5': 1.3, '25': 1.45, '100': 1.5 + seed / 20},
-                clp_accuracy=clp, lpo_accuracy=0.95, clp_reconstruction_accuracy=0.9)
+  def final(seed, init=1.18, clp=0.93):
+    out = dict(epoch=60, terminal_phase_epoch=10, train_accuracy=1.0, test_accuracy=0.9,
+               train_nc1=0.13, train_nc1_init=9.0,
+               msdr_by_epoch={'0': init, '5': 1.3, '20': 1.45, '60': 1.5 + seed / 20})
+    if clp is not None:
+      out.update(clp_accuracy=clp, lpo_accuracy=0.95, clp_reconstruction_accuracy=0.9)
+    return out
+  rows = [('fmnist_c1', True, True, True, s, final(s)) for s in range(3)]
+  rows += [('fmnist_c2', True, False, True, s, final(s, init=1.3)) for s in range(3)]
+  rows += [('mnist_c1', False, False, True, 0, final(0, clp=0.7)),
+           ('cnn', False, False, False, 0, final(0, clp=None))]
   runs, records = [], {}
-  for i, (seed, tested, clp) in enumerate([(0, True, 0.93), (1, True, 0.92), (2, True, 0.94),
-                                           (0, False, None)]):
-    runs.append(sweep.Run(f'r{i}', None, seed=seed,
-                          tags=dict(kind='coarse', model='mlp' if tested else 'cnn',
-                                    tested=tested)))
-    records[f'r{i}'] = dict(final=final(seed, clp))
-  runs.append(sweep.Run('r9', None, seed=3, tags=dict(kind='fine', model='mlp')))
-  records['r9'] = dict(final=dict(train_accuracy=0.1))
+  for i, (model, tested, msdr_tested, clp, seed, f) in enumerate(rows):
+    runs.append(sweep.Run(f'r{i}', None, seed=seed, tags=dict(
+        kind='coarse', model=model, tested=tested, msdr_tested=msdr_tested, clp=clp)))
+    records[f'r{i}'] = dict(final=f)
+  runs.append(sweep.Run('r99', None, seed=3, tags=dict(kind='fine', model='mlp')))
+  records['r99'] = dict(final=dict(train_accuracy=0.1))
   return reproduce.Study(config=None, workdir=str(tmp_path), runs=runs, records=records)
 
 
 def test_004a_evidence_reads_the_runs_by_their_tags(tmp_path):
   ev = p004.evidence_004a(_coarse_study(tmp_path))
-  assert ev['seeds'] == [0, 1, 2] and ev['tested_model'] == ['mlp']
-  assert ev['final_msdr']['values'] == pytest.approx([1.5, 1.55, 1.6])
-  assert ev['final_msdr']['n'] == 3 and ev['final_msdr']['se'] > 0
-  assert ev['msdr_init']['values'] == [1.18] * 3
-  assert list(ev['reported']) == ['cnn_seed0']
-  assert set(ev['msdr_by_epoch']) == {'mlp_seed0', 'mlp_seed1', 'mlp_seed2', 'cnn_seed0'}
+  assert ev['tested_models'] == ['fmnist_c1', 'fmnist_c2'] and ev['msdr_models'] == ['fmnist_c1']
+  c1 = ev['by_model']['fmnist_c1']
+  assert c1['seeds'] == [0, 1, 2]
+  assert c1['final_msdr']['values'] == pytest.approx([1.5, 1.55, 1.6])
+  assert c1['msdr_kept']['values'] == pytest.approx([0.5 / 0.18, 0.55 / 0.18, 0.6 / 0.18])
+  assert ev['by_model']['fmnist_c2']['msdr_init']['values'] == [1.3] * 3
+  assert c1['clp_over_probe']['mean'] == pytest.approx(0.93 / 0.95)
+  assert list(ev['reported']) == ['mnist_c1', 'cnn']
+  assert ev['reported']['mnist_c1']['clp_accuracy'] == pytest.approx(0.7)
+  assert 'clp_accuracy' not in ev['reported']['cnn']
+  assert len(ev['msdr_by_epoch']) == 8
   assert reproduce.assess(SPECS['004a'], ev).verdict == 'reproduced'
+  assert p004.kept(1.5, 1.25) == pytest.approx(2.0) and p004.kept(1.5, 1.0) is None
 
 
 # ---------------------------------------------------------------------------
 # 004b: the Gaussian mixture.
 # ---------------------------------------------------------------------------
 
+LR = dict(rows=[], chosen_by_rule=0.01, used=[0.01])
+
 
 def ev_004b(**changes):
-  lines = ['input_dim:d_input=32', 'input_dim:d_input=64', 'hidden_dim:d_hidden=32',
-           'weight_decay:wd=0', 'similarity:tau2']
+  lines = ['input_dim:d_input=32', 'input_dim:d_input=64', 'weight_decay:wd=0',
+           'similarity:tau2']
   ev = dict(
-      num_seeds=3, num_nonfinite=0, weight_decay_strength=1.0,
-      min_train_accuracy_by_sigma2={'0.1': 0.8, '1': 1.0, '4': 1.0, '32': 1.0},
-      msdr_at_largest_x={k: dict(x=32.0, trained=q([60.0, 66.0, 63.0]),
+      num_seeds=3, num_nonfinite=0, weight_decay_strength=3.0, learning_rate=LR,
+      min_train_accuracy_by_sigma2={'0.25': 0.8, '1': 1.0, '4': 1.0, '32': 1.0},
+      msdr_at_largest_x={k: dict(x=32.0, trained=q([20.0, 22.0, 21.0]),
                                  initial=q([30.0, 31.0, 30.5])) for k in lines},
-      spearman_sigma2={k: q([1.0, 1.0, 0.98]) for k in lines[:4]},
-      input_dim_trend=q([0.8, 0.9, 0.85]), hidden_dim_trend=q([0.7, 0.8, 0.75]),
-      weight_decay_spread=q([0.05, 0.04, 0.06]),
-      smallest_tau2=dict(tau2=0.01, similar=q([1.01, 1.02, 1.01]),
-                         dissimilar=q([5.9, 5.8, 6.0])),
-      spearman_tau2=q([1.0, 1.0, 1.0]))
+      spearman_sigma2_kept={k: q([1.0, 1.0, 0.98]) for k in lines[:3]},
+      input_dim_trend=q([0.8, 0.9, 0.85]), weight_decay_spread=q([0.05, 0.04, 0.06]),
+      similar_kept_less=q([0.3, 0.35, 0.32]), spearman_tau2_kept=q([1.0, 1.0, 0.9]))
   ev.update(changes)
   return ev
 
@@ -167,29 +192,25 @@ def ev_004b(**changes):
 def test_004b_reads_all_three_verdicts():
   a = _assess('004b', ev_004b())
   assert a.verdict == 'reproduced' and not a.failed_gates
-  # The first pass: MSDR falls with the hidden width.
-  a = _assess('004b', ev_004b(hidden_dim_trend=q([-1.0, -1.0, -0.8])))
-  assert a.verdict == 'not reproduced' and a.checks['hidden_dim'] is False
+  a = _assess('004b', ev_004b(input_dim_trend=q([-1.0, -1.0, -0.8])))
+  assert a.verdict == 'not reproduced' and a.checks['input_dim'] is False
   # The first pass's weight-decay grid (lr 0.01 x wd <= 0.01 x 1,000 steps = 0.1):
   # "no effect" nearly guaranteed, so the claim cannot be judged.
   a = _assess('004b', ev_004b(weight_decay_strength=0.1))
   assert a.verdict == 'inconclusive' and a.failed_gates == ['weight_decay_effective']
 
 
-def test_004b_the_input_itself_does_not_pass():
-  # An untrained network: MSDR = its value at initialisation, about 1 + sigma^2
-  # (1 + tau^2 for similar sub-classes). Every trend check holds for it ...
-  same = {k: dict(x=32.0, trained=q([33.0, 32.5, 33.2]), initial=q([33.0, 32.5, 33.2]))
-          for k in ev_004b()['msdr_at_largest_x']}
-  a = _assess('004b', ev_004b(msdr_at_largest_x=same))
-  assert a.checks['sigma2'] and a.checks['similar_lower'] and a.checks['similar_grows_with_tau2']
-  # ... and the gate makes it inconclusive.
-  assert a.verdict == 'inconclusive' and a.failed_gates == ['msdr_moved_by_training']
-  # Trained within the noise of the untrained value on one line: still inconclusive.
-  moved = copy.deepcopy(ev_004b()['msdr_at_largest_x'])
-  moved['hidden_dim:d_hidden=32']['trained'] = q([30.1, 31.5, 30.2])
-  a = _assess('004b', ev_004b(msdr_at_largest_x=moved))
-  assert a.failed_gates == ['msdr_moved_by_training']
+def test_004b_learning_rate_comes_from_the_rule():
+  a = _assess('004b', ev_004b(learning_rate=dict(rows=[], chosen_by_rule=None, used=[0.3])))
+  assert a.failed_gates == ['learning_rate_by_rule']
+  a = _assess('004b', ev_004b(learning_rate=dict(rows=[], chosen_by_rule=0.01, used=[0.1])))
+  assert a.failed_gates == ['learning_rate_by_rule']
+  rows = [dict(learning_rate=0.001, min_train_accuracy=0.7, finite=True),
+          dict(learning_rate=0.01, min_train_accuracy=1.0, finite=True),
+          dict(learning_rate=0.003, min_train_accuracy=1.0, finite=False),
+          dict(learning_rate=0.1, min_train_accuracy=1.0, finite=True)]
+  assert p004.choose_learning_rate(rows) == 0.01  # The smallest that fitted, finite.
+  assert p004.choose_learning_rate(rows[:1]) is None
 
 
 def test_004b_gates_and_noise():
@@ -203,58 +224,70 @@ def test_004b_gates_and_noise():
   assert a.failed_gates == ['finite']
   a = _assess('004b', ev_004b(num_seeds=1))
   assert a.failed_gates == ['seeds']
-  # A width trend whose mean (0.63) clears 0.5 by less than 2 SE: no pass.
-  a = _assess('004b', ev_004b(hidden_dim_trend=q([0.9, 0.3, 0.7])))
-  assert a.checks['hidden_dim'] is False
   # A constant line (Spearman undefined): cannot tell.
-  rhos = dict(ev_004b()['spearman_sigma2'], **{'weight_decay:wd=0.1': q([1.0, None, 1.0])})
-  a = _assess('004b', ev_004b(spearman_sigma2=rhos))
-  assert a.checks['sigma2'] is None and a.verdict == 'inconclusive' and not a.failed_gates
+  rhos = dict(ev_004b()['spearman_sigma2_kept'], **{'weight_decay:wd=0.1': q([1.0, None, 1.0])})
+  a = _assess('004b', ev_004b(spearman_sigma2_kept=rhos))
+  assert a.checks['sigma2_beyond_input'] is None and a.verdict == 'inconclusive'
   # Weight decay moves MSDR by 30% on average: it has an effect.
   a = _assess('004b', ev_004b(weight_decay_spread=q([0.3, 0.28, 0.33])))
   assert a.checks['weight_decay'] is False
+  # Similar sub-classes keep as much as dissimilar ones, within the noise.
+  a = _assess('004b', ev_004b(similar_kept_less=q([0.3, -0.2, 0.1])))
+  assert a.checks['similar_kept_less'] is False
 
 
 def _mixture_cfg():
-  m = ml_collections.ConfigDict(dict(
+  return ml_collections.ConfigDict(dict(
       num_clusters=8, samples_per_cluster=20, num_superclasses=4, input_dim=16,
       hidden_dim=16, weight_decay=0.0, learning_rate=0.01, num_steps=1000, num_seeds=3,
       sigma2=(0.5, 4.0, 16.0), input_dims=(8, 16, 32), hidden_dims=(8, 16, 32),
-      weight_decays=(0.0, 0.1), similarity=dict(sigma2=4.0, tau2=(0.1, 1.0, 4.0),
+      weight_decays=(0.0, 0.1), similarity=dict(sigma2=4.0, tau2=(0.01, 0.1, 1.0, 8.0),
                                                 num_similar=2)))
-  return m
 
 
-def _mixture_records(m, part, trained=True):
-  """metrics.jsonl of simulations.mixture_study: MSDR ~ 1 + sigma^2 at initialisation;
-  trained, x 1.5 and rising with the dimension (untrained: as at initialisation)."""
+def _mixture_records(m, part, kept=lambda x: x / (1 + x), trend=1.0, accuracy=1.0):
+  """metrics.jsonl of simulations.mixture_study. The input's MSDR is 1 + sigma^2
+  (1 + tau^2 for similar sub-classes); trained, MSDR = 1 + kept(x) (input - 1),
+  times (1 + trend x dim / 100); at initialisation as the input. ``kept=None``:
+  the trained network is the input itself."""
   out = []
   for line in p004.mixture_lines(m, part):
     for x in line['x']:
       for s in range(m.num_seeds):
-        r = dict(line['match'], seed=s, step=m.num_steps, loss=0.01, train_accuracy=1.0)
+        r = dict(line['match'], seed=s, step=m.num_steps, loss=0.01, train_accuracy=accuracy,
+                 nc1=0.1)
         r[line['x_key']] = x
         sigma2 = r['sigma2']
         dim = r['hidden_dim'] if part == 'hidden_dim' else r['input_dim']
-        r['msdr_init'] = 1 + sigma2 * (1 + 0.01 * s)
-        gain = 1.5 * (1 + dim / 100 - r['weight_decay'] / 100) if trained else 1.0
-        r['msdr'] = r['msdr_init'] * gain
+        wobble = 1 + 0.01 * s
+        r['msdr_input'] = r['msdr_init'] = 1 + sigma2 * wobble
+        k = 1.0 if kept is None else kept(sigma2)
+        r['msdr'] = (1 + k * sigma2 * wobble) * (1 + trend * dim / 100 if kept else 1)
         if part == 'similarity':
-          r['msdr_similar'] = (1 + x) * (1.5 if trained else 1.0) * (1 + 0.01 * s)
-          r['msdr_dissimilar'] = (1 + sigma2) * (1.5 if trained else 1.0) * (1 + 0.01 * s)
+          r['msdr_input_similar'] = 1 + x * wobble
+          r['msdr_input_dissimilar'] = 1 + sigma2 * wobble
+          ks = 1.0 if kept is None else kept(x) / 2  # similar: less kept, rising with tau^2
+          r['msdr_similar'] = 1 + ks * x * wobble
+          r['msdr_dissimilar'] = 1 + (1.0 if kept is None else 0.8) * sigma2 * wobble
         out.append(r)
   out.append(dict(seed=0, step=0, sigma2=99.0))  # A record of no line.
   return out
 
 
-def _mixture_study(tmp_path, m, trained=True):
+def _mixture_study(tmp_path, m, **kw):
   runs, records = [], {}
+  for lr, acc in ((0.003, 0.9), (0.01, 1.0), (0.1, 1.0)):
+    runs.append(sweep.Run(f'lr{lr}', None, tags=dict(kind='mixture', role='lr_rule',
+                                                     learning_rate=lr)))
+    records[f'lr{lr}'] = dict(final=dict(
+        learning_rate=lr, lines=p004.mixture_tables(
+            m, 'hidden_dim', _mixture_records(m, 'hidden_dim', accuracy=acc))))
   for i, part in enumerate(p004.MIXTURE_PARTS):
     runs.append(sweep.Run(f'm{i}', None, tags=dict(kind='mixture', role='test', part=part)))
     records[f'm{i}'] = dict(final=dict(
-        part=part, learning_rate=m.learning_rate, num_steps=m.num_steps,
-        num_seeds=m.num_seeds,
-        lines=p004.mixture_tables(m, part, _mixture_records(m, part, trained))))
+        part=part, learning_rate=0.01, init='torch_uniform', num_steps=m.num_steps,
+        num_seeds=m.num_seeds, lines=p004.mixture_tables(m, part,
+                                                         _mixture_records(m, part, **kw))))
   return reproduce.Study(config=None, workdir=str(tmp_path), runs=runs, records=records)
 
 
@@ -264,20 +297,103 @@ def test_004b_evidence_from_mixture_records(tmp_path):
   assert list(tables) == ['wd=0', 'wd=0.1']
   assert tables['wd=0']['x'] == [0.5, 4.0, 16.0]
   assert np.shape(tables['wd=0.1']['msdr']) == (3, 3)  # [sigma^2, seeds]
-  assert tables['wd=0']['msdr_init'][1] == pytest.approx([5.0, 5.04, 5.08])
+  assert tables['wd=0']['msdr_input'][1] == pytest.approx([5.0, 5.04, 5.08])
   ev = p004.evidence_004b(_mixture_study(tmp_path, m))
+  assert ev['learning_rate']['chosen_by_rule'] == 0.01 and ev['learning_rate']['used'] == [0.01]
   assert ev['num_seeds'] == 3 and ev['weight_decay_strength'] == pytest.approx(1.0)
   assert ev['num_nonfinite'] == 0 and ev['min_train_accuracy_by_sigma2']['4'] == 1.0
-  assert ev['spearman_sigma2']['input_dim:d_input=8']['values'] == [1.0, 1.0, 1.0]
+  assert 'hidden_dim:d_hidden=8' not in ev['spearman_sigma2_kept']  # 004d's line.
+  assert ev['spearman_sigma2_raw']['input_dim:d_input=8']['values'] == [1.0, 1.0, 1.0]
+  # kept = x / (1 + x) times the dimension factor: rises with sigma^2.
+  assert ev['spearman_sigma2_kept']['input_dim:d_input=8']['values'] == [1.0, 1.0, 1.0]
   assert ev['input_dim_trend']['values'] == [1.0, 1.0, 1.0]
-  assert ev['smallest_tau2']['similar']['values'] == pytest.approx([1.65, 1.6665, 1.683])
+  # Dissimilar keeps 0.8; similar keeps tau2 / (1 + tau2) / 2 at tau2 = 0.1, 1.
+  want = np.mean([0.8 - 0.1 / 1.1 / 2, 0.8 - 0.5 / 2])
+  assert ev['similar_kept_less']['values'] == pytest.approx([want] * 3, rel=1e-4)
+  assert ev['spearman_tau2_kept']['values'] == [1.0] * 3
   a = reproduce.assess(SPECS['004b'], ev)
   assert a.verdict == 'reproduced', (a.gates, a.checks)
-  # The same data untrained (MSDR = its value at initialisation): the sigma^2,
-  # tau^2 and similar-vs-dissimilar checks hold for the input; inconclusive.
-  a = reproduce.assess(SPECS['004b'], p004.evidence_004b(_mixture_study(tmp_path, m, False)))
-  assert a.checks['sigma2'] and a.checks['similar_lower'] and a.checks['similar_grows_with_tau2']
+
+
+def test_004b_the_input_itself_does_not_pass(tmp_path):
+  # A network that is its input (MSDR = input MSDR = 1 + sigma^2): MSDR rises
+  # with sigma^2 (the first pass's check) ...
+  m = _mixture_cfg()
+  ev = p004.evidence_004b(_mixture_study(tmp_path, m, kept=None))
+  assert ev['spearman_sigma2_raw']['input_dim:d_input=8']['values'] == [1.0, 1.0, 1.0]
+  # ... but its kept fraction is 1 everywhere: no trend, no similar-vs-dissimilar gap.
+  a = reproduce.assess(SPECS['004b'], ev)
+  assert a.checks['sigma2_beyond_input'] is None and a.checks['similar_kept_less'] is False
   assert a.verdict == 'inconclusive' and a.failed_gates == ['msdr_moved_by_training']
+
+
+# ---------------------------------------------------------------------------
+# 004d: the hidden width.
+# ---------------------------------------------------------------------------
+
+
+def ev_004d(**changes):
+  ev = dict(
+      learning_rate=LR, num_seeds=3,
+      min_train_accuracy_by_sigma2={'0.25': 0.7, '1': 1.0, '32': 1.0},
+      hidden_dim_trend=q([0.8, 0.9, 0.85]),
+      msdr_at_largest_x={'d_hidden=32': dict(trained=q([20.0, 22.0, 21.0]),
+                                             initial=q([30.0, 31.0, 30.5]))},
+      table=[], fitted_cells=4, sign_flips=0, init_check={})
+  ev.update(changes)
+  return ev
+
+
+def test_004d_reads_all_three_verdicts():
+  a = _assess('004d', ev_004d())
+  assert a.verdict == 'reproduced' and not a.failed_gates
+  # The first pass: MSDR falls with the hidden width.
+  a = _assess('004d', ev_004d(hidden_dim_trend=q([-1.0, -1.0, -0.8])))
+  assert a.verdict == 'not reproduced' and a.checks['hidden_dim'] is False
+  # The sign changes between (rate, init) cells: the paper's unstated choices decide.
+  a = _assess('004d', ev_004d(sign_flips=1))
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['width_sign_stable']
+  a = _assess('004d', ev_004d(sign_flips=None))  # No cell fitted.
+  assert a.failed_gates == ['width_sign_stable']
+  # A width trend whose mean (0.63) clears 0.5 by less than 2 SE: no pass.
+  a = _assess('004d', ev_004d(hidden_dim_trend=q([0.9, 0.3, 0.7])))
+  assert a.checks['hidden_dim'] is False
+
+
+def test_004d_evidence_tabulates_the_sign(tmp_path):
+  m = _mixture_cfg()
+  study = _mixture_study(tmp_path, m)
+  cells = [(0.003, 'torch_uniform', 1.0, 1.0), (0.01, 'he_normal', -1.0, 1.0),
+           (0.1, 'he_normal', -1.0, 0.5)]
+  for i, (lr, init, trend, acc) in enumerate(cells):
+    study.runs.append(sweep.Run(f'w{i}', None, tags=dict(kind='mixture', role='width_table',
+                                                         learning_rate=lr, init=init)))
+    study.records[f'w{i}'] = dict(final=dict(
+        learning_rate=lr, init=init, num_seeds=3, lines=p004.mixture_tables(
+            m, 'hidden_dim', _mixture_records(m, 'hidden_dim', trend=trend, accuracy=acc))))
+  for init, k in (('torch_uniform', 0.9), ('he_normal', 0.3)):
+    study.runs.append(sweep.Run(f'i{init}', None, tags=dict(kind='mixture', role='init_check',
+                                                            init=init)))
+    c = m.copy_and_resolve_references()
+    c.sigma2 = (2.0,)
+    c.hidden_dims = (16,)
+    study.records[f'i{init}'] = dict(final=dict(lines=p004.mixture_tables(
+        c, 'hidden_dim', _mixture_records(c, 'hidden_dim', kept=lambda x, k=k: k, trend=0.0))))
+  ev = p004.evidence_004d(study)
+  assert ev['hidden_dim_trend']['values'] == [1.0] * 3
+  assert [c['sign'] for c in ev['table']] == [1, -1, -1]
+  assert ev['fitted_cells'] == 2 and ev['sign_flips'] == 1
+  a = reproduce.assess(SPECS['004d'], ev)
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['width_sign_stable']
+  assert ev['init_check']['he_normal']['msdr']['values'] == pytest.approx([1.6, 1.606, 1.612])
+  assert ev['init_check']['torch_uniform']['msdr_input']['mean'] == pytest.approx(3.02)
+  assert 'He-normal' in SPECS['004d'].notes(ev, None)
+  # The down cell that did not fit is not read; the fitted ones disagree. Drop
+  # the fitted down cell: the sign is stable.
+  del study.runs[-4]
+  ev = p004.evidence_004d(study)
+  assert ev['fitted_cells'] == 1 and ev['sign_flips'] == 0
+  assert reproduce.assess(SPECS['004d'], ev).verdict == 'reproduced'
 
 
 # ---------------------------------------------------------------------------
@@ -288,6 +404,7 @@ def test_004b_evidence_from_mixture_records(tmp_path):
 def ev_004c(**changes):
   ev = dict(
       seeds=[0, 1, 2], train_accuracy=q([1.0, 1.0, 1.0]), train_nc1=q([0.2, 0.25, 0.22]),
+      fine_nc1_fall=q([0.02, 0.03, 0.025]),
       msdr_init=q([1.001, 1.002, 1.001]), early_msdr=q([1.007, 1.008, 1.006]),
       early_separation=q([2.23, 2.22, 2.25]), final_msdr=q([2.6, 2.5, 2.7]),
       final_separation=q([1.4, 1.45, 1.38]), growth=q([2.58, 2.48, 2.68]))
@@ -305,8 +422,9 @@ def test_004c_reads_all_three_verdicts():
   # "the C-class structure survives" has nothing to survive: inconclusive.
   a = _assess('004c', ev_004c(final_msdr=q([1.162, 1.155, 1.16]),
                               growth=q([1.154, 1.146, 1.15]), train_nc1=q([2.1, 2.3, 2.0]),
+                              fine_nc1_fall=q([0.5, 0.6, 0.55]),
                               final_separation=q([2.37, 2.39, 2.38])))
-  assert a.verdict == 'inconclusive' and a.failed_gates == ['fine_collapse']
+  assert a.verdict == 'inconclusive' and a.failed_gates == ['fine_collapse', 'fine_nc1_fell']
   assert all(a.checks.values())  # The first pass's checks all held.
 
 
@@ -315,6 +433,9 @@ def test_004c_gates_and_noise():
   assert a.failed_gates == ['seeds']
   a = _assess('004c', ev_004c(train_accuracy=q([1.0, 0.9, 1.0])))
   assert a.failed_gates == ['runs_trained']
+  # Small final NC1 that was small already at the early epoch: not a 2C collapse.
+  a = _assess('004c', ev_004c(fine_nc1_fall=q([0.3, 0.05, 0.05])))
+  assert a.failed_gates == ['fine_nc1_fell'] and a.gates['fine_nc1_fell'].value == 0.3
   # MSDR not above its value at initialisation (no move toward 2C from training).
   a = _assess('004c', ev_004c(final_msdr=q([1.001, 1.002, 1.001])))
   assert 'msdr_rose_from_initialisation' in a.failed_gates
@@ -333,13 +454,15 @@ def test_004c_evidence_reads_the_runs_by_their_tags(tmp_path):
     records[f'x{s}'] = dict(final=dict(
         train_accuracy=1.0, train_nc1=0.2, train_nc1_init=40.0, terminal_phase_epoch=60,
         msdr_original_by_epoch={'0': 1.0, '2': 1.01, '10': 1.3, '150': 2.0 + s / 10},
-        separation_by_epoch={'0': 2.2, '2': 2.2, '10': 1.8, '150': 1.4}))
+        separation_by_epoch={'0': 2.2, '2': 2.2, '10': 1.8, '150': 1.4},
+        fine_nc1_by_epoch={'0': 30.0, '2': 10.0, '10': 2.0, '150': 0.1 * (s + 1)}))
   study = reproduce.Study(config=ml_collections.ConfigDict(dict(fine_early_epoch=2)),
                           workdir=str(tmp_path), runs=runs, records=records)
   ev = p004.evidence_004c(study)
   assert ev['early_msdr']['values'] == [1.01] * 3
   assert ev['final_msdr']['values'] == pytest.approx([2.0, 2.1, 2.2])
   assert ev['growth']['values'] == pytest.approx([2.0 / 1.01, 2.1 / 1.01, 2.2 / 1.01])
+  assert ev['fine_nc1_fall']['values'] == pytest.approx([0.01, 0.02, 0.03])
   assert ev['last_epoch'] == [150] * 3
   assert reproduce.assess(SPECS['004c'], ev).verdict == 'reproduced'
 
@@ -352,7 +475,7 @@ def test_004c_evidence_reads_the_runs_by_their_tags(tmp_path):
 def test_missing_or_nan_values_cannot_tell():
   # A seed whose MSDR is NaN: no check or gate decides on it (no exception).
   nan = float('nan')
-  a = _assess('004a', ev_004a(final_msdr=q([1.57, nan, 1.54])))
+  a = _assess('004a', ev_004a(c1=group(final_msdr=q([1.57, nan, 1.54]))))
   assert a.checks['msdr'] is None and a.failed_gates == ['msdr_moved_by_training']
   assert a.gates['msdr_moved_by_training'].value is None
   a = _assess('004c', ev_004c(early_msdr=q([1.007, None, 1.006]), growth=q([nan] * 3)))
@@ -375,18 +498,22 @@ def test_setting_is_computed_from_the_variant():
   plain, local = cfg.get_config(''), cfg.get_config('runlocal')
   for key in ('setting_004a', 'setting_004b', 'setting_004c', 'notes_004b', 'seeds'):
     assert key not in plain, key
-  assert '100 epochs' in SPECS['004a'].setting(plain)
-  assert 'seeds 0, 1, 2' in SPECS['004a'].setting(plain)
+  text = SPECS['004a'].setting(plain)
+  assert '60 epochs' in text and 'seeds 0, 1, 2' in text and '60,000 training images' in text
+  assert 'coarse labels grouping classes 1/8, 0/6, 4/7, 2/3, 5/9' in text  # the random pairing
+  assert 'weight decay 5e-05' in text or 'wd 5e-05' in text
   text = SPECS['004a'].setting(local)
-  assert '2 epochs' in text and '100 epochs' not in text and 'seed 0' in text
+  assert '2 epochs' in text and '60 epochs' not in text and 'seed 0' in text
   assert '1,000 steps' in SPECS['004b'].setting(plain)
   assert '100 steps' in SPECS['004b'].setting(local)
-  assert '150 epochs' in SPECS['004c'].setting(plain)
-  assert '150 epochs' not in SPECS['004c'].setting(local)
+  assert 'he_normal' in SPECS['004d'].setting(plain)
+  assert '300 epochs' in SPECS['004c'].setting(plain)
+  assert '300 epochs' not in SPECS['004c'].setting(local)
 
 
 def test_gate_descriptions_fit_in_the_report_table():
-  for cid, ev in (('004a', ev_004a()), ('004b', ev_004b()), ('004c', ev_004c())):
+  for cid, ev in (('004a', ev_004a()), ('004b', ev_004b()), ('004c', ev_004c()),
+                  ('004d', ev_004d())):
     for name, gate in reproduce.assess(SPECS[cid], ev).gates.items():
       assert '|' not in gate.about, (cid, name)  # A pipe would split report.md's cell.
 
@@ -412,11 +539,11 @@ def test_p004_runlocal_writes_the_contract_and_only_reproduces_a_run(tmp_path):
   """REPRODUCTIONS.md: results.json structure, report.md, figures; --config.only."""
   config = study_contract.paper_config('p004_fine_grained')
   results = reproduce.reproduce(config, str(tmp_path), command='test', say=lambda _: None)
-  study_contract.check_claims(results, tmp_path, ('004a', '004b', '004c'))
+  study_contract.check_claims(results, tmp_path, ('004a', '004b', '004d', '004c'))
   with open(tmp_path / 'results.json') as f:
     on_disk = json.load(f)
   assert on_disk['claims'].keys() == results['claims'].keys()
-  assert (tmp_path / 'report.md').read_text().count('## 004') == 3
+  assert (tmp_path / 'report.md').read_text().count('## 004') == 4
   run = 'fine_mlp_seed0'
   recorded = on_disk['runs'][run]
   assert set(recorded) == {'seed', 'overrides', 'seconds', 'final'}

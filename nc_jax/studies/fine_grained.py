@@ -43,12 +43,16 @@ def analysis_sets(tcfg, num_examples: int) -> tuple[data.Dataset, data.Dataset]:
 
 def distances_over_epochs(run_dir: str, tcfg, epochs: Sequence[int],
                           sub_ds: data.Dataset, fine_labels: np.ndarray,
-                          num_fine: int, groups: np.ndarray
-                          ) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+                          num_fine: int, groups: np.ndarray, *, with_nc1: bool = False):
   """Class distance matrices over the ``fine_labels`` classes, and MSDR by epoch.
 
   Args:
     groups: the super-class of each of the ``num_fine`` classes (MSDR groups).
+    with_nc1: also return NC1 (penultimate) over the ``fine_labels`` classes
+      by epoch (SPEC.md `nc1`).
+
+  Returns:
+    ``(distances, msdr)`` (or ``(distances, msdr, nc1)``), dicts by epoch.
   """
   saved = set(RunDir(run_dir).checkpoint_epochs)
   missing = [e for e in epochs if e not in saved]
@@ -57,15 +61,17 @@ def distances_over_epochs(run_dir: str, tcfg, epochs: Sequence[int],
                      f'{sorted(saved)}); list them in the trainer config\'s '
                      'checkpoint.epochs (saved and kept for good; epoch 0, the '
                      'initialisation, is saved only with checkpoint.init)')
-  distances, msdr = {}, {}
+  distances, msdr, nc1 = {}, {}, {}
   for epoch in sorted(epochs):
     h = features_at(run_dir, epoch, {'train': sub_ds},
                     batch_size=tcfg.evals.batch_size)['train']['penultimate']
     d = np.asarray(metrics.class_distance_matrix(h, fine_labels,
                                                  num_classes=num_fine))
     distances[epoch], msdr[epoch] = d, float(metrics.msdr(d, groups))
+    if with_nc1:
+      nc1[epoch] = float(metrics.collapse_report(h, fine_labels, num_classes=num_fine)['nc1'])
     say(f'{os.path.basename(run_dir)} epoch {epoch}: MSDR {msdr[epoch]:.4g}')
-  return distances, msdr
+  return (distances, msdr, nc1) if with_nc1 else (distances, msdr)
 
 
 def analyze_run(run_dir: str, tcfg, *, analysis_epochs: Sequence[int],
@@ -77,9 +83,8 @@ def analyze_run(run_dir: str, tcfg, *, analysis_epochs: Sequence[int],
   ``<prefix>tsne_superclasses.png`` and ``<prefix>clp.png``.
   """
   sub_ds, test_ds = analysis_sets(tcfg, analysis_train_examples)
-  num_fine = int(sub_ds.fine_labels.max()) + 1
-  num_coarse = sub_ds.num_classes
-  f2c = data.mod_coarse_map(num_fine, num_coarse)
+  f2c = data.coarse_table(sub_ds)  # y mod C~, or any other pairing
+  num_fine, num_coarse = len(f2c), sub_ds.num_classes
   distances, msdr = distances_over_epochs(
       run_dir, tcfg, analysis_epochs, sub_ds, sub_ds.fine_labels, num_fine, f2c)
   last = max(analysis_epochs)
@@ -101,7 +106,7 @@ def analyze_run(run_dir: str, tcfg, *, analysis_epochs: Sequence[int],
       num_threads=clp_cfg.num_threads or None, **probe_kw)
   say(f'CLP: {res.accuracy:.4f} (train label reconstruction '
       f'{res.reconstruction_accuracy:.4f})')
-  names = _fine_names(sub_ds, num_fine)
+  names = _fine_names(sub_ds, f2c)
   plots.distance_heatmaps(
       out.file(f'{prefix}class_distances.png'), distances, fine_to_coarse=f2c,
       class_names=names, msdr=msdr,
@@ -135,12 +140,12 @@ def analyze_run(run_dir: str, tcfg, *, analysis_epochs: Sequence[int],
       clp_train_examples=len(res.train_indices))
 
 
-def _fine_names(ds: data.Dataset, num_fine: int) -> tuple[str, ...]:
+def _fine_names(ds: data.Dataset, f2c: np.ndarray) -> tuple[str, ...]:
   """Names of the original classes: split from the coarse names ('0+5')."""
   parts = [n.split('+') for n in ds.class_names]
-  names = [str(i) for i in range(num_fine)]
+  names = [str(i) for i in range(len(f2c))]
   for coarse, members in enumerate(parts):
-    fine = np.flatnonzero(data.mod_coarse_map(num_fine, ds.num_classes) == coarse)
+    fine = np.flatnonzero(f2c == coarse)
     for f, n in zip(fine, members):
       names[f] = n
   return tuple(names)

@@ -23,6 +23,9 @@ C_004A = dict(
     epochs_past_tpt=2.0,    # gate: trained >= this x the first 100%-train-accuracy epoch.
     nc1_max=0.5,            # gate: final coarse train NC1 (penultimate) <= this: collapsed.
     msdr_min=1.1,           # check: final MSDR above this = structure visible.
+    msdr_kept_min=0.5,      # check: (final MSDR - 1) / (initial MSDR - 1) above this:
+                            #   training kept at least half of the untrained
+                            #   network's fine structure (collapse predicts -> 0).
     clp_ratio_min=0.9,      # check: CLP above this x the true-label probe.
     reconstruction_min=0.8,  # check: k-means on t-SNE recovers the train sub-classes.
 )
@@ -33,11 +36,22 @@ C_004B = dict(
     fit_sigma2_min=1.0,     # (the clusters are well apart there: separable data).
     wd_strength_min=1.0,    # gate: max lr x wd x steps (the decay could shrink the
                             # weights by e on its own) so "no effect" is a test.
-    rho_sigma2_min=0.7,     # check: Spearman(sigma^2, MSDR) of every line.
+    rho_sigma2_min=0.7,     # check: Spearman(sigma^2, kept fraction) of every line,
+                            #   kept = (MSDR - 1) / (input MSDR - 1): the input's own
+                            #   MSDR is 1 + sigma^2, so MSDR alone rises for free.
     rho_dim_min=0.5,        # check: mean over sigma^2 >= dim_sigma2_min of
     dim_sigma2_min=2.0,     #   Spearman(dimension, MSDR).
     wd_spread_max=0.2,      # check: mean (max-min)/mean MSDR over weight decays.
-    rho_tau2_min=0.7,       # check: Spearman(tau^2, MSDR of similar sub-classes).
+    rho_tau2_min=0.7,       # check: Spearman(tau^2, kept fraction of similar sub-classes).
+    tau2_measurable=0.1,    # the tau^2 checks read tau^2 in [this, sigma^2): below it
+                            #   the input's own excess (tau^2) is within sampling noise.
+)
+
+C_004D = dict(
+    _NOISE,
+    train_acc_min=0.99,     # gate: every table cell read fitted (sigma^2 >= 2 there).
+    rho_dim_min=0.5,        # check: mean over sigma^2 >= dim_sigma2_min of
+    dim_sigma2_min=2.0,     #   Spearman(hidden width, MSDR), at the chosen rate.
 )
 
 C_004C = dict(
@@ -48,6 +62,8 @@ C_004C = dict(
     fine_early_sep_min=1.5,    # check: early, the original classes apart.
     fine_growth_min=1.1,       # check: MSDR over original classes grows x this.
     fine_final_sep_min=1.1,    # check: at the end, original classes still apart.
+    nc1_fall_max=0.1,       # gate: final fine-label NC1 <= this x its value at the
+                            #   early epoch (the halves were pulled apart: 2C collapse).
 )
 
 

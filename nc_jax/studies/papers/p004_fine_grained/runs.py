@@ -23,6 +23,7 @@ from nc_jax.studies import fine_grained
 from nc_jax.studies import simulations
 from nc_jax.studies import spread
 from nc_jax.studies import sweep
+from nc_jax.studies.papers.p004_fine_grained.criteria import C_004B
 from nc_jax.workdir import METRICS, Workdir
 
 MIXTURE_PARTS = ('input_dim', 'hidden_dim', 'weight_decay', 'similarity')
@@ -31,8 +32,12 @@ MIXTURE_PARTS = ('input_dim', 'hidden_dim', 'weight_decay', 'similarity')
 KEEP = ('epoch', 'train_accuracy', 'test_accuracy', 'train_loss', 'train_nc1',
         'terminal_phase_epoch')
 
-# The numbers of a mixture line, per point and seed (`mixture_tables`).
-MIXTURE_KEYS = ('msdr', 'msdr_init', 'train_accuracy', 'loss')
+# The numbers of a mixture line, per point and seed (`mixture_tables`):
+# MSDR trained, at initialisation and of the inputs themselves, the coarse
+# NC1 of the hidden layer, the fit.
+MIXTURE_KEYS = ('msdr', 'msdr_init', 'msdr_input', 'nc1', 'train_accuracy', 'loss')
+# Those that must be finite for a learning rate to count as stable.
+_FINITE_KEYS = ('msdr', 'train_accuracy', 'loss')
 
 
 # ---------------------------------------------------------------------------
@@ -71,11 +76,11 @@ _REPEATED = ('coarse_test_accuracy', 'coarse_train_accuracy', 'coarse_train_nc1'
              'terminal_phase_epoch')
 
 
-def _coarse_analysis(config, tested: bool):
-  """After a coarse-label run: `fine_grained.analyze_run` if ``tested``, else MSDR only."""
+def _coarse_analysis(config, clp: bool):
+  """After a coarse-label run: `fine_grained.analyze_run` if ``clp``, else MSDR only."""
 
   def analysis(run, rdir):
-    if tested:
+    if clp:
       out = fine_grained.analyze_run(
           rdir, run.config, analysis_epochs=config.coarse_epochs,
           analysis_train_examples=config.analysis_train_examples,
@@ -83,8 +88,8 @@ def _coarse_analysis(config, tested: bool):
       out = {k: v for k, v in out.items() if k not in _REPEATED}
     else:
       sub_ds, _ = fine_grained.analysis_sets(run.config, config.analysis_train_examples)
-      num_fine = int(sub_ds.fine_labels.max()) + 1
-      f2c = data.mod_coarse_map(num_fine, sub_ds.num_classes)
+      f2c = data.coarse_table(sub_ds)
+      num_fine = len(f2c)
       dist, msdr = fine_grained.distances_over_epochs(
           rdir, run.config, _epochs(config.coarse_epochs, run.config), sub_ds,
           sub_ds.fine_labels, num_fine, f2c)
@@ -121,9 +126,9 @@ def _fine_analysis(config):
     sub_ds, _ = fine_grained.analysis_sets(run.config, config.analysis_train_examples)
     num_original = sub_ds.num_classes // 2
     groups = np.arange(sub_ds.num_classes) % num_original
-    dist, _ = fine_grained.distances_over_epochs(
+    dist, _, nc1 = fine_grained.distances_over_epochs(
         rdir, run.config, config.fine_epochs, sub_ds, sub_ds.labels,
-        sub_ds.num_classes, groups)
+        sub_ds.num_classes, groups, with_nc1=True)
     stats = {e: fine_label_stats(d, num_original) for e, d in dist.items()}
     plots.distance_heatmaps(
         os.path.join(rdir, 'class_distances.png'), dist, fine_to_coarse=groups,
@@ -132,6 +137,7 @@ def _fine_analysis(config):
               '(pairs of one original class grouped; MSDR over original classes)')
     return dict(msdr_original_by_epoch={str(e): s['msdr_original'] for e, s in stats.items()},
                 separation_by_epoch={str(e): s['separation'] for e, s in stats.items()},
+                fine_nc1_by_epoch={str(e): v for e, v in nc1.items()},
                 **initial_record(rdir))
 
   return analysis
@@ -173,7 +179,8 @@ def mixture_tables(mcfg, part: str, records: Sequence[Mapping[str, Any]]
   point by its x value and seed (numbers compared to 12 decimals); a value
   missing or not finite is None.
   """
-  keys = MIXTURE_KEYS + (('msdr_similar', 'msdr_dissimilar') if part == 'similarity' else ())
+  keys = MIXTURE_KEYS + (('msdr_similar', 'msdr_dissimilar', 'msdr_input_similar',
+                          'msdr_input_dissimilar') if part == 'similarity' else ())
   rnd = lambda v: round(float(v), 12)
   out = {}
   for line in mixture_lines(mcfg, part):
@@ -187,19 +194,113 @@ def mixture_tables(mcfg, part: str, records: Sequence[Mapping[str, Any]]
   return out
 
 
-def _mixture(config, part: str, learning_rate: float):
+def _mixture_config(config, part: str, **changes) -> ml_collections.ConfigDict:
+  """The mixture config of one part (`simulations.mixture_study` keys), changed."""
+  mcfg = ml_collections.ConfigDict(config.mixture.to_dict())
+  mcfg.parts = (part,)
+  mcfg.update(changes)
+  return mcfg
+
+
+def _run_mixture(mcfg, rdir: str, **record) -> dict[str, Any]:
+  """`simulations.mixture_study` of ``mcfg`` into ``rdir``; its tables, recorded."""
+  part = mcfg.parts[0]
+  metrics = os.path.join(rdir, METRICS)
+  if os.path.exists(metrics):  # A killed run starts afresh.
+    os.remove(metrics)
+  simulations.mixture_study(mcfg, rdir)
+  return dict(part=part, learning_rate=float(mcfg.learning_rate), init=mcfg.init,
+              num_steps=mcfg.num_steps, num_seeds=mcfg.num_seeds,
+              samples_per_cluster=mcfg.samples_per_cluster, **record,
+              lines=mixture_tables(mcfg, part, RunDir(rdir).records))
+
+
+def _lr_rule_run(config, learning_rate: float):
+  """The pre-study: the default line at sigma^2 >= fit_sigma2_min, at one rate."""
 
   def execute(run, rdir):
     del run
-    mcfg = ml_collections.ConfigDict(config.mixture.to_dict())
-    mcfg.parts, mcfg.learning_rate = (part,), learning_rate
-    metrics = os.path.join(rdir, METRICS)
-    if os.path.exists(metrics):  # A killed run starts afresh.
-      os.remove(metrics)
-    simulations.mixture_study(mcfg, rdir)
-    return dict(part=part, learning_rate=learning_rate, num_steps=mcfg.num_steps,
-                num_seeds=mcfg.num_seeds,
-                lines=mixture_tables(mcfg, part, RunDir(rdir).records))
+    m = config.mixture
+    sigma2 = tuple(s for s in m.sigma2 if s >= C_004B['fit_sigma2_min'])
+    return _run_mixture(_mixture_config(config, 'hidden_dim', hidden_dims=(m.hidden_dim,),
+                                        sigma2=sigma2, learning_rate=learning_rate), rdir)
+
+  return execute
+
+
+def lr_rule_rows(records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+  """One row per pre-study rate: its worst train accuracy and whether all was finite."""
+  rows = []
+  for final in records.values():
+    accs, finite = [], True
+    for line in final['lines'].values():
+      for key in _FINITE_KEYS:
+        finite &= all(v is not None and np.isfinite(v) for row in line[key] for v in row)
+      accs += [v for row in line['train_accuracy'] for v in row]
+    rows.append(dict(learning_rate=final['learning_rate'],
+                     min_train_accuracy=min((a for a in accs if a is not None),
+                                            default=None), finite=bool(finite)))
+  return sorted(rows, key=lambda r: r['learning_rate'])
+
+
+def choose_learning_rate(rows: Sequence[Mapping[str, Any]]) -> float | None:
+  """The smallest rate whose every point fitted (train accuracy 1) with finite
+  numbers; None when none did. Reads no MSDR."""
+  fit = [r['learning_rate'] for r in rows
+         if r['finite'] and r['min_train_accuracy'] is not None
+         and r['min_train_accuracy'] >= 1.0]
+  return min(fit, default=None)
+
+
+def chosen_learning_rate(config, workdir: str) -> float:
+  """The rate the pre-study's records choose (`choose_learning_rate`); the
+  largest of the grid when none fitted (the claims' gate then fails)."""
+  records = {lr: sweep.read_run(workdir, lr_rule_name(lr))['final'] for lr in config.lr_grid}
+  chosen = choose_learning_rate(lr_rule_rows(records))
+  return float(max(config.lr_grid) if chosen is None else chosen)
+
+
+def lr_rule_name(learning_rate: float) -> str:
+  return f'mixture_lr_rule_lr{learning_rate:g}'
+
+
+def _test_part(config, part: str):
+  """A test part at the rate the pre-study chose; weight decays from their strengths."""
+
+  def execute(run, rdir):
+    del run
+    lr = chosen_learning_rate(config, os.path.dirname(os.path.dirname(rdir)))
+    steps = config.mixture.num_steps
+    wds = tuple(s / (lr * steps) for s in config.weight_decay_strengths)
+    return _run_mixture(_mixture_config(config, part, learning_rate=lr, weight_decays=wds),
+                        rdir, weight_decay_strengths=list(config.weight_decay_strengths))
+
+  return execute
+
+
+def _width_table_run(config, learning_rate: float, init: str):
+  """One cell of 004d's sign table: the hidden-width line at (rate, init)."""
+
+  def execute(run, rdir):
+    del run
+    t = config.width_table
+    return _run_mixture(_mixture_config(config, 'hidden_dim', hidden_dims=tuple(t.hidden_dims),
+                                        sigma2=tuple(t.sigma2), learning_rate=learning_rate,
+                                        init=init), rdir)
+
+  return execute
+
+
+def _init_check_run(config, init: str):
+  """The first pass's disputed point under one initialisation."""
+
+  def execute(run, rdir):
+    del run
+    c = config.init_check
+    return _run_mixture(_mixture_config(
+        config, 'hidden_dim', samples_per_cluster=c.samples_per_cluster,
+        input_dim=c.input_dim, hidden_dims=(c.hidden_dim,), hidden_dim=c.hidden_dim,
+        sigma2=(c.sigma2,), learning_rate=c.learning_rate, init=init), rdir)
 
   return execute
 
@@ -209,19 +310,47 @@ def _mixture(config, part: str, learning_rate: float):
 # ---------------------------------------------------------------------------
 
 
+def coarse_tags(config, model: str) -> dict[str, Any]:
+  """What a coarse run is: tested or reported, read for MSDR, with CLP."""
+  return dict(kind='coarse', model=model, tested=model in config.tested_models,
+              msdr_tested=model in config.msdr_models, clp=model in config.clp_models)
+
+
 def plan(config, workdir: str) -> list[sweep.Run]:
   """Every run of the study (see the package docstring)."""
   del workdir
   runs = []
+  rule = []
+  for lr in config.lr_grid:
+    rule.append(lr_rule_name(lr))
+    runs.append(sweep.Run(rule[-1], _lr_rule_run(config, lr),
+                          overrides=dict(part='lr_rule', learning_rate=lr),
+                          tags=dict(kind='mixture', role='lr_rule', learning_rate=lr)))
+  for part in config.mixture_parts:
+    runs.append(sweep.Run(f'mixture_{part}', _test_part(config, part), deps=tuple(rule),
+                          overrides=dict(part=part),
+                          tags=dict(kind='mixture', role='test', part=part)))
+  t = config.width_table
+  for init in t.inits:
+    for lr in t.learning_rates:
+      runs.append(sweep.Run(f'mixture_width_lr{lr:g}_{init}', _width_table_run(config, lr, init),
+                            overrides=dict(part='hidden_dim', learning_rate=lr, init=init),
+                            tags=dict(kind='mixture', role='width_table', learning_rate=lr,
+                                      init=init)))
+  for init in t.inits:
+    runs.append(sweep.Run(f'mixture_init_check_{init}', _init_check_run(config, init),
+                          overrides=dict(part='hidden_dim', init=init),
+                          tags=dict(kind='mixture', role='init_check', init=init)))
+  # The trainer runs last: the mixture's (cheaper) runs fail first if anything does.
   for model in config.coarse_models:
-    tested = model in config.clp_models
-    for seed in (config.coarse_seeds if tested else config.reported_seeds):
+    tags = coarse_tags(config, model)
+    for seed in (config.coarse_seeds if tags['tested'] else config.reported_seeds):
       runs.append(sweep.Run(
           f'coarse_{model}_seed{seed}',
-          sweep.train(keep=KEEP, then=_coarse_analysis(config, tested)),
+          sweep.train(keep=KEEP, then=_coarse_analysis(config, tags['clp'])),
           coarse_config(config, model, seed), seed=seed,
           overrides=dict(arch=model, **sweep.dotted_overrides(config.coarse_models[model])),
-          tags=dict(kind='coarse', model=model, tested=tested)))
+          tags=tags))
   for seed in config.fine_seeds:
     tcfg = sweep.with_overrides(config.fine, dict(seed=seed))
     runs.append(sweep.Run(
@@ -229,15 +358,4 @@ def plan(config, workdir: str) -> list[sweep.Run]:
         sweep.train(keep=KEEP, then=_fine_analysis(config)), tcfg, seed=seed,
         overrides={'data.label_map': tcfg.data.label_map},
         tags=dict(kind='fine', model=tcfg.model.name)))
-  lr0 = config.mixture.learning_rate
-  for part in config.mixture_parts:
-    runs.append(sweep.Run(f'mixture_{part}', _mixture(config, part, lr0),
-                          overrides=dict(part=part),
-                          tags=dict(kind='mixture', role='test', part=part,
-                                    learning_rate=lr0)))
-  for lr in config.mixture_width_lrs:
-    runs.append(sweep.Run(f'mixture_hidden_dim_lr{lr:g}', _mixture(config, 'hidden_dim', lr),
-                          overrides=dict(part='hidden_dim', learning_rate=lr),
-                          tags=dict(kind='mixture', role='investigation', part='hidden_dim',
-                                    learning_rate=lr)))
   return runs

@@ -22,6 +22,8 @@ def _num_labels(t) -> int:
   """Training labels of a trainer config: y mod k -> k; each class split in k -> k x C."""
   classes = 100 if t.data.name == 'cifar100' else 10
   kind, _, k = t.data.label_map.partition(':')
+  if kind == 'table':
+    return max(int(c) for c in k.split(',')) + 1
   return int(k) if kind == 'mod' else classes * int(k) if kind == 'split' else classes
 
 
@@ -44,38 +46,59 @@ def _distances_text(config, epochs: Sequence[int], between: str = '') -> str:
 
 def setting_004a(config) -> str:
   """The tested coarse runs, the distances, CLP and probe; the reported runs."""
-  tested = [m for m in config.coarse_models if m in config.clp_models]
-  reported = [m for m in config.coarse_models if m not in config.clp_models]
+  models = list(config.coarse_models)
+  tested = [m for m in models if m in config.tested_models]
+  reported = [m for m in models if m not in config.tested_models]
   p, clp = config.probe, config.clp
   perplexity = f' (perplexity {clp.perplexity:g})' if 'tsne' in clp.embedding else ''
-  text = ('. '.join(_run_text(coarse_config(config, m), config.coarse_seeds) for m in tested)
-          + f'. {_distances_text(config, config.coarse_epochs)}; CLP: '
+  text = ('Tested: ' + '. '.join(f'{m}: ' + _run_text(coarse_config(config, m),
+                                                       config.coarse_seeds) for m in tested)
+          + f'. {_distances_text(config, config.coarse_epochs)}; the MSDR checks read '
+          f"{', '.join(config.msdr_models)}; CLP: "
           f'{_EMBEDDINGS.get(clp.embedding, clp.embedding)}{perplexity} and k-means per '
           f'super-class ({clp.kmeans_restarts} restarts), L-BFGS probe with '
           f'{p.l2_grid_size} L2 values in [{p.l2_min:g}, {p.l2_max:g}] ({p.max_iters} '
           'iterations).')
   if reported:
-    text += ' Reported, not tested (MSDR only): ' + '. '.join(
-        _run_text(coarse_config(config, m), config.reported_seeds) for m in reported) + '.'
+    text += ' Reported, not tested: ' + '. '.join(
+        f"{m}{' (with CLP)' if m in config.clp_models else ' (MSDR only)'}: "
+        + _run_text(coarse_config(config, m), config.reported_seeds) for m in reported) + '.'
   return text
 
 
+def _mixture_text(config) -> str:
+  m = config.mixture
+  return (f'App. B model (2-layer ReLU MLP, full-batch gradient descent on the coarse '
+          f'labels, {settings.number(m.num_steps)} steps, {m.init} initialisation): '
+          f'{m.num_clusters} clusters x {m.samples_per_cluster} samples, '
+          f'{m.num_superclasses} super-classes, d_input = {m.input_dim}, d_hidden = '
+          f'{m.hidden_dim} by default; {settings.seeds(range(m.num_seeds))}; learning rate '
+          f"from the pre-study's rule over {', '.join(f'{x:g}' for x in config.lr_grid)}")
+
+
 def setting_004b(config) -> str:
-  """The App. B model, its sweeps and seeds; the width investigation."""
+  """The App. B model, its sweeps and seeds."""
   m = config.mixture
   sim = m.similarity
-  lrs = ', '.join(f'{lr:g}' for lr in config.mixture_width_lrs)
-  sweeps = settings.grid({'input dims': m.input_dims, 'hidden widths': m.hidden_dims,
-                          'weight decays': m.weight_decays, 'sigma^2': m.sigma2,
-                          'tau^2': sim.tau2})
-  return (f'App. B model (2-layer ReLU MLP, full-batch gradient descent on the coarse '
-          f'labels, PyTorch-default initialisation, lr {m.learning_rate:g}, '
-          f'{settings.number(m.num_steps)} steps): {m.num_clusters} clusters x '
-          f'{m.samples_per_cluster} samples, {m.num_superclasses} super-classes, d_input = '
-          f'{m.input_dim}, d_hidden = {m.hidden_dim}, weight decay {m.weight_decay:g} by '
-          f'default; {sweeps} at sigma^2 = {sim.sigma2:g} ({sim.num_similar} similar '
-          f'super-classes); {settings.seeds(range(m.num_seeds))}.'
-          + (f' Width investigation: the hidden-width sweep again at lr {lrs}.' if lrs else ''))
+  sweeps = settings.grid({'input dims': m.input_dims, 'sigma^2': m.sigma2,
+                          'weight decay strengths lr x wd x steps':
+                              config.weight_decay_strengths, 'tau^2': sim.tau2})
+  return (f'{_mixture_text(config)}; {sweeps} (tau^2 at sigma^2 = {sim.sigma2:g}, '
+          f'{sim.num_similar} similar super-classes); the input\'s own MSDR measured on '
+          'the same samples.')
+
+
+def setting_004d(config) -> str:
+  """The hidden-width line, the sign table and the initialisation check."""
+  m, t, c = config.mixture, config.width_table, config.init_check
+  return (f"{_mixture_text(config)}; hidden widths {', '.join(str(w) for w in m.hidden_dims)}"
+          f" at sigma^2 {', '.join(f'{s:g}' for s in m.sigma2)}. Sign table: widths "
+          f"{', '.join(str(w) for w in t.hidden_dims)} at sigma^2 "
+          f"{', '.join(f'{s:g}' for s in t.sigma2)}, learning rates "
+          f"{', '.join(f'{x:g}' for x in t.learning_rates)}, initialisations "
+          f"{', '.join(t.inits)}. Initialisation check: {m.num_clusters} x "
+          f'{c.samples_per_cluster} samples, d_input {c.input_dim}, width {c.hidden_dim}, '
+          f'lr {c.learning_rate:g}, sigma^2 = {c.sigma2:g}, both initialisations.')
 
 
 def setting_004c(config) -> str:
