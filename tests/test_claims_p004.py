@@ -499,15 +499,16 @@ def test_setting_is_computed_from_the_variant():
   for key in ('setting_004a', 'setting_004b', 'setting_004c', 'notes_004b', 'seeds'):
     assert key not in plain, key
   text = SPECS['004a'].setting(plain)
-  assert '60 epochs' in text and 'seeds 0, 1, 2' in text and '60,000 training images' in text
+  assert '150 epochs' in text and 'seeds 0, 1, 2' in text and '10,000 training images' in text
   assert 'coarse labels grouping classes 1/8, 0/6, 4/7, 2/3, 5/9' in text  # the random pairing
-  assert 'weight decay 5e-05' in text or 'wd 5e-05' in text
+  assert 'weight decay 5e-05' in text and 'weight decay 0.0005' in text  # configs #2 and #1
   text = SPECS['004a'].setting(local)
-  assert '2 epochs' in text and '60 epochs' not in text and 'seed 0' in text
+  assert '2 epochs' in text and '150 epochs' not in text and 'seed 0' in text
   assert '1,000 steps' in SPECS['004b'].setting(plain)
   assert '100 steps' in SPECS['004b'].setting(local)
   assert 'he_normal' in SPECS['004d'].setting(plain)
   assert '300 epochs' in SPECS['004c'].setting(plain)
+  assert 'fine classes on 1,000 training images' in SPECS['004c'].setting(plain)
   assert '300 epochs' not in SPECS['004c'].setting(local)
 
 

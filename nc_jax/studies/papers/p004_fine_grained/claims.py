@@ -137,7 +137,12 @@ def checks_004b(ev, c) -> dict[str, bool | None]:
 def notes_004b(ev, config) -> str:
   del config
   lr = ev['learning_rate']
-  return ((f"Learning rate {lr['chosen_by_rule']:g}, chosen by the pre-study's rule "
+  rhos = [q['mean'] for q in ev['spearman_sigma2_kept'].values() if q.get('mean') is not None]
+  trend = (f"The kept fraction falls with sigma^2 on {sum(r < 0 for r in rhos)} of {len(rhos)} "
+           'lines (mean Spearman per line in spearman_sigma2_kept): relative to the input, '
+           'training adds more fine structure where the clusters are close. '
+           if rhos and sum(r < 0 for r in rhos) > len(rhos) / 2 else '')
+  return trend + ((f"Learning rate {lr['chosen_by_rule']:g}, chosen by the pre-study's rule "
            '(learning_rate.rows). ' if lr['chosen_by_rule'] is not None else '')
           + 'The input itself has MSDR about 1 + sigma^2 (1 + tau^2 for similar '
           'sub-classes), so MSDR rises with sigma^2 for free (spearman_sigma2_raw); the '
@@ -177,6 +182,11 @@ def checks_004d(ev, c) -> dict[str, bool | None]:
 def notes_004d(ev, config) -> str:
   del config
   text = ''
+  signs = [c['sign'] for c in ev['table']]
+  if signs:
+    text += (f"Sign table: of {len(signs)} (learning rate, init) cells, {signs.count(1)} show "
+             f"the width trend up, {signs.count(-1)} down and {signs.count(0)} flat (each by "
+             f"{spread.Z:g} SE; {ev['fitted_cells']} fitted). ")
   if ev['sign_flips']:
     text += ('Inconclusive: the paper\'s learning rate and initialisation are not stated, '
              'and the sign of the width trend changes within reasonable choices (table). ')

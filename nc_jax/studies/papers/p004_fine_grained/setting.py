@@ -37,9 +37,16 @@ def _run_text(t, seeds: Sequence[int]) -> str:
           f'{settings.seeds(seeds)}')
 
 
-def _distances_text(config, epochs: Sequence[int], between: str = '') -> str:
-  """'Distances{between} on N training images at epochs 0, 5 (0 = initialisation)'."""
-  return (f'Distances{between} on {settings.number(config.analysis_train_examples)} '
+def _distances_text(config, epochs: Sequence[int], between: str = '', t=None) -> str:
+  """'Distances{between} on N training images at epochs 0, 5 (0 = initialisation)'.
+
+  N: ``analysis_train_examples``, or all the training images of trainer
+  config ``t`` when it has fewer.
+  """
+  n = config.analysis_train_examples
+  if t is not None and t.data.examples_per_class:
+    n = min(n, t.data.examples_per_class * _num_labels(t))
+  return (f'Distances{between} on {settings.number(n)} '
           f'training images at epochs {", ".join(str(e) for e in epochs)} '
           '(0 = initialisation)')
 
@@ -104,5 +111,5 @@ def setting_004d(config) -> str:
 def setting_004c(config) -> str:
   """The fine-label runs and their distances."""
   return (f'{_run_text(config.fine, config.fine_seeds)}. '
-          f'{_distances_text(config, config.fine_epochs, " between the fine classes")}; '
+          f'{_distances_text(config, config.fine_epochs, " between the fine classes", config.fine)}; '
           f'"early" = epoch {config.fine_early_epoch}.')
