@@ -274,6 +274,8 @@ def expected_classes(config) -> int:
       c = len(arg.split(','))
     elif kind == 'mod':
       c = int(arg)
+    elif kind == 'table':
+      c = max(int(t) for t in arg.split(',')) + 1
     elif kind == 'superclass':
       c = len(data.SUPERCLASS_MAPS[arg][1])
     elif kind == 'split':
