@@ -428,6 +428,16 @@ def test_004c_reads_all_three_verdicts():
   assert all(a.checks.values())  # The first pass's checks all held.
 
 
+def test_004c_notes_say_how_weak_the_early_c_phase_was():
+  ev = ev_004c(early_separation=q([1.48, 1.46, 1.51]), separation_init=q([1.2, 1.19, 1.2]),
+               by_epoch={'seed0': dict(separation={'0': 1.2, '5': 1.48, '300': 1.16})})
+  a = _assess('004c', ev)
+  assert a.checks['early_classes_apart'] is False and a.verdict == 'not reproduced'
+  text = SPECS['004c'].notes(ev, None)
+  assert '1.48x' in text and 'criterion 1.5' in text and 'at most 1.48' in text
+  assert SPECS['004c'].notes(ev_004c(), None) == ''
+
+
 def test_004c_gates_and_noise():
   a = _assess('004c', ev_004c(seeds=[0, 1]))
   assert a.failed_gates == ['seeds']
@@ -464,6 +474,7 @@ def test_004c_evidence_reads_the_runs_by_their_tags(tmp_path):
   assert ev['growth']['values'] == pytest.approx([2.0 / 1.01, 2.1 / 1.01, 2.2 / 1.01])
   assert ev['fine_nc1_fall']['values'] == pytest.approx([0.01, 0.02, 0.03])
   assert ev['last_epoch'] == [150] * 3
+  assert ev['by_epoch']['seed2']['fine_nc1']['150'] == pytest.approx(0.3)
   assert reproduce.assess(SPECS['004c'], ev).verdict == 'reproduced'
 
 

@@ -319,5 +319,6 @@ def evidence_004c(study: reproduce.Study) -> dict[str, Any]:
       fine_nc1_fall=per_seed(last(f, 'fine_nc1') / f['fine_nc1_by_epoch'][early]
                              if f['fine_nc1_by_epoch'].get(early) else None for f in finals),
       by_epoch={f'seed{r.seed}': dict(msdr_original=r.final['msdr_original_by_epoch'],
-                                      separation=r.final['separation_by_epoch'])
+                                      separation=r.final['separation_by_epoch'],
+                                      fine_nc1=r.final['fine_nc1_by_epoch'])
                 for r in runs})
