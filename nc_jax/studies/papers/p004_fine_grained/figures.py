@@ -81,10 +81,10 @@ def figure_004d(ev, study: reproduce.Study) -> list[str]:
                    title='MSDR over training at the largest sigma^2, by hidden width '
                          '(mean of seeds)')
       figs.append('004d_msdr_over_steps.png')
-  if ev['table']:
-    plots.bars(study.file('004d_width_trend_table.png'),
-               {f"lr {c['learning_rate']:g}\n{c['init']}": c['trend']['mean']
-                for c in ev['table']},
+  bars = {f"lr {c['learning_rate']:g}\n{c['init']}": c['trend']['mean'] for c in ev['table']
+          if c['trend'].get('mean') is not None}  # (no mean: a seed's trend not measurable)
+  if bars:
+    plots.bars(study.file('004d_width_trend_table.png'), bars,
                ylabel='mean Spearman(width, MSDR)',
                title='Width trend by learning rate and initialisation')
     figs.append('004d_width_trend_table.png')
