@@ -142,8 +142,7 @@ def _msdr_at_largest_x(lines) -> dict[str, dict[str, Any]]:
   return out
 
 
-def _fit(runs: Mapping[str, Mapping[str, Any]], sigma2_of_similarity: bool = True
-         ) -> dict[str, Any]:
+def _fit(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
   """The preconditions: the worst train accuracy by sigma^2 (over every line and
   seed) and the number of non-finite values."""
   worst: dict[str, list[float | None]] = {}  # sigma^2 -> the worst seed of each point
@@ -153,7 +152,7 @@ def _fit(runs: Mapping[str, Mapping[str, Any]], sigma2_of_similarity: bool = Tru
       nonfinite += sum(int(np.sum(~np.isfinite(_table(line, k))))
                        for k in ('msdr', 'msdr_init', 'train_accuracy', 'loss'))
       for x, acc in zip(line['x'], _table(line, 'train_accuracy')):
-        sigma2 = line['value'] if part == 'similarity' and sigma2_of_similarity else x
+        sigma2 = line['value'] if part == 'similarity' else x
         worst.setdefault(f'{sigma2:g}', []).append(extreme(min, acc))
   fit = {k: extreme(min, v) for k, v in sorted(worst.items(), key=lambda kv: float(kv[0]))}
   return dict(min_train_accuracy_by_sigma2=fit, num_nonfinite=nonfinite)
