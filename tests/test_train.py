@@ -609,6 +609,71 @@ def test_augment_crops_and_flips():
                for i in range(5) for j in range(5))
 
 
+def test_augment_jitter_is_a_per_image_brightness_and_contrast_map():
+  # Inputs in [0.4, 0.6] and s = 0.2: no clipping, so each output image is
+  # c b (x - mean x) + b mean x with b, c in [0.8, 1.2] (torchvision's
+  # ColorJitter(brightness=0.2, contrast=0.2), brightness first).
+  rng = np.random.default_rng(0)
+  x = rng.uniform(0.4, 0.6, (64, 5, 5, 1)).astype(np.float32)
+  out = np.asarray(train.augment(jax.random.key(1), jnp.asarray(x), crop_padding=0,
+                                 flip=False, jitter=0.2), np.float64)
+  xd = x.astype(np.float64)
+  b = out.mean(axis=(1, 2, 3)) / xd.mean(axis=(1, 2, 3))
+  c = out.std(axis=(1, 2, 3)) / (b * xd.std(axis=(1, 2, 3)))
+  assert np.all((b >= 0.8 - 1e-5) & (b <= 1.2 + 1e-5))
+  assert np.all((c >= 0.8 - 1e-5) & (c <= 1.2 + 1e-5))
+  assert b.std() > 0.05 and c.std() > 0.05  # Drawn per image.
+  m = xd.mean(axis=(1, 2, 3), keepdims=True)
+  expect = (c * b)[:, None, None, None] * (xd - m) + b[:, None, None, None] * m
+  np.testing.assert_allclose(out, expect, atol=2e-6)
+  # RGB: the contrast keeps the mean luminance (torchvision's grayscale mean).
+  rgb = rng.uniform(0.4, 0.6, (16, 4, 4, 3)).astype(np.float32)
+  o = np.asarray(train.augment(jax.random.key(2), jnp.asarray(rgb), crop_padding=0,
+                               flip=False, jitter=0.2), np.float64)
+  lum = np.array([0.299, 0.587, 0.114])
+  gray_in, gray_out = (rgb @ lum).mean(axis=(1, 2)), (o @ lum).mean(axis=(1, 2))
+  b = gray_out / gray_in  # The brightness factor, if the contrast keeps the mean.
+  assert np.all((b >= 0.8 - 1e-5) & (b <= 1.2 + 1e-5))
+  x_b = rgb * b[:, None, None, None]  # The brightened image, then its contrast
+  mean = (x_b @ lum).mean(axis=(1, 2))[:, None, None, None]  # about its mean luminance:
+  dev_in, dev_out = x_b - mean, o - mean  # the deviations scale by one factor.
+  c = (dev_out * dev_in).sum(axis=(1, 2, 3)) / (dev_in ** 2).sum(axis=(1, 2, 3))
+  np.testing.assert_allclose(dev_out, c[:, None, None, None] * dev_in, atol=2e-6)
+  same = train.augment(jax.random.key(1), jnp.asarray(x), crop_padding=0, flip=False,
+                       jitter=0.0)
+  np.testing.assert_array_equal(same, x)
+
+
+def test_augment_erase_zeroes_one_rectangle_of_the_stated_size():
+  x = jnp.ones((2000, 12, 10, 1), jnp.float32)
+  out = np.asarray(train.augment(jax.random.key(0), x, crop_padding=0, flip=False,
+                                 erase=1.0))
+  for im in out[:300]:
+    zero = im[..., 0] == 0
+    rows, cols = np.nonzero(zero.any(axis=1))[0], np.nonzero(zero.any(axis=0))[0]
+    box = np.zeros_like(zero)
+    box[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
+    np.testing.assert_array_equal(zero, box)  # One solid rectangle.
+    assert rows.max() - rows.min() + 1 == len(rows)
+    # Area 2-33% of the image, up to the rounding of each side (+- 0.5 px).
+    h, w = len(rows), len(cols)
+    assert (h + 0.5) * (w + 0.5) >= 0.02 * 120 and (h - 0.5) * (w - 0.5) <= 0.33 * 120
+  half = np.asarray(train.augment(jax.random.key(1), x, crop_padding=0, flip=False,
+                                  erase=0.5))
+  erased = (half == 0).any(axis=(1, 2, 3)).mean()
+  assert abs(erased - 0.5) < 0.05  # 2,000 draws: SE 0.011.
+  np.testing.assert_array_equal(
+      train.augment(jax.random.key(0), x, crop_padding=0, flip=False, erase=0.0), x)
+
+
+def test_augment_config_checks_name_the_key():
+  with pytest.raises(ValueError, match='augment.erase is a probability'):
+    train.check_config(tiny_config({'augment.erase': 1.5}))
+  with pytest.raises(ValueError, match='augment.jitter must be >= 0'):
+    train.check_config(tiny_config({'augment.jitter': -0.1}))
+  train.check_config(tiny_config({'augment.jitter': 0.4, 'augment.erase': 0.5}))
+
+
 def test_schedules():
   config = tiny_config({'optimizer.learning_rate': 0.1,
                         'schedule.warmup_epochs': 1.0}, num_epochs=10)

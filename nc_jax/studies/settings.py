@@ -60,19 +60,23 @@ def model(t) -> str:
   return MODEL_NAMES.get(name, name) + (f' ({extra})' if extra else '')
 
 
-def _slice(split: str) -> tuple[int, int] | None:
+def _slice(split: str) -> tuple[int, int | None] | None:
+  """(start, stop) of a sliced split ('test[5000:]': (5000, None)); None if not sliced."""
   m = _SLICE.match(split or '')
-  if not m or not m['stop']:
+  if not m or not (m['start'] or m['stop']):
     return None
-  return int(m['start'] or 0), int(m['stop'])
+  return int(m['start'] or 0), int(m['stop']) if m['stop'] else None
 
 
 def images(split: str, what: str) -> str:
-  """'train[:1000]' -> 'the first 1,000 training images'; 'test' -> 'the full test split'."""
+  """'train[:1000]' -> 'the first 1,000 training images'; 'test[5000:]' -> 'the test
+  images from index 5,000 on'; 'test' -> 'the full test split'."""
   s = _slice(split)
   if s is None:
     return f'the full {what} split'
   start, stop = s
+  if stop is None:
+    return f'the {what} images from index {start:,} on'
   return (f'the first {stop - start:,} {what} images' if start == 0 else
           f'{stop - start:,} {what} images (indices {start:,}-{stop - 1:,})')
 
@@ -123,6 +127,8 @@ def augmentation(t) -> str:
   parts = [f'crop (padding {a.crop_padding})'] if a.crop_padding else []
   parts += ['flip'] if a.flip else []
   parts += [f'pixel noise {a.noise:g}'] if a.noise else []
+  parts += [f'brightness/contrast jitter {a.jitter:g}'] if a.get('jitter') else []
+  parts += [f'random erasing (p {a.erase:g})'] if a.get('erase') else []
   if a.adversarial_eps:
     parts.append(f'adversarial training (eps {a.adversarial_eps:g}, '
                  f'{a.adversarial_steps} step{"s" if a.adversarial_steps != 1 else ""})')

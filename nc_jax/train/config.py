@@ -17,7 +17,7 @@ A config is a tree of groups (the layout of big_vision's configs)::
                                         weight_decay_on, grad_clip_norm
   schedule    the learning rate         name, kwargs, warmup_epochs,
                                         warmup_init
-  augment     training inputs           crop_padding, flip, noise,
+  augment     training inputs           crop_padding, flip, noise, jitter, erase,
                                         adversarial_eps, adversarial_steps
   evals       collapse tracking         every, batch_size, train_examples,
                                         test_examples, track_collapse,
@@ -142,11 +142,14 @@ def default_config() -> ConfigDict:
 
   # On-device augmentation of uint8 images (training only): random crop
   # after zero-padding by crop_padding px, horizontal flip, Gaussian noise of
-  # std `noise` on [0, 1] inputs; adversarial training (paper 001 Fig 5) on
+  # std `noise` on [0, 1] inputs, brightness / contrast jitter of strength
+  # `jitter` (torchvision's ColorJitter(brightness=contrast=jitter)), random
+  # erasing with probability `erase` (`input.augment`; paper 001's
+  # augmentation ladder); adversarial training (paper 001 Fig 5) on
   # L-inf perturbations of radius adversarial_eps in [0, 1] pixel units, by
   # FGSM (adversarial_steps = 1) or PGD (> 1 steps of 2.5 eps / steps).
-  c.augment = ConfigDict(dict(crop_padding=0, flip=False, noise=0.0,
-                              adversarial_eps=0.0, adversarial_steps=1))
+  c.augment = ConfigDict(dict(crop_padding=0, flip=False, noise=0.0, jitter=0.0,
+                              erase=0.0, adversarial_eps=0.0, adversarial_steps=1))
 
   c.evals = ConfigDict()
   c.evals.every = 1  # Epochs; epoch 0 and the last epoch always.
@@ -284,9 +287,9 @@ def _check_loss(c) -> None:
     raise ValueError('config.loss.kwargs.label_smoothing must be in [0, 1)')
   if l.name == 'supcon':
     a = c.augment
-    if not (a.crop_padding or a.flip or a.noise):
+    if not (a.crop_padding or a.flip or a.noise or a.jitter or a.erase):
       raise ValueError("loss 'supcon' contrasts two augmented views: set "
-                       'augment.crop_padding, flip or noise (without them the '
+                       'augment.crop_padding, flip, noise, jitter or erase (without them the '
                        'two views are identical)')
     if not c.model.kwargs.get('projection'):
       raise ValueError("loss 'supcon' needs a projection head: set "
@@ -310,6 +313,11 @@ def _check_augment(a) -> None:
   if a.adversarial_eps < 0 or a.adversarial_steps < 1:
     raise ValueError('config.augment.adversarial_eps must be >= 0 and '
                      'adversarial_steps >= 1')
+  for k in ('crop_padding', 'noise', 'jitter'):
+    if a[k] < 0:
+      raise ValueError(f'config.augment.{k} must be >= 0, got {a[k]}')
+  if not 0 <= a.erase <= 1:
+    raise ValueError(f'config.augment.erase is a probability in [0, 1], got {a.erase}')
 
 
 def _check_evals(e) -> None:

@@ -168,8 +168,10 @@ def eval_indices(n: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
 
 
 def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
-            flip: bool, noise: float = 0.0) -> jax.Array:
-  """Per-image random crop after zero padding, horizontal flip, pixel noise.
+            flip: bool, noise: float = 0.0, jitter: float = 0.0,
+            erase: float = 0.0) -> jax.Array:
+  """Per-image pixel noise, random crop after zero padding, horizontal flip,
+  brightness / contrast jitter, random erasing (in that order).
 
   Args:
     key: PRNG key.
@@ -179,6 +181,14 @@ def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
     flip: flip each image left-right with probability 1/2.
     noise: standard deviation of Gaussian noise added to every pixel (then
       clipped to [0, 1]); any input shape.
+    jitter: brightness and contrast strength s (torchvision's ColorJitter
+      with brightness = contrast = s): the image times b, then its contrast
+      about its mean (luminance for RGB) scaled by c, b and c uniform in
+      [max(0, 1 - s), 1 + s] per image, clipped to [0, 1]; 0 disables it.
+    erase: probability of erasing (to 0) one rectangle of the image
+      (torchvision's RandomErasing defaults: area 2-33% of the image, aspect
+      ratio log-uniform in [0.3, 3.3]; a rectangle too tall or too wide is
+      clipped to the image instead of redrawn); 0 disables it.
 
   Returns:
     [B, H, W, C] augmented images.
@@ -187,20 +197,57 @@ def augment(key: jax.Array, images: jax.Array, *, crop_padding: int,
     noisy = images + noise * jax.random.normal(jax.random.fold_in(key, 2),
                                                images.shape, images.dtype)
     images = jnp.clip(noisy, 0.0, 1.0)
-  if not (crop_padding or flip):
-    return images
-  b, h, w, c = images.shape
-  crop_key, flip_key = jax.random.split(key)
-  if crop_padding:
-    pad = crop_padding
-    padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    offsets = jax.random.randint(crop_key, (b, 2), 0, 2 * pad + 1)
-    crop = lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (h, w, c))
-    images = jax.vmap(crop)(padded, offsets)
-  if flip:
-    mask = jax.random.bernoulli(flip_key, 0.5, (b, 1, 1, 1))
-    images = jnp.where(mask, images[:, :, ::-1], images)
+  if crop_padding or flip:
+    b, h, w, c = images.shape
+    crop_key, flip_key = jax.random.split(key)
+    if crop_padding:
+      pad = crop_padding
+      padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+      offsets = jax.random.randint(crop_key, (b, 2), 0, 2 * pad + 1)
+      crop = lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (h, w, c))
+      images = jax.vmap(crop)(padded, offsets)
+    if flip:
+      mask = jax.random.bernoulli(flip_key, 0.5, (b, 1, 1, 1))
+      images = jnp.where(mask, images[:, :, ::-1], images)
+  if isinstance(jitter, jax.Array) or jitter:
+    images = _jitter(jax.random.fold_in(key, 4), images, jitter)
+  if isinstance(erase, jax.Array) or erase:
+    images = _erase(jax.random.fold_in(key, 5), images, erase)
   return images
+
+
+def _jitter(key: jax.Array, images: jax.Array, strength) -> jax.Array:
+  """Brightness then contrast, factors uniform in [max(0, 1 - s), 1 + s] (`augment`)."""
+  b = images.shape[0]
+  lo = jnp.maximum(0.0, 1.0 - strength)
+  bright, contrast = jax.random.uniform(key, (2, b, 1, 1, 1), images.dtype, lo,
+                                        1.0 + strength)
+  x = jnp.clip(images * bright, 0.0, 1.0)
+  if x.shape[-1] == 3:  # Contrast about the mean luminance, as torchvision.
+    gray = x @ jnp.asarray([0.299, 0.587, 0.114], x.dtype)
+    mean = gray.mean(axis=(1, 2))[:, None, None, None]
+  else:
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+  return jnp.clip((x - mean) * contrast + mean, 0.0, 1.0)
+
+
+def _erase(key: jax.Array, images: jax.Array, probability) -> jax.Array:
+  """One zeroed rectangle per image with ``probability`` (`augment`)."""
+  b, h, w, _ = images.shape
+  k_on, k_area, k_ratio, k_top, k_left = jax.random.split(key, 5)
+  on = jax.random.bernoulli(k_on, probability, (b,))
+  area = jax.random.uniform(k_area, (b,), minval=0.02, maxval=0.33) * (h * w)
+  ratio = jnp.exp(jax.random.uniform(k_ratio, (b,), minval=jnp.log(0.3),
+                                     maxval=jnp.log(3.3)))
+  eh = jnp.clip(jnp.round(jnp.sqrt(area * ratio)), 1, h).astype(jnp.int32)
+  ew = jnp.clip(jnp.round(jnp.sqrt(area / ratio)), 1, w).astype(jnp.int32)
+  top = jnp.floor(jax.random.uniform(k_top, (b,)) * (h - eh + 1)).astype(jnp.int32)
+  left = jnp.floor(jax.random.uniform(k_left, (b,)) * (w - ew + 1)).astype(jnp.int32)
+  rows = jnp.arange(h)[None, :, None]
+  cols = jnp.arange(w)[None, None, :]
+  inside = ((rows >= top[:, None, None]) & (rows < (top + eh)[:, None, None])
+            & (cols >= left[:, None, None]) & (cols < (left + ew)[:, None, None]))
+  return jnp.where((inside & on[:, None, None])[..., None], 0.0, images)
 
 
 def to_unit(images: jax.Array) -> jax.Array:

@@ -112,6 +112,8 @@ class TrainSpec(NamedTuple):
   crop_padding: int
   flip: bool
   noise: bool
+  jitter: bool
+  erase: bool
   adversarial_steps: int  # 0: no adversarial training.
 
   @classmethod
@@ -121,7 +123,8 @@ class TrainSpec(NamedTuple):
                tuple(sorted((k, v) for k, v in config.loss.kwargs.items()
                             if not isinstance(v, float))),
                bool(config.loss.cosine_reg), a.crop_padding, a.flip,
-               bool(a.noise), a.adversarial_steps * bool(a.adversarial_eps))
+               bool(a.noise), bool(a.jitter), bool(a.erase),
+               a.adversarial_steps * bool(a.adversarial_eps))
 
 
 def hyperparameters(config) -> dict[str, Any]:
@@ -133,6 +136,7 @@ def hyperparameters(config) -> dict[str, Any]:
       loss={k: f32(v) for k, v in config.loss.kwargs.items()
             if isinstance(v, float)},
       cosine_reg=f32(config.loss.cosine_reg), noise=f32(config.augment.noise),
+      jitter=f32(config.augment.jitter), erase=f32(config.augment.erase),
       adversarial_eps=f32(config.augment.adversarial_eps))
 
 
@@ -161,12 +165,14 @@ def train_step(state, running, images, labels, rate, hyper, normalize, *,
   x = input_lib.to_unit(images)
   aug = functools.partial(input_lib.augment, crop_padding=spec.crop_padding,
                           flip=spec.flip,
-                          noise=hyper['noise'] if spec.noise else 0.0)
+                          noise=hyper['noise'] if spec.noise else 0.0,
+                          jitter=hyper['jitter'] if spec.jitter else 0.0,
+                          erase=hyper['erase'] if spec.erase else 0.0)
   if spec.loss == 'supcon':  # Two augmented views of every image.
     k1, k2 = jax.random.split(key)
     x = jnp.concatenate([aug(k1, x), aug(k2, x)])
     labels = jnp.concatenate([labels, labels])
-  elif spec.crop_padding or spec.flip or spec.noise:
+  elif spec.crop_padding or spec.flip or spec.noise or spec.jitter or spec.erase:
     x = aug(key, x)
   objective = functools.partial(
       losses.objective, labels=labels, loss=spec.loss,

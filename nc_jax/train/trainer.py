@@ -92,8 +92,9 @@ def setup(config, train_ds: data.Dataset, mesh: jax.sharding.Mesh, *,
       resume to be exact.
   """
   augment = config.augment
-  if (augment.crop_padding or augment.flip) and train_ds.images.ndim != 4:
-    raise ValueError('augment.crop_padding / flip need NHWC images; '
+  if (augment.crop_padding or augment.flip or augment.jitter
+      or augment.erase) and train_ds.images.ndim != 4:
+    raise ValueError('augment.crop_padding / flip / jitter / erase need NHWC images; '
                      f'{config.data.name} has shape {train_ds.images.shape}')
   steps_per_epoch = len(train_ds) // config.batch_size
   if not steps_per_epoch:
