@@ -232,7 +232,8 @@ def render(runs: dict) -> str:
               f"{env['device']}; jax {env['jax']}; {env['when']}; load average "
               f"{env['load_before']:.2f} before, {env['load_after']:.2f} after; "
               f"GLIBC_TUNABLES={env['glibc_tunables'] or '(unset)'}; reference: "
-              f"{run['cases'][0].get('reference', 'not run')}.", "",
+              f"{run['cases'][0].get('reference', 'not run')}."
+              + (f" Code: {env['code']}." if env.get('code') else ''), "",
               "| N | p | K | GEMM (ms) | floor (ms) | floor / GEMM | report (ms) | report / GEMM "
               "| report / floor "
               "| report w/o classifier / GEMM | reference (ms) | reference / report "
@@ -269,6 +270,8 @@ def main():
   parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
   parser.add_argument("--write", action="store_true", help="record in results_metrics.json/.md")
   parser.add_argument("--tag", default=None, help="name of this run in the results file")
+  parser.add_argument("--code", default="",
+                      help="what code was measured (a commit), recorded with the run")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--no-reference", action="store_true")
   parser.add_argument("--readme", action="store_true",
@@ -292,6 +295,8 @@ def main():
              jax=jax.__version__, when=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
              glibc_tunables=os.environ.get("GLIBC_TUNABLES", ""),
              load_before=os.getloadavg()[0])
+  if args.code:
+    env["code"] = args.code
   results = []
   for n, p, k in cases:
     r = run_case(n, p, k, batches=batches, repeats=args.repeats,
