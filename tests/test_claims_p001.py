@@ -287,6 +287,9 @@ def test_lr_rule_takes_the_largest_rate_whose_loss_falls_every_epoch_and_by_half
   assert rate == 0.02 and ok == {0.05: False, 0.02: True, 0.01: False, 0.005: True}
   nan = {0.05: dict(train_loss=[1.0, float('nan'), 0.1, 0.1])}
   assert p001_transfer.lr_rule(nan, epochs=3, fall=0.5) == (None, {0.05: False})
+  # A diverged pilot as results.json stores it (the trainer stopped it; NaN as 'nan').
+  stored = {0.05: dict(train_loss=[1.0, 0.5, 'nan']), 0.01: dict(train_loss=[1.0, 0.6, 0.4])}
+  assert p001_transfer.lr_rule(stored, epochs=2, fall=0.5) == (0.01, {0.05: False, 0.01: True})
   short = {0.05: dict(train_loss=[1.0, 0.4])}  # A pilot that stopped early.
   assert p001_transfer.lr_rule(short, epochs=3, fall=0.5)[0] is None
 

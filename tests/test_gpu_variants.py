@@ -427,18 +427,15 @@ _ON_DEMAND = pytest.mark.skipif(
     os.environ.get('NC_JAX_GPU_VARIANTS') != '1',
     reason='the :gpu smoke test takes ~14 min on 2 cores; set NC_JAX_GPU_VARIANTS=1 to run it')
 # Found by this test (synthetic CIFAR-100 pixels): p001's :gpu MSE runs
-# (ResNet-18, lr 0.1) reach a NaN loss within two steps (loss ~2e4, gradient
-# norm ~3e4; finite at lr 0.01). Paper 001's second pass (issue 23) fixes the
-# MSE learning rate by a rule read from the source training; strict, so the
-# test says when that lands.
-_P001_MSE = pytest.mark.xfail(
-    strict=True, reason="p001 :gpu MSE runs diverge at lr 0.1 within two steps (issue 23)")
+# (ResNet-18, lr 0.1) reached a NaN loss within two steps (loss ~2e4, gradient
+# norm ~3e4; finite at lr 0.01). Since paper 001's second pass (issue 23) the
+# MSE runs train at the rate a rule picks from pilots (planned at the grid's
+# smallest, 0.003); a pilot that diverges is recorded, not a failure.
 
 
 @pytest.mark.slow
 @_ON_DEMAND
-@pytest.mark.parametrize('paper', [pytest.param(p, marks=_P001_MSE) if p == 'p001_transfer'
-                                   else p for p in PAPERS])
+@pytest.mark.parametrize('paper', PAPERS)
 def test_gpu_variant_trains(paper, tmp_path, tiny_data, capsys):
   import jax  # pylint: disable=g-import-not-at-top
   from nc_jax import train  # pylint: disable=g-import-not-at-top
@@ -484,6 +481,12 @@ def test_gpu_variant_trains(paper, tmp_path, tiny_data, capsys):
       done[run.name] = (rdir, cfg)  # Trained: its checkpoint can start a child.
       note = check_run(run.name, cfg, rdir, parent)
       status = 'ok'
+    except FloatingPointError as err:
+      if run.tags.get('kind') != 'lr_rule':
+        raise
+      # A learning-rate rule's pilot may diverge: that is what the rule reads
+      # (p001's MSE pilots at lr 0.1); the study records it, it does not fail.
+      status, note = 'ok', f'diverged, as a rule pilot may: {str(err)[:80]}'
     except Exception as err:  # pylint: disable=broad-except
       tb = traceback.extract_tb(err.__traceback__)[-1]
       note = (f'{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""}'[:300]

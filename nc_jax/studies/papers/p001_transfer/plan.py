@@ -54,12 +54,18 @@ def rule_name(rate: float) -> str:
 
 
 def _rule_pilot(run, rdir):
-  """A pilot's training loss at initialisation and after each epoch (eval, train split)."""
+  """A pilot's training loss at initialisation and after each epoch (eval, train split);
+  a pilot whose loss turns NaN/Inf (the trainer stops it) records NaN for the next epoch."""
   from nc_jax import train as trainer  # pylint: disable=g-import-not-at-top
-  trainer.train_and_evaluate(run.config, rdir)
+  try:
+    trainer.train_and_evaluate(run.config, rdir)
+    diverged = False
+  except FloatingPointError:  # A rate past stability: the rule rejects it.
+    diverged = True
   epochs, loss = RunDir(rdir).series('loss', split='train', layer='penultimate')
+  loss = [float(l) for l in loss] + ([math.nan] if diverged else [])
   return dict(learning_rate=float(run.config.optimizer.learning_rate),
-              epochs=[int(e) for e in epochs], train_loss=[float(l) for l in loss])
+              epochs=[int(e) for e in epochs], train_loss=loss, diverged=diverged)
 
 
 def lr_rule(pilots: Mapping[float, Mapping[str, Any]], epochs: int,
@@ -77,7 +83,7 @@ def lr_rule(pilots: Mapping[float, Mapping[str, Any]], epochs: int,
   """
   ok = {}
   for rate, rec in pilots.items():
-    loss = list(rec['train_loss'])[:epochs + 1]
+    loss = [float(l) for l in rec['train_loss']][:epochs + 1]  # Stored NaN: 'nan'.
     ok[float(rate)] = bool(
         len(loss) == epochs + 1 and all(math.isfinite(l) for l in loss)
         and all(b < a for a, b in zip(loss, loss[1:])) and loss[-1] <= fall * loss[0])
