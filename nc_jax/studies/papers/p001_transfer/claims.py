@@ -130,7 +130,7 @@ def _mse_rule(study) -> dict[str, Any]:
             for r in config.mse_lr_grid}
   if not all(p.get('train_loss') for p in pilots.values()):
     return dict(chosen=None, passes={}, train_loss={})
-  chosen, passes = lr_rule(pilots, config.lr_rule.epochs, config.lr_rule.fall)
+  chosen, passes = lr_rule(pilots, config.lr_rule.epochs)
   return dict(chosen=chosen, passes={f'{r:g}': ok for r, ok in passes.items()},
               train_loss={f'{r:g}': p['train_loss'] for r, p in pilots.items()})
 
@@ -180,8 +180,9 @@ def _notes_001a(ev, config) -> str:
   if rule.get('passes'):
     chosen = rule['chosen']
     parts.append(
-        f"MSE's rate by the rule: {chosen:g} (rates passing: "
-        + ', '.join(r for r, ok in rule['passes'].items() if ok) + ').' if chosen is not None
+        f"MSE's rate by the rule: {chosen:g} (rates whose pilot loss fell every epoch: "
+        + ', '.join(r for r, ok in rule['passes'].items() if ok) + '; the lowest final loss '
+        'chosen).' if chosen is not None
         else 'No MSE rate passed the rule; the MSE runs used the grid\'s smallest.')
   ratio = ev.get('supcon_mlp_over_ce_nc1')
   if ratio is not None:

@@ -39,9 +39,9 @@ def targets(config) -> str:
 
 def _mse_rule(config) -> str:
   r = config.lr_rule
-  return (f'MSE at the largest rate of {{{", ".join(f"{x:g}" for x in config.mse_lr_grid)}}} '
-          f'whose pilot (seed {config.pilot_seed}, no head) lowers its training loss at each '
-          f'of its first {r.epochs} epochs and to <= {r.fall:g} x its value at initialisation')
+  return (f'MSE at the rate of {{{", ".join(f"{x:g}" for x in config.mse_lr_grid)}}} whose '
+          f'pilot (seed {config.pilot_seed}, no head) ends lowest after {r.epochs} epochs among '
+          'those whose training loss falls every epoch')
 
 
 def setting_001a(config) -> str:
