@@ -386,6 +386,7 @@ def test_mse_runs_train_at_the_rules_rate(tmp_path):
   mse = runs['mse_seed0']
   assert set(mse.deps) == {p001_transfer.rule_name(r) for r in config.mse_lr_grid}
   assert mse.config.optimizer.learning_rate == min(config.mse_lr_grid)  # Until the rule.
+  assert 'rate rule' in mse.overrides['optimizer.learning_rate']  # What results.json says.
   for rate in config.mse_lr_grid:  # Pilots as they would finish: 0.05 ends lowest.
     loss = [1.0, 0.4] if rate == 0.05 else [1.0, 0.9]
     rdir = tmp_path / 'runs' / p001_transfer.rule_name(rate)

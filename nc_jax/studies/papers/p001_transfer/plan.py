@@ -175,14 +175,16 @@ def plan(config, workdir: str) -> list[sweep.Run]:
   runs = []
 
   def add(stem, over, seed, execute=pretrain, **tags):
-    deps = ()
+    deps, recorded = (), dict(over)
     if tags.get('loss') == 'mse':
       execute, deps = at_rule_rate(config, execute), tuple(rule)
-      # Planned at the grid's smallest rate; the rule's rate replaces it at the start.
+      # Planned at the grid's smallest rate; the rule's rate replaces it at the start
+      # (recorded in the run's final numbers as learning_rate).
       over = dict(over, **{'optimizer.learning_rate': min(config.mse_lr_grid)})
+      recorded['optimizer.learning_rate'] = 'the MSE rate rule (final: learning_rate)'
     runs.append(sweep.Run(pretrain_name(stem, seed), execute,
                           sweep.with_overrides(config.pretrain, dict(over, seed=seed)),
-                          seed=seed, overrides=dict(over), deps=deps,
+                          seed=seed, overrides=recorded, deps=deps,
                           tags=coords(config, **tags)))
 
   for rate, name in zip(config.mse_lr_grid, rule):
