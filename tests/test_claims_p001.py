@@ -462,7 +462,7 @@ def test_setting_is_computed_from_the_variants_config():
   a_plain, a_local = SPECS['001a'].setting(plain), SPECS['001a'].setting(local)
   assert '20 epochs' in a_plain and 'Fashion-MNIST, 2,500 training images per class' in a_plain
   assert 'grouping classes 0/2/4/6, 1/3, 5/7/9, 8' in a_plain
-  assert 'probe fit on test[:5000], tested on test[5000:]' in a_plain
+  assert 'probe fit on test[:5000], 200 per class, tested on test[5000:]' in a_plain
   assert 'MSE at the rate of {0.05, 0.02, 0.01, 0.005} whose pilot' in a_plain
   assert 'SupCon: temperature 0.1, two views of crop (padding 2), flip' in a_plain
   assert 'random erasing (p 0.5), 40 epochs' in a_plain
