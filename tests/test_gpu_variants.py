@@ -89,7 +89,8 @@ _EXACT = ('data.name', 'data.options', 'data.loader.name', 'data.label_map',
 # Numbers that only matter as zero / non-zero (a term, a branch, a stage of
 # the pipeline); their values are constants of the same program.
 _NONZERO = ('data.label_noise', 'loss.cosine_reg', 'loss.kwargs.label_smoothing',
-            'augment.noise', 'augment.crop_padding', 'augment.adversarial_eps',
+            'augment.noise', 'augment.crop_padding', 'augment.jitter', 'augment.erase',
+            'augment.adversarial_eps',
             'optimizer.weight_decay', 'optimizer.kwargs.momentum',
             'optimizer.grad_clip_norm', 'schedule.warmup_epochs',
             'stop_at_train_loss', 'data.examples_per_class', 'init.epoch')
@@ -179,7 +180,7 @@ def describe(config, parent: str = '') -> str:
   parts.append(f'sched={config.schedule.name}'
                + ('+warmup' if config.schedule.warmup_epochs else '')
                + ('' if config.optimizer.weight_decay else ',wd=0'))
-  aug = [a for a in ('crop_padding', 'flip', 'noise') if config.augment[a]]
+  aug = [a for a in ('crop_padding', 'flip', 'noise', 'jitter', 'erase') if config.augment[a]]
   parts.append('aug=' + ('+'.join(aug) or 'none'))
   if config.evals.sets:
     parts.append('evals.sets=' + ','.join(sorted(config.evals.sets)))
