@@ -114,13 +114,15 @@ def _shift(q: Mapping[str, Any], by: float) -> list[float | None]:
 # ---------------------------------------------------------------------------
 
 
+def _probe_of(final: Mapping[str, Any], target: str) -> dict[str, Any]:
+  """A pretraining's probe of ``target`` (``final['targets'][target]``; {} if absent)."""
+  return dict((final.get('targets') or {}).get(target) or {})
+
+
 def _by_target(rows: Mapping[Any, Sequence[sweep.Result]], targets) -> dict[str, Any]:
   """{target: {group: transfer over the seeds}} of every target (reported)."""
-  out = {}
-  for t in targets:
-    out[t] = {g: spread.quantity([((r.final.get('targets') or {}).get(t) or {}).get('transfer')
-                                  for r in rs]) for g, rs in rows.items()}
-  return out
+  return {t: {g: spread.quantity([_probe_of(r.final, t).get('transfer') for r in rs])
+              for g, rs in rows.items()} for t in targets}
 
 
 def _mse_rule(study) -> dict[str, Any]:
@@ -290,8 +292,7 @@ def pooled_pearson(nc1: Sequence[Sequence[Any]], acc: Sequence[Sequence[Any]]) -
   (`spread.bootstrap`; ``nc1[s][i]``: seed s, point i)."""
   if not nc1:
     return dict(mean=None, se=None, n=0, draws=0)
-  points = np.asarray(nc1, float).shape[1]
-  groups = [[[nc1[s][i], acc[s][i]] for s in range(len(nc1))] for i in range(points)]
+  groups = [[[nc1[s][i], acc[s][i]] for s in range(len(nc1))] for i in range(len(nc1[0]))]
   return spread.bootstrap(_pearson_of_rows, groups)
 
 
@@ -314,8 +315,8 @@ def _evidence_001c(study) -> dict[str, Any]:
       augmentation=group_evidence([config.aug_ladder[k] for k in levels], aug,
                                   'augmentation level'),
       adversarial=group_evidence(eps, adv, 'PGD eps'))
-  second = {t: group_evidence(labels, [[dict((r.get('targets') or {}).get(t) or {})
-                                        for r in row] for row in models], 'pretraining')
+  second = {t: group_evidence(labels, [[_probe_of(r, t) for r in row] for row in models],
+                             'pretraining')
             for t in config.targets if t != config.primary}
   return dict(groups=groups, tested=list(TESTED_001C), seeds=list(seeds),
               other_targets={t: dict(pearson=g['pearson']) for t, g in second.items()},
